@@ -1,0 +1,36 @@
+# The README's two commands: `make demo` (compare the stacks) and `make test`.
+# Each sets itself up on a fresh machine: a virtualenv, the package, a broker check.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+OUT    ?= runs/demo
+
+.PHONY: demo test lint bench broker-check clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+broker-check:
+	@command -v rabbitmq-server >/dev/null 2>&1 || test -x /usr/sbin/rabbitmq-server || { \
+	  echo "rabbitmq-server is not installed: sudo apt-get install -y rabbitmq-server"; exit 3; }
+
+demo: $(STAMP) broker-check
+	$(BIN)/python -m mqcompare.demo --out $(OUT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy mqcompare scenarios_pika consumer
+
+test: $(STAMP) broker-check lint
+	$(BIN)/pytest
+
+bench: $(STAMP) broker-check
+	$(BIN)/python bench/publish_rate.py
+	$(BIN)/python bench/check_rate.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,74 @@
+"""`python -m consumer --queue Q --journal FILE [--ack after|before|auto] [--prefetch N]
+[--library pika] [--work-ms N] --run-id ID`, broker URL in MQCOMPARE_URL.
+
+Consumes until SIGTERM, reconnecting whenever the connection is lost, and writes a
+`deliver` record for every message: before acking it (ack after), after acking it
+(ack before), or on receipt (auto ack, where the broker forgets it on sending)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import signal
+import sys
+import threading
+import time
+
+from mqcompare.envelope import decode
+from mqcompare.journal import JournalWriter
+from mqcompare.spec import ACK_MODES
+from mqcompare.stacks import CONSUMERS
+
+URL_ENV = "MQCOMPARE_URL"
+
+
+class Handler:
+    """Turns one delivery into one journal record, in the order the ack mode says."""
+
+    def __init__(self, journal: JournalWriter, ack: str, work_s: float) -> None:
+        self.journal, self.ack, self.work_s = journal, ack, work_s
+
+    def __call__(self, body: bytes, redelivered: bool, do_ack: object) -> None:
+        try:
+            p, s, sent = decode(body)
+        except ValueError as exc:
+            print(f"consumer: {exc}; acked and skipped", file=sys.stderr, flush=True)
+            if self.ack != "auto":
+                do_ack()  # type: ignore[operator]
+            return
+        if self.work_s:
+            time.sleep(self.work_s)
+        if self.ack == "before":
+            do_ack()  # type: ignore[operator]
+            self.journal.deliver(p, s, sent, redelivered)
+        elif self.ack == "after":
+            self.journal.deliver(p, s, sent, redelivered)
+            do_ack()  # type: ignore[operator]
+        else:
+            self.journal.deliver(p, s, sent, redelivered)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="consumer")
+    ap.add_argument("--queue", required=True)
+    ap.add_argument("--journal", required=True)
+    ap.add_argument("--run-id", required=True)
+    ap.add_argument("--ack", choices=ACK_MODES, default="after")
+    ap.add_argument("--prefetch", type=int, default=100)
+    ap.add_argument("--library", choices=sorted(CONSUMERS), default="pika")
+    ap.add_argument("--work-ms", type=float, default=0.0)
+    args = ap.parse_args(argv)
+    url = os.environ.pop(URL_ENV, "")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    client = importlib.import_module(CONSUMERS[args.library])
+    with JournalWriter(args.journal, "consumer", args.run_id) as journal:
+        handler = Handler(journal, args.ack, args.work_ms / 1000.0)
+        client.consume(url, args.queue, args.prefetch, args.ack, handler, stop)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

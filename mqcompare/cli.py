@@ -1,0 +1,323 @@
+"""The command line (DESIGN.md): run, check, broker. Exit codes: 0 valid, 1 lost or
+unexpected messages found, 2 bad input, 3 infrastructure, 130 interrupted."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+
+from mqcompare.errors import BadInput, InfrastructureError
+from mqcompare.journal import JournalError
+from mqcompare.spec import Fault, RunSpec, new_run_id, parse_duration, redact_url
+
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def _fail(code: int, message: str) -> NoReturn:
+    err_console.print(f"mqcompare: error: {message}", markup=False, soft_wrap=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mqcompare")
+def cli() -> None:
+    """Which RabbitMQ client stack loses or duplicates messages under faults, and at what cost."""
+
+
+@cli.command(
+    epilog="Stacks and modes: " + "pika: connection-per-thread (default), shared-unsafe, "
+    "shared-locked, channel-per-thread, fork-shared, process-per-producer."
+)
+@click.option("--stack", required=True, help="Client stack: pika.")
+@click.option("--mode", default=None, help="Concurrency mode; each stack has a default.")
+@click.option("--producers", default="10", help="Producer threads or processes.  [default: 10]")
+@click.option("--messages", default="1000", help="Messages per producer.  [default: 1000]")
+@click.option(
+    "--confirms/--no-confirms",
+    default=False,
+    show_default=True,
+    help="Publisher confirms (off: the libraries' default).",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="KIND@AT[:DOWN]",
+    help="restart@1s:2s, kill@3s:1s, drop@2s, consumer-kill@2s; repeatable.",
+)
+@click.option(
+    "--broker",
+    default="auto",
+    show_default=True,
+    help="auto, local (private node), docker, or amqp://user:pass@host:port/vhost.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Run directory.  [default: runs/RUN_ID]",
+)
+@click.option(
+    "--consumer", "consumer_lib", default="", help="Consumer library [default: the stack's]."
+)
+@click.option(
+    "--ack",
+    default="after",
+    show_default=True,
+    help="Consumer acks: after (journal, then ack), before (ack, then journal), auto.",
+)
+@click.option(
+    "--prefetch", default="100", show_default=True, help="Consumer prefetch (0: unlimited)."
+)
+@click.option(
+    "--work-ms",
+    default="0",
+    show_default=True,
+    help="Simulated work per message in the consumer, in ms.",
+)
+@click.option(
+    "--retry-budget",
+    default="15s",
+    show_default=True,
+    help="How long a producer keeps retrying one message.",
+)
+@click.option(
+    "--drain-timeout",
+    default="60s",
+    show_default=True,
+    help="How long to wait for the queue to drain after publishing and faults.",
+)
+@click.option(
+    "--publish-timeout",
+    default="600s",
+    show_default=True,
+    help="Producers give up on what is not published by then.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print result.json instead of the table.")
+def run(
+    stack: str,
+    mode: str | None,
+    producers: str,
+    messages: str,
+    confirms: bool,
+    faults: tuple[str, ...],
+    broker: str,
+    out: Path | None,
+    consumer_lib: str,
+    ack: str,
+    prefetch: str,
+    work_ms: str,
+    retry_budget: str,
+    drain_timeout: str,
+    publish_timeout: str,
+    as_json: bool,
+) -> None:
+    """Run one experiment and judge it; the run directory holds journals and result.json."""
+    from mqcompare.runner import execute
+    from mqcompare.stacks import CONSUMERS, load_stack, resolve_mode
+
+    stack_obj = load_stack(stack)
+    mode_obj = resolve_mode(stack_obj, mode)
+    if consumer_lib and consumer_lib not in CONSUMERS:
+        raise BadInput("--consumer", f"{consumer_lib!r} is not one of {', '.join(CONSUMERS)}")
+    run_id = new_run_id()
+    spec = RunSpec(
+        stack=stack,
+        mode=mode_obj.name,
+        producers=_int(producers, "--producers"),
+        messages=_int(messages, "--messages"),
+        confirms=confirms,
+        faults=tuple(Fault.parse(f) for f in faults),
+        broker=broker,
+        consumer=consumer_lib,
+        ack=ack,
+        prefetch=_int(prefetch, "--prefetch", minimum=0),
+        retry_budget_s=parse_duration(retry_budget, "--retry-budget"),
+        drain_timeout_s=parse_duration(drain_timeout, "--drain-timeout"),
+        publish_timeout_s=parse_duration(publish_timeout, "--publish-timeout"),
+        run_id=run_id,
+        stack_options={"consumer_work_ms": _float(work_ms, "--work-ms")},
+    )
+    out = out or Path("runs") / run_id
+    live = _Live(enabled=not as_json and console.is_terminal, spec=spec)
+    try:
+        result = execute(spec, out, say=live.say, show=live.update)
+    finally:
+        live.stop()
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        from mqcompare.report import print_result
+
+        print_result(result, console)
+        console.print(f"run directory: {out}", markup=False)
+    sys.exit(0 if result["verdict"]["valid"] else 1)
+
+
+def _int(text: str, flag: str, minimum: int = 1) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadInput(
+            flag, f"must be a whole number of at least {minimum}, got {text!r}"
+        ) from None
+    if value < minimum:
+        raise BadInput(flag, f"must be a whole number of at least {minimum}, got {value}")
+    return value
+
+
+def _float(text: str, flag: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise BadInput(flag, f"must be a number of 0 or more, got {text!r}") from None
+    if value < 0:
+        raise BadInput(flag, f"must be a number of 0 or more, got {value}")
+    return value
+
+
+class _Live:
+    """Progress while a run runs: a live line on a terminal, fault events always."""
+
+    def __init__(self, enabled: bool, spec: RunSpec) -> None:
+        self.spec = spec
+        self.status = None
+        if enabled:
+            self.status = console.status("starting")
+            self.status.start()
+
+    def say(self, message: str) -> None:
+        console.print(f"[{self.spec.run_id}] {message}", markup=False)
+
+    def update(self, c: dict[str, Any]) -> None:
+        if self.status is not None:
+            total = self.spec.total_messages
+            self.status.update(
+                f"{c['phase']}: {c['ok']:,}/{total:,} sent, {c['deliver']:,} delivered, "
+                f"{c['fail'] + c['info']:,} errors, faults {c['faults']}/{c['faults_planned']}"
+            )
+
+    def stop(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+
+
+@cli.command()
+@click.argument("dirs", nargs=-1, required=True)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the result.  [default: result.json in the first DIR]",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def check(dirs: tuple[str, ...], out_file: Path | None, as_json: bool) -> None:
+    """Recompute a result from journals alone (several directories: several machines)."""
+    from mqcompare.checker import check_dirs
+
+    result = check_dirs(list(dirs))
+    target = out_file or Path(dirs[0]) / "result.json"
+    previous: dict[str, Any] = {}
+    if target.exists():
+        try:
+            previous = json.loads(target.read_text())
+        except ValueError:
+            previous = {}
+    # keep what only the runner knew (spec, drain, wall time); replace what journals tell
+    merged = {**previous, **result}
+    if "duration_s" in previous:
+        merged["duration_s"] = previous["duration_s"]
+    target.write_text(json.dumps(merged, indent=2) + "\n")
+    if as_json:
+        click.echo(json.dumps(merged, indent=2))
+    else:
+        from mqcompare.report import print_result
+
+        print_result(merged, console)
+        console.print(f"written to {target}", markup=False)
+    sys.exit(0 if result["verdict"]["valid"] else 1)
+
+
+@cli.group()
+def broker() -> None:
+    """A private RabbitMQ node that several runs share (`--broker local` finds it)."""
+
+
+@broker.command("up")
+def broker_up() -> None:
+    """Start the kept node, unless one is already up."""
+    from mqcompare.broker import LocalNode, kept_node, state_dir
+
+    node = kept_node()
+    if node is None:
+        node = LocalNode.start_new(keep=True)
+        console.print(f"started {node.describe()} ({redact_url(node.url)})", markup=False)
+    else:
+        console.print(f"already up: {node.describe()}", markup=False)
+    console.print(f"state: {state_dir() / 'broker.json'}", markup=False)
+
+
+@broker.command("down")
+def broker_down() -> None:
+    """Stop the kept node and remove its data."""
+    from mqcompare.broker import kept_node
+
+    node = kept_node()
+    if node is None:
+        console.print("no kept node is running", markup=False)
+        return
+    node.stop()
+    console.print(f"stopped {node.state.node}", markup=False)
+
+
+@broker.command("status")
+def broker_status() -> None:
+    """Say whether the kept node is up; exit 0 if it is, 1 if not."""
+    from mqcompare.broker import kept_node
+
+    node = kept_node()
+    if node is None:
+        console.print("down", markup=False)
+        sys.exit(1)
+    console.print(
+        f"up: {node.describe()} ({redact_url(node.url)}), data in {node.state.dir}", markup=False
+    )
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> None:
+    from mqcompare.checker import NoJournal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        cli.main(args=argv, prog_name="mqcompare", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        sys.exit(2)
+    except click.UsageError as exc:
+        _fail(2, exc.format_message().replace("\n", " "))
+    except click.exceptions.Abort:  # click's name for a KeyboardInterrupt
+        _fail(130, "interrupted; journals kept")
+    except (BadInput, NoJournal, JournalError) as exc:
+        _fail(2, str(exc))
+    except InfrastructureError as exc:
+        _fail(3, str(exc))
+    except KeyboardInterrupt:
+        _fail(130, "interrupted; journals kept")
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""`make demo`: experiments 1 and 2 of the write-up, and the consumer-crash question,
+through every installed stack on one private broker node; a table and report.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from mqcompare.broker import LocalNode
+from mqcompare.report import markdown_table, summary_table
+from mqcompare.runner import execute
+from mqcompare.spec import Fault, RunSpec, new_run_id
+
+RESTARTS = ("restart@1s:2s", "restart@4s:2s")
+CRASH = ("kill@1s:2s",)
+
+# (question, stack, spec fields): the write-up's sizes, 10 producers
+EXPERIMENTS: list[tuple[str, dict[str, Any]]] = [
+    *[
+        (
+            "1: sharing a connection between producers",
+            {"mode": mode, "producers": 10, "messages": 1000},
+        )
+        for mode in (
+            "shared-unsafe",
+            "shared-locked",
+            "channel-per-thread",
+            "connection-per-thread",
+            "fork-shared",
+            "process-per-producer",
+        )
+    ],
+    ("2: confirms under graceful restarts", {"messages": 5000, "faults": RESTARTS}),
+    (
+        "2: confirms under graceful restarts",
+        {"messages": 3000, "faults": RESTARTS, "confirms": True},
+    ),
+    ("2: confirms under a broker crash", {"messages": 5000, "faults": CRASH}),
+    ("2: confirms under a broker crash", {"messages": 3000, "faults": CRASH, "confirms": True}),
+    (
+        "3: a consumer crash",
+        {
+            "messages": 1000,
+            "confirms": True,
+            "ack": "auto",
+            "faults": ("consumer-kill@1s",),
+            "work_ms": 1,
+        },
+    ),
+    (
+        "3: a consumer crash",
+        {
+            "messages": 1000,
+            "confirms": True,
+            "ack": "after",
+            "faults": ("consumer-kill@1s",),
+            "work_ms": 1,
+        },
+    ),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="mqcompare-demo")
+    ap.add_argument("--out", type=Path, default=Path("runs/demo"))
+    ap.add_argument("--stacks", default="pika")
+    args = ap.parse_args(argv)
+    console = Console()
+    results = []
+    node = LocalNode.start_new()
+    console.print(f"broker: {node.describe()}")
+    try:
+        for stack in args.stacks.split(","):
+            for question, fields in EXPERIMENTS:
+                fields = dict(fields)
+                work_ms = fields.pop("work_ms", 0)
+                spec = RunSpec(
+                    stack=stack,
+                    mode=fields.pop("mode", "connection-per-thread"),
+                    producers=fields.pop("producers", 10),
+                    faults=tuple(Fault.parse(f) for f in fields.pop("faults", ())),
+                    run_id=new_run_id(),
+                    stack_options={"consumer_work_ms": work_ms},
+                    **fields,
+                )
+                console.print(
+                    f"experiment {question}: {stack} {spec.mode}, "
+                    f"{'confirms' if spec.confirms else 'no confirms'}, "
+                    f"ack {spec.ack}, {' '.join(map(str, spec.faults)) or 'no faults'}"
+                )
+                results.append(
+                    execute(
+                        spec,
+                        args.out / spec.run_id,
+                        broker=node,
+                        say=lambda m: console.print(f"  {m}", markup=False),
+                    )
+                )
+    finally:
+        node.stop()
+    console.print(summary_table(results, title="mqcompare demo"))
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "report.md").write_text("# mqcompare demo\n\n" + markdown_table(results))
+    console.print(f"results: {args.out}/results.json, table: {args.out}/report.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

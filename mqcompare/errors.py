@@ -1,0 +1,13 @@
+"""The two kinds of failure the command line maps to exit codes (DESIGN.md)."""
+
+
+class BadInput(Exception):
+    """Exit 2: the user asked for something that is not allowed; names the flag."""
+
+    def __init__(self, flag: str, message: str) -> None:
+        super().__init__(f"{flag}: {message}" if flag else message)
+        self.flag = flag
+
+
+class InfrastructureError(Exception):
+    """Exit 3: the broker is unreachable, refuses us, or cannot perform a fault."""

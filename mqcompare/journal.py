@@ -1,0 +1,129 @@
+"""Append-only journals, format v1 (DESIGN.md): one JSON record per line, each line
+written with a single unbuffered write on an O_APPEND descriptor, so a SIGKILLed
+writer loses at most the line it was writing and threads never interleave lines."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+FORMAT = "mqcompare.journal/1"
+REQUIRED = {
+    "invoke": ("p", "s", "t"),
+    "ok": ("p", "s", "t"),
+    "fail": ("p", "s", "t", "err"),
+    "info": ("p", "s", "t", "err"),
+    "deliver": ("p", "s", "t", "sent", "redelivered"),
+    "fault": ("kind", "phase", "t"),
+}
+
+
+class JournalError(ValueError):
+    """A journal line that is neither valid nor a torn last line."""
+
+
+class JournalWriter:
+    """Writes one process's journal; safe to share between threads of that process."""
+
+    def __init__(self, path: str | os.PathLike[str], role: str, run_id: str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._write(
+            {"ev": "header", "format": FORMAT, "role": role, "pid": os.getpid(), "run_id": run_id}
+        )
+
+    def _write(self, record: dict[str, Any]) -> None:
+        line = orjson.dumps(record) + b"\n"
+        written = os.write(self._fd, line)
+        if written != len(line):  # only a full disk gets here; finish the line rather than tear it
+            os.write(self._fd, line[written:])
+
+    def invoke(self, p: int, s: int) -> None:
+        self._write({"ev": "invoke", "p": p, "s": s, "t": time.time()})
+
+    def ok(self, p: int, s: int) -> None:
+        self._write({"ev": "ok", "p": p, "s": s, "t": time.time()})
+
+    def fail(self, p: int, s: int, err: str) -> None:
+        self._write({"ev": "fail", "p": p, "s": s, "t": time.time(), "err": err})
+
+    def info(self, p: int, s: int, err: str) -> None:
+        self._write({"ev": "info", "p": p, "s": s, "t": time.time(), "err": err})
+
+    def deliver(self, p: int, s: int, sent: float, redelivered: bool) -> None:
+        self._write(
+            {
+                "ev": "deliver",
+                "p": p,
+                "s": s,
+                "t": time.time(),
+                "sent": sent,
+                "redelivered": bool(redelivered),
+            }
+        )
+
+    def fault(self, kind: str, phase: str, t: float | None = None) -> None:
+        self._write({"ev": "fault", "kind": kind, "phase": phase, "t": t or time.time()})
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> JournalWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def journal_files(directory: str | os.PathLike[str]) -> list[Path]:
+    """The journals of a run directory (DIR/journal/*.jsonl), or of a journal folder itself."""
+    d = Path(directory)
+    if (d / "journal").is_dir():
+        d = d / "journal"
+    return sorted(d.glob("*.jsonl"))
+
+
+def read_records(path: Path, chunk_size: int = 1 << 22) -> Iterator[dict[str, Any] | None]:
+    """Records of one journal in order, header included; yields None for a torn last line.
+
+    Reads in chunks so memory stays flat however long the journal is."""
+    loads = orjson.loads
+    lineno = 0
+    rest = b""
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(chunk_size)
+            if not chunk:
+                break
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                lineno += 1
+                if not line:
+                    continue
+                try:
+                    yield loads(line)
+                except orjson.JSONDecodeError:
+                    raise JournalError(f"{path}: line {lineno}: not a JSON record") from None
+    if rest:
+        # No newline at the end: the writer died mid-line. A complete record that only lost
+        # its newline is still a record.
+        try:
+            yield loads(rest)
+        except orjson.JSONDecodeError:
+            yield None
+
+
+def check_header(path: Path, record: dict[str, Any] | None) -> None:
+    if not isinstance(record, dict) or record.get("ev") != "header":
+        raise JournalError(f"{path}: line 1: expected a header record")
+    if record.get("format") != FORMAT:
+        raise JournalError(f"{path}: line 1: format {record.get('format')!r} is not {FORMAT!r}")

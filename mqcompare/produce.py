@@ -1,0 +1,142 @@
+"""The producer process: `python -m mqcompare.produce RUN_DIR` (URL in MQCOMPARE_URL).
+
+Runs spec.producers producers as threads or as forked processes, as the mode says;
+each publishes spec.messages messages, journaling every attempt. Retrying is the
+loop below: a new `invoke` per attempt, backing off, until the message is sent or
+its retry budget is spent; what the stack says about each attempt is journaled as is."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from mqcompare.envelope import encode
+from mqcompare.journal import JournalWriter
+from mqcompare.spec import RunSpec
+from mqcompare.stacks import NotSent, Publisher, Session, load_stack
+
+URL_ENV = "MQCOMPARE_URL"
+FIRST_BACKOFF_S = 0.05
+MAX_BACKOFF_S = 1.0
+
+stopping = threading.Event()
+
+
+def produce(
+    p: int, spec: RunSpec, publisher: Publisher, journal: JournalWriter, deadline: float
+) -> None:
+    """Publish messages 0..spec.messages-1 of producer p."""
+    for s in range(spec.messages):
+        if stopping.is_set() or time.monotonic() > deadline:
+            return
+        budget_end = time.monotonic() + spec.retry_budget_s
+        backoff = FIRST_BACKOFF_S
+        while True:
+            journal.invoke(p, s)
+            try:
+                publisher.publish(p, s, encode(p, s, time.time()))
+            except NotSent as exc:
+                journal.fail(p, s, exc.err)
+            except Exception as exc:  # the stack left the outcome open
+                journal.info(p, s, type(exc).__name__)
+            else:
+                journal.ok(p, s)
+                break
+            publisher.reset()
+            now = time.monotonic()
+            if stopping.is_set() or now + backoff > min(budget_end, deadline):
+                break  # budget spent: the last attempt's record is the message's outcome
+            stopping.wait(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+    publisher.close()
+
+
+def _thread_main(
+    p: int, spec: RunSpec, session: Session, journal: JournalWriter, deadline: float
+) -> None:
+    try:
+        publisher = session.publisher(p)
+        produce(p, spec, publisher, journal, deadline)
+    except BaseException as exc:  # a producer must not take the others down; it is reported
+        print(f"producer {p}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+
+
+def _process_main(
+    p: int, spec: RunSpec, session: Session, journal_dir: Path, deadline: float
+) -> None:
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    journal = JournalWriter(journal_dir / f"producer-{p}.jsonl", "producer", spec.run_id)
+    _thread_main(p, spec, session, journal, deadline)
+    journal.close()
+
+
+def run(run_dir: Path, url: str) -> int:
+    spec = RunSpec.from_json(json.loads((run_dir / "spec.json").read_text()))
+    stack = load_stack(spec.stack)
+    mode = stack.modes[spec.mode]
+    journal_dir = run_dir / "journal"
+    deadline = time.monotonic() + spec.publish_timeout_s
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    session = stack.session(spec, url)
+    try:
+        if mode.processes:
+            # fork on purpose: fork-shared exists to show what children do with a
+            # connection inherited from their parent
+            ctx = multiprocessing.get_context("fork")
+            procs = [
+                ctx.Process(target=_process_main, args=(p, spec, session, journal_dir, deadline))
+                for p in range(spec.producers)
+            ]
+            for proc in procs:
+                proc.start()
+            for proc in procs:
+                while proc.is_alive():
+                    proc.join(0.2)
+                    if stopping.is_set():
+                        proc.terminate()
+        else:
+            journal = JournalWriter(journal_dir / "producer.jsonl", "producer", spec.run_id)
+            threads = [
+                threading.Thread(
+                    target=_thread_main,
+                    args=(p, spec, session, journal, deadline),
+                    name=f"producer-{p}",
+                    daemon=True,
+                )
+                for p in range(spec.producers)
+            ]
+            for th in threads:
+                th.start()
+            for th in threads:
+                # a thread stuck inside a client library (possible in the unsafe modes)
+                # must not keep the run from ending: give up on it at the deadline
+                th.join(max(0.0, deadline - time.monotonic()) + 1.0)
+            stuck = [th.name for th in threads if th.is_alive()]
+            if stuck:
+                print(
+                    f"gave up on stuck producers: {', '.join(stuck)}", file=sys.stderr, flush=True
+                )
+                os._exit(4)
+    finally:
+        session.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    url = os.environ.pop(URL_ENV, "")
+    try:
+        return run(Path(args[0]), url)
+    except NotSent as exc:
+        print(f"producers could not start: {exc}", file=sys.stderr, flush=True)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

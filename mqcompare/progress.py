@@ -1,0 +1,56 @@
+"""Live counts of a run, read from the journals as they grow (never from memory)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import orjson
+
+_EVENTS = (b"invoke", b"ok", b"fail", b"info", b"deliver")
+
+
+class JournalTail:
+    """Counts events in a journal folder incrementally, by whole lines only."""
+
+    def __init__(self, journal_dir: Path) -> None:
+        self.dir = journal_dir
+        self.offsets: dict[Path, int] = {}
+        self.counts = dict.fromkeys(("invoke", "ok", "fail", "info", "deliver"), 0)
+        self.first_invoke: float | None = None
+        self.last_change = time.monotonic()
+
+    def poll(self) -> dict[str, int]:
+        for path in sorted(self.dir.glob("*.jsonl")):
+            offset = self.offsets.get(path, 0)
+            try:
+                with open(path, "rb") as fh:
+                    fh.seek(offset)
+                    data = fh.read()
+            except FileNotFoundError:
+                continue
+            end = data.rfind(b"\n") + 1
+            if not end:
+                continue
+            data = data[:end]
+            self.offsets[path] = offset + end
+            changed = False
+            for ev in _EVENTS:
+                n = data.count(b'"ev":"' + ev + b'"')
+                if n:
+                    self.counts[ev.decode()] += n
+                    changed = True
+            if changed:
+                self.last_change = time.monotonic()
+            if self.first_invoke is None and b'"ev":"invoke"' in data:
+                self._find_first_invoke(data)
+        return self.counts
+
+    def _find_first_invoke(self, data: bytes) -> None:
+        i = data.find(b'"ev":"invoke"')
+        start = data.rfind(b"\n", 0, i) + 1
+        stop = data.find(b"\n", i)
+        self.first_invoke = float(orjson.loads(data[start:stop])["t"])
+
+    def quiet_for(self) -> float:
+        return time.monotonic() - self.last_change

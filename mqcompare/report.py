@@ -1,0 +1,160 @@
+"""How a result reads: the terminal table of one run (Markdown and HTML come with `matrix`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+
+def headline(result: dict[str, Any]) -> str:
+    spec = result.get("spec", {})
+    if not spec:
+        return f"journals of run {result.get('run_id', '?')}"
+    confirms = "confirms" if spec.get("confirms") else "no confirms"
+    faults = " ".join(spec.get("faults", [])) or "no faults"
+    return (
+        f"{spec.get('stack')} {spec.get('mode')}, {confirms}, ack {spec.get('ack')}, "
+        f"{spec.get('producers')} x {spec.get('messages')}, {faults}"
+    )
+
+
+def verdict_text(result: dict[str, Any]) -> Text:
+    v, c = result["verdict"], result["counts"]
+    if not v["valid"]:
+        return Text(f"INVALID: {c['lost']} lost, {c['unexpected']} unexpected", style="bold red")
+    if not v["exactly_once"]:
+        return Text(f"valid, not exactly once: {c['duplicated']} duplicated", style="bold yellow")
+    return Text("valid, exactly once", style="bold green")
+
+
+def result_table(result: dict[str, Any]) -> Group:
+    c = result["counts"]
+    table = Table(
+        title=headline(result), title_justify="left", show_header=False, box=None, padding=(0, 2)
+    )
+    for _ in range(3):
+        table.add_column(justify="left")
+        table.add_column(justify="right")
+    thr, lat = result["throughput"], result["latency_ms"]
+    cells = [
+        ("attempted", c["attempted"]),
+        ("delivered", c["delivered"]),
+        ("lost", c["lost"]),
+        ("acknowledged", c["acknowledged"]),
+        ("unique", c["unique"]),
+        ("duplicated", c["duplicated"]),
+        ("failed", c["failed"]),
+        ("redelivered", c["redelivered"]),
+        ("recovered", c["recovered"]),
+        ("unknown", c["unknown"]),
+        ("reordered", c["reordered"]),
+        ("unexpected", c["unexpected"]),
+        ("publish/s", f"{thr['publish_per_s']:,.0f}"),
+        ("deliver/s", f"{thr['deliver_per_s']:,.0f}"),
+        ("unacked, undelivered", c["not_delivered_unacknowledged"]),
+        ("latency p50 ms", f"{lat['p50']:.1f}"),
+        ("latency p99 ms", f"{lat['p99']:.1f}"),
+        ("extra deliveries", c["extra_deliveries"]),
+    ]
+    for i in range(0, len(cells), 3):
+        row: list[str] = []
+        for name, value in cells[i : i + 3]:
+            row += [name, str(value)]
+        table.add_row(*row)
+    parts: list[Any] = [table]
+    errors = result.get("errors") or {}
+    if errors:
+        parts.append(Text("errors: " + ", ".join(f"{k} {v}" for k, v in errors.items())))
+    faults = result.get("faults") or []
+    if faults:
+        spans = [f"{f['kind']} {f['begin_s']:.1f}-{_seconds(f['end_s'])} s" for f in faults]
+        parts.append(Text("faults: " + ", ".join(spans)))
+    anomalies = {k: v for k, v in (result.get("anomalies") or {}).items() if v}
+    for name, ids in anomalies.items():
+        parts.append(Text(f"{name} (first ids): {' '.join(ids[:10])}", style="dim"))
+    if c["torn_lines"]:
+        parts.append(Text(f"torn journal lines: {c['torn_lines']}", style="dim"))
+    parts.append(verdict_text(result))
+    return Group(*parts)
+
+
+def _seconds(value: float | None) -> str:
+    return "?" if value is None else f"{value:.1f}"
+
+
+def print_result(result: dict[str, Any], console: Console | None = None) -> None:
+    (console or Console()).print(result_table(result))
+
+
+SUMMARY_COLUMNS = (
+    "stack",
+    "mode",
+    "confirms",
+    "ack",
+    "faults",
+    "attempted",
+    "acked",
+    "unique",
+    "lost",
+    "dup",
+    "recovered",
+    "errors",
+    "publish/s",
+    "p99 ms",
+    "verdict",
+)
+
+
+def summary_row(result: dict[str, Any]) -> list[str]:
+    spec, c = result.get("spec", {}), result["counts"]
+    errors = result.get("errors") or {}
+    top = ", ".join(f"{k} {v}" for k, v in list(errors.items())[:2])
+    more = f" +{len(errors) - 2}" if len(errors) > 2 else ""
+    v = result["verdict"]
+    verdict = "exactly once" if v["exactly_once"] else ("valid" if v["valid"] else "INVALID")
+    return [
+        str(spec.get("stack", "?")),
+        str(spec.get("mode", "?")),
+        "yes" if spec.get("confirms") else "no",
+        str(spec.get("ack", "?")),
+        " ".join(spec.get("faults", [])) or "-",
+        f"{c['attempted']:,}",
+        f"{c['acknowledged']:,}",
+        f"{c['unique']:,}",
+        f"{c['lost']:,}",
+        f"{c['duplicated']:,}",
+        f"{c['recovered']:,}",
+        (top + more) or "-",
+        f"{result['throughput']['publish_per_s']:,.0f}",
+        f"{result['latency_ms']['p99']:,.0f}",
+        verdict,
+    ]
+
+
+def summary_table(results: list[dict[str, Any]], title: str = "") -> Table:
+    table = Table(title=title or None, title_justify="left")
+    for name in SUMMARY_COLUMNS:
+        table.add_column(
+            name,
+            justify="right"
+            if name
+            in ("attempted", "acked", "unique", "lost", "dup", "recovered", "publish/s", "p99 ms")
+            else "left",
+        )
+    for r in results:
+        row = summary_row(r)
+        style = "red" if row[-1] == "INVALID" else None
+        table.add_row(*row, style=style)
+    return table
+
+
+def markdown_table(results: list[dict[str, Any]]) -> str:
+    lines = [
+        "| " + " | ".join(SUMMARY_COLUMNS) + " |",
+        "|" + "|".join("---" for _ in SUMMARY_COLUMNS) + "|",
+    ]
+    lines += ["| " + " | ".join(summary_row(r)) + " |" for r in results]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,150 @@
+"""RunSpec and FaultPlan: frozen, validated on load, with the defaults every stack shares."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from mqcompare.errors import BadInput
+
+# Faults the runner knows; which of them a broker or stack can perform is checked later.
+FAULT_KINDS = ("restart", "kill", "drop", "consumer-kill", "worker-kill", "worker-crash")
+# A down time only makes sense where something is stopped and started again.
+FAULTS_WITH_DOWN = ("restart", "kill", "consumer-kill", "worker-crash")
+BROKER_FAULTS = ("restart", "kill", "drop")
+ACK_MODES = ("after", "before", "auto")
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)?$")
+_FAULT = re.compile(r"^([a-z-]+)@([^:]+)(?::(.+))?$")
+
+
+def parse_duration(text: str, flag: str) -> float:
+    """Seconds from '2', '2s', '1.5s' or '500ms'."""
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise BadInput(flag, f"{text!r} is not a duration; use e.g. 2s, 1.5s or 500ms")
+    value = float(m.group(1))
+    return value / 1000.0 if m.group(2) == "ms" else value
+
+
+def _fmt_seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault of the plan: KIND@AT[:DOWN], AT in seconds after the first publish."""
+
+    kind: str
+    at: float
+    down: float = 0.0
+
+    @classmethod
+    def parse(cls, text: str) -> Fault:
+        flag = "--fault"
+        m = _FAULT.match(text.strip())
+        if not m:
+            raise BadInput(flag, f"{text!r} is not KIND@AT[:DOWN] (e.g. restart@1s:2s, drop@2s)")
+        kind, at_text, down_text = m.groups()
+        if kind not in FAULT_KINDS:
+            raise BadInput(
+                flag, f"unknown fault kind {kind!r} in {text!r}; allowed: {', '.join(FAULT_KINDS)}"
+            )
+        at = parse_duration(at_text, flag)
+        down = 0.0
+        if down_text is not None:
+            if kind not in FAULTS_WITH_DOWN:
+                raise BadInput(flag, f"{kind} takes no down time ({text!r}); use {kind}@AT")
+            down = parse_duration(down_text, flag)
+        return cls(kind, at, down)
+
+    def __str__(self) -> str:
+        base = f"{self.kind}@{_fmt_seconds(self.at)}"
+        return base + (f":{_fmt_seconds(self.down)}" if self.down else "")
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by *** (passwords never leave the process)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What one run does. Every stack reads the same spec; stack-specific knobs are
+    recorded in `stack_options` so that the result says what was used."""
+
+    stack: str
+    mode: str
+    producers: int = 10
+    messages: int = 1000
+    confirms: bool = False  # the libraries' default, and the write-up's
+    faults: tuple[Fault, ...] = ()
+    broker: str = "auto"
+    consumer: str = ""  # library the counting consumer uses; "" = the stack's own
+    ack: str = "after"
+    prefetch: int = 100
+    retry_budget_s: float = 15.0
+    drain_timeout_s: float = 60.0
+    publish_timeout_s: float = 600.0
+    run_id: str = field(default_factory=new_run_id)
+    stack_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, flag in (("producers", "--producers"), ("messages", "--messages")):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise BadInput(flag, f"must be a whole number of at least 1, got {value!r}")
+        if self.producers > 1000:
+            raise BadInput("--producers", f"at most 1000, got {self.producers}")
+        if self.ack not in ACK_MODES:
+            raise BadInput("--ack", f"{self.ack!r} is not one of {', '.join(ACK_MODES)}")
+        if self.prefetch < 0:
+            raise BadInput("--prefetch", f"must be 0 (unlimited) or more, got {self.prefetch}")
+        for name, flag in (
+            ("retry_budget_s", "--retry-budget"),
+            ("drain_timeout_s", "--drain-timeout"),
+            ("publish_timeout_s", "--publish-timeout"),
+        ):
+            if getattr(self, name) <= 0:
+                raise BadInput(flag, f"must be more than 0 seconds, got {getattr(self, name)}")
+
+    @property
+    def queue(self) -> str:
+        return f"mqcompare.{self.run_id}"
+
+    @property
+    def total_messages(self) -> int:
+        return self.producers * self.messages
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["faults"] = [str(f) for f in self.faults]
+        data["broker"] = redact_url(self.broker)
+        data["queue"] = self.queue
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunSpec:
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs["faults"] = tuple(Fault.parse(f) for f in data.get("faults", ()))
+        return cls(**kwargs)

@@ -1,0 +1,25 @@
+"""How every pika client of a run connects: one place, so producers, consumer and admin
+use the same timeouts and nothing can wait forever."""
+
+from __future__ import annotations
+
+import pika
+
+# A publish during a resource alarm, or a dead peer, must end in an error, not a hang.
+HEARTBEAT_S = 10
+BLOCKED_TIMEOUT_S = 30
+SOCKET_TIMEOUT_S = 3
+
+
+def parameters(url: str) -> pika.URLParameters:
+    params = pika.URLParameters(url)
+    params.heartbeat = HEARTBEAT_S
+    params.blocked_connection_timeout = BLOCKED_TIMEOUT_S
+    params.socket_timeout = SOCKET_TIMEOUT_S
+    params.stack_timeout = SOCKET_TIMEOUT_S * 2
+    params.connection_attempts = 1
+    return params
+
+
+def connect(url: str) -> pika.BlockingConnection:
+    return pika.BlockingConnection(parameters(url))

@@ -1,0 +1,63 @@
+"""Fixtures: one private RabbitMQ node for the whole session (never the machine's own
+broker on 5672), and helpers that run experiments against it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mqcompare.broker import LocalNode
+from mqcompare.runner import execute
+from mqcompare.spec import Fault, RunSpec
+
+
+@pytest.fixture(scope="session")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
+    if not LocalNode.installed():
+        pytest.fail("rabbitmq-server is not installed (.ci/run installs it with apt-get)")
+    # CLI subprocesses find this node as the kept one (`--broker local`)
+    os.environ["MQCOMPARE_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
+    started = LocalNode.start_new(keep=True)
+    assert started.state.port != 5672
+    yield started
+    started.stop()
+    pid = started.state.beam_pid()
+    assert pid is None or not os.path.exists(f"/proc/{pid}"), "private node left running"
+
+
+def run_spec(stack: str, **kw: Any) -> RunSpec:
+    kw.setdefault("producers", 4)
+    kw.setdefault("messages", 250)
+    kw.setdefault("drain_timeout_s", 60.0)
+    kw["faults"] = tuple(Fault.parse(f) for f in kw.get("faults", ()))
+    mode = kw.pop("mode", None)
+    if mode is None:
+        from mqcompare.stacks import load_stack
+
+        mode = load_stack(stack).default_mode
+    return RunSpec(stack=stack, mode=mode, **kw)
+
+
+@pytest.fixture
+def run(node: LocalNode, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """run(stack, **spec fields) -> result, against the session's private node."""
+
+    def _run(stack: str, **kw: Any) -> dict[str, Any]:
+        spec = run_spec(stack, **kw)
+        out = tmp_path / spec.run_id
+        result = execute(spec, out, broker=node, say=lambda _m: None)
+        result["_dir"] = str(out)
+        return result
+
+    return _run
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Contract classes name their modes as class attributes; each becomes a test case."""
+    for name in ("exactly_once_mode", "unsafe_mode"):
+        if name in metafunc.fixturenames and metafunc.cls is not None:
+            metafunc.parametrize(name, getattr(metafunc.cls, name + "s"))

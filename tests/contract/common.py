@@ -1,0 +1,76 @@
+"""Stack-neutral contract: every stack passes these classes; a stack's own file only
+names the stack and which of its modes are expected to be safe."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.broker
+
+
+class PublishContract:
+    stack: str
+    exactly_once_modes: tuple[str, ...] = ()  # documented-safe modes: every message once
+    unsafe_modes: tuple[str, ...] = ()  # modes that must still end and report what happened
+
+    def test_safe_mode_delivers_every_message_exactly_once(
+        self, run: Any, exactly_once_mode: str
+    ) -> None:
+        r = run(self.stack, mode=exactly_once_mode, producers=4, messages=250)
+        c = r["counts"]
+        assert c["attempted"] == c["acknowledged"] == c["delivered"] == c["unique"] == 1000
+        assert r["verdict"] == {"valid": True, "exactly_once": True}
+        assert r["drain"]["complete"]
+
+    def test_confirms_deliver_every_message(self, run: Any) -> None:
+        r = run(self.stack, producers=3, messages=200, confirms=True)
+        assert r["counts"]["acknowledged"] == r["counts"]["unique"] == 600
+        assert r["verdict"]["exactly_once"]
+        assert r["throughput"]["publish_per_s"] > 0
+        assert 0 < r["latency_ms"]["p50"] <= r["latency_ms"]["p99"] <= r["latency_ms"]["max"]
+
+    def test_unsafe_mode_ends_and_accounts_for_every_message(
+        self, run: Any, unsafe_mode: str
+    ) -> None:
+        r = run(self.stack, mode=unsafe_mode, producers=6, messages=300, publish_timeout_s=90)
+        c = r["counts"]
+        assert r["producer_exit"] == 0, "producers had to be abandoned"
+        assert c["attempted"] == 1800
+        assert c["acknowledged"] + c["failed"] + c["unknown"] == c["attempted"]
+        assert c["unique"] == 1800 - c["lost"] - c["not_delivered_unacknowledged"]
+        # errors are counted by class, as journaled
+        assert sum(r["errors"].values()) >= c["failed"] + c["unknown"]
+
+    def test_run_directory_holds_spec_journals_and_result(self, run: Any) -> None:
+        r = run(self.stack, producers=2, messages=50)
+        d = Path(r["_dir"])
+        spec = json.loads((d / "spec.json").read_text())
+        assert spec["stack"] == self.stack and spec["producers"] == 2
+        assert spec["stack_options"], "the stack's own settings are recorded"
+        result = json.loads((d / "result.json").read_text())
+        assert result["format"] == "mqcompare.result/1"
+        assert set(result) >= {
+            "run_id",
+            "spec",
+            "counts",
+            "verdict",
+            "errors",
+            "throughput",
+            "latency_ms",
+            "faults",
+            "duration_s",
+        }
+        roles = set()
+        for f in (d / "journal").glob("*.jsonl"):
+            header = json.loads(f.read_text().splitlines()[0])
+            assert header["format"] == "mqcompare.journal/1"
+            assert header["run_id"] == spec["run_id"]
+            roles.add(header["role"])
+        assert roles == {"producer", "consumer", "runner"}
+        for f in d.rglob("*"):
+            if f.is_file():
+                assert ":guest@" not in f.read_text(errors="replace"), f"password in {f}"

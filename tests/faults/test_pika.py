@@ -1,0 +1,13 @@
+from typing import Any
+
+from tests.faults.common import SIZE, FaultContract
+
+
+class TestPikaFaults(FaultContract):
+    stack = "pika"
+
+    def test_kill_without_confirms_loses_acknowledged_messages(self, run: Any) -> None:
+        """The write-up's claim, on a crash: without confirms 'sent' means nothing."""
+        r = run(self.stack, confirms=False, faults=["kill@0.5s:0.5s"], **SIZE)
+        assert r["counts"]["lost"] > 0
+        assert not r["verdict"]["valid"]

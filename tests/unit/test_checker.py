@@ -1,0 +1,264 @@
+"""The checker against hand-built histories: empty, sane, pathological, and a reference
+model over random histories (hypothesis)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mqcompare.checker import NoJournal, check_dirs, check_files
+from mqcompare.journal import JournalError
+from tests.journals import dlv, fail, header, info, inv, ok, write
+
+
+def test_empty_history(tmp_path: Path) -> None:
+    write(tmp_path / "journal" / "producer.jsonl", "producer", [])
+    result = check_dirs([tmp_path])
+    assert all(v == 0 for v in result["counts"].values())
+    assert result["verdict"] == {"valid": True, "exactly_once": True}
+    assert result["throughput"] == {"publish_per_s": 0.0, "deliver_per_s": 0.0}
+
+
+def test_sane_history(tmp_path: Path) -> None:
+    write(
+        tmp_path / "journal" / "producer.jsonl",
+        "producer",
+        [r for s in range(3) for r in (inv(0, s, 10 + s), ok(0, s, 10.5 + s))],
+    )
+    write(
+        tmp_path / "journal" / "consumer-0.jsonl",
+        "consumer",
+        [dlv(0, s, 11 + s, sent=10 + s) for s in range(3)],
+    )
+    result = check_dirs([tmp_path])
+    c = result["counts"]
+    assert (c["attempted"], c["acknowledged"], c["delivered"], c["unique"]) == (3, 3, 3, 3)
+    assert c["lost"] == c["duplicated"] == c["recovered"] == c["unexpected"] == 0
+    assert result["verdict"] == {"valid": True, "exactly_once": True}
+    assert result["latency_ms"]["p50"] == pytest.approx(1000.0)
+    assert result["throughput"]["publish_per_s"] == pytest.approx(3 / 2.5, rel=0.01)
+
+
+def test_pathological_history(tmp_path: Path) -> None:
+    """One of every anomaly, each on its own id."""
+    producer = [
+        inv(0, 0, 1),
+        ok(0, 0, 1.1),  # lost: acked, never delivered
+        inv(0, 1, 2),
+        ok(0, 1, 2.1),  # duplicated, twice redelivered
+        inv(0, 2, 3),
+        info(0, 2, 3.1),  # recovered after an unknown outcome
+        inv(0, 3, 4),
+        fail(0, 3, 4.1),
+        inv(0, 3, 5),
+        fail(0, 3, 5.1),  # failed, retried
+        inv(0, 4, 6),
+        info(0, 4, 6.1),
+        inv(0, 4, 7),  # unknown: last attempt had no outcome
+        inv(0, 5, 8),
+        fail(0, 5, 8.1),
+        inv(0, 5, 9),
+        ok(0, 5, 9.1),  # retried, then acked
+        inv(0, 6, 10),
+        fail(0, 6, 10.1),  # failed, yet delivered: recovered
+    ]
+    consumer = [
+        dlv(0, 5, 9.5),
+        dlv(0, 1, 9.6),
+        dlv(0, 1, 9.7, redelivered=True),
+        dlv(0, 1, 9.8, redelivered=True),
+        dlv(0, 2, 9.9),
+        dlv(0, 6, 10.2),
+        dlv(7, 7, 10.3),  # unexpected: never attempted
+    ]
+    write(tmp_path / "journal" / "producer.jsonl", "producer", producer)
+    write(tmp_path / "journal" / "consumer-0.jsonl", "consumer", consumer)
+    result = check_dirs([tmp_path])
+    c = result["counts"]
+    assert c == {
+        "attempted": 7,
+        "acknowledged": 3,
+        "failed": 2,
+        "unknown": 2,
+        "delivered": 7,
+        "unique": 5,
+        "lost": 1,
+        "recovered": 2,
+        "unexpected": 1,
+        "duplicated": 1,
+        "extra_deliveries": 2,
+        "redelivered": 2,
+        "not_delivered_unacknowledged": 2,
+        "reordered": 2,
+        "torn_lines": 0,
+    }
+    assert result["verdict"] == {"valid": False, "exactly_once": False}
+    assert result["errors"] == {"ConnectionRefused": 4, "StreamLostError": 2}
+    assert result["anomalies"]["lost"] == ["0:0"]
+    assert result["anomalies"]["unexpected"] == ["7:7"]
+    assert result["anomalies"]["recovered"] == ["0:2", "0:6"]
+
+
+def test_reordered_counts_first_deliveries_across_consumer_journals(tmp_path: Path) -> None:
+    write(
+        tmp_path / "a" / "producer.jsonl",
+        "producer",
+        [r for s in range(4) for r in (inv(1, s, s), ok(1, s, s + 0.1))],
+    )
+    # consumer-1 delivers 1:2 before consumer-0 delivers 1:1 and then 1:3
+    write(
+        tmp_path / "a" / "consumer-0.jsonl", "consumer", [dlv(1, 0, 5), dlv(1, 1, 7), dlv(1, 3, 8)]
+    )
+    write(tmp_path / "a" / "consumer-1.jsonl", "consumer", [dlv(1, 2, 6), dlv(1, 1, 9)])
+    c = check_dirs([tmp_path / "a"])["counts"]
+    assert c["reordered"] == 1  # only 1:1, first delivered at t=7 after 1:2 at t=6
+    assert c["duplicated"] == 1
+
+
+def test_torn_last_line_is_counted_not_fatal(tmp_path: Path) -> None:
+    write(
+        tmp_path / "producer.jsonl",
+        "producer",
+        [inv(0, 0, 1), ok(0, 0, 2)],
+        torn=b'{"ev":"invoke","p":0,"s',
+    )
+    write(tmp_path / "consumer.jsonl", "consumer", [dlv(0, 0, 3)])
+    result = check_dirs([tmp_path])
+    assert result["counts"]["torn_lines"] == 1
+    assert result["counts"]["attempted"] == 1
+
+
+def test_last_line_without_newline_but_complete_is_a_record(tmp_path: Path) -> None:
+    write(tmp_path / "producer.jsonl", "producer", [inv(0, 0, 1)], torn=orjson.dumps(ok(0, 0, 2)))
+    c = check_dirs([tmp_path])["counts"]
+    assert (c["acknowledged"], c["torn_lines"], c["lost"]) == (1, 0, 1)
+
+
+def test_bad_line_in_the_middle_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "producer.jsonl"
+    path.write_bytes(
+        orjson.dumps(header("producer"))
+        + b"\n"
+        + orjson.dumps(inv(0, 0, 1))
+        + b"\n{broken\n"
+        + orjson.dumps(ok(0, 0, 2))
+        + b"\n"
+    )
+    with pytest.raises(JournalError, match=r"producer.jsonl: line 3"):
+        check_dirs([tmp_path])
+
+
+def test_missing_field_names_file_and_line(tmp_path: Path) -> None:
+    write(tmp_path / "producer.jsonl", "producer", [inv(0, 0, 1), {"ev": "ok", "p": 0, "t": 2}])
+    with pytest.raises(JournalError, match=r"line 3: bad 'ok' record"):
+        check_dirs([tmp_path])
+
+
+def test_missing_header_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "x.jsonl").write_bytes(orjson.dumps(inv(0, 0, 1)) + b"\n")
+    with pytest.raises(JournalError, match="line 1: expected a header"):
+        check_dirs([tmp_path])
+
+
+def test_directory_without_journal(tmp_path: Path) -> None:
+    with pytest.raises(NoJournal):
+        check_dirs([tmp_path])
+    with pytest.raises(NoJournal):
+        check_dirs([tmp_path / "missing"])
+
+
+def test_journals_of_several_machines_are_checked_together(tmp_path: Path) -> None:
+    write(tmp_path / "m1" / "journal" / "producer.jsonl", "producer", [inv(0, 0, 1), ok(0, 0, 2)])
+    write(tmp_path / "m2" / "journal" / "producer.jsonl", "producer", [inv(1, 0, 1), ok(1, 0, 2)])
+    write(tmp_path / "m3" / "journal" / "consumer.jsonl", "consumer", [dlv(0, 0, 3), dlv(1, 0, 3)])
+    alone = check_dirs([tmp_path / "m1"])
+    together = check_dirs([tmp_path / "m1", tmp_path / "m2", tmp_path / "m3"])
+    assert alone["counts"]["lost"] == 1
+    assert together["counts"]["lost"] == 0 and together["counts"]["unique"] == 2
+
+
+def test_fault_spans_are_relative_to_the_first_publish(tmp_path: Path) -> None:
+    write(tmp_path / "producer.jsonl", "producer", [inv(0, 0, 100.0), ok(0, 0, 100.1)])
+    write(
+        tmp_path / "runner.jsonl",
+        "runner",
+        [
+            {"ev": "fault", "kind": "restart", "phase": "begin", "t": 101.0},
+            {"ev": "fault", "kind": "restart", "phase": "end", "t": 103.5},
+        ],
+    )
+    assert check_dirs([tmp_path])["faults"] == [{"kind": "restart", "begin_s": 1.0, "end_s": 3.5}]
+
+
+# -- a reference model over random histories --------------------------------------------
+
+event = st.sampled_from(["invoke", "ok", "fail", "info", "deliver", "redeliver"])
+history = st.lists(st.tuples(event, st.integers(0, 2), st.integers(0, 5)), max_size=60)
+
+
+def reference(events: list[tuple[str, int, int]]) -> dict[str, int]:
+    """DESIGN.md's words, computed the slow and obvious way."""
+    attempted = {(p, s) for e, p, s in events if e == "invoke"}
+    acked = {(p, s) for e, p, s in events if e == "ok"}
+    delivered = [(p, s) for e, p, s in events if e in ("deliver", "redeliver")]
+    unique = set(delivered)
+
+    def latest_attempt(key: tuple[int, int]) -> str | None:
+        outcome = None
+        for e, p, s in events:
+            if (p, s) != key:
+                continue
+            if e == "invoke":
+                outcome = None
+            elif e in ("fail", "info"):
+                outcome = e
+        return outcome
+
+    unacked = attempted - acked
+    failed = {k for k in unacked if latest_attempt(k) == "fail"}
+    return {
+        "attempted": len(attempted),
+        "acknowledged": len(acked),
+        "failed": len(failed),
+        "unknown": len(unacked - failed),
+        "delivered": len(delivered),
+        "unique": len(unique),
+        "lost": len(acked - unique),
+        "recovered": len(unacked & unique),
+        "unexpected": len(unique - attempted),
+        "duplicated": len({k for k in attempted if delivered.count(k) > 1}),
+        "extra_deliveries": len(delivered) - len(unique),
+        "redelivered": sum(1 for e, _, _ in events if e == "redeliver"),
+        "not_delivered_unacknowledged": len(unacked - unique),
+    }
+
+
+@settings(max_examples=150, deadline=None)
+@given(history, st.booleans())
+def test_counts_match_the_reference_model(
+    tmp_path_factory: pytest.TempPathFactory,
+    events: list[tuple[str, int, int]],
+    split_consumers: bool,
+) -> None:
+    d = tmp_path_factory.mktemp("h")
+    producer, consumers = [], [[], []]
+    for i, (e, p, s) in enumerate(events):
+        t = float(i)
+        if e in ("deliver", "redeliver"):
+            which = consumers[i % 2 if split_consumers else 0]
+            which.append(dlv(p, s, t, redelivered=e == "redeliver"))
+        else:
+            producer.append({"invoke": inv, "ok": ok, "fail": fail, "info": info}[e](p, s, t))
+    files = [
+        write(d / "producer.jsonl", "producer", producer),
+        write(d / "consumer-0.jsonl", "consumer", consumers[0]),
+        write(d / "consumer-1.jsonl", "consumer", consumers[1]),
+    ]
+    result = check_files(files)
+    got = {k: v for k, v in result["counts"].items() if k not in ("reordered", "torn_lines")}
+    assert got == reference(events)
+    assert result["verdict"]["valid"] == (got["lost"] == 0 and got["unexpected"] == 0)

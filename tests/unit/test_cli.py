@@ -1,0 +1,96 @@
+"""Bad input: one line naming the flag, exit 2; unreachable broker: exit 3 within seconds.
+Run as a real subprocess, as a user would."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+
+def mqcompare(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mqcompare.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--stack", "nope"], "--stack"),
+        (["--stack", "pika", "--mode", "sideways"], "--mode"),
+        (["--stack", "pika", "--producers", "0"], "--producers"),
+        (["--stack", "pika", "--messages", "-5"], "--messages"),
+        (["--stack", "pika", "--producers", "many"], "--producers"),
+        (["--stack", "pika", "--fault", "restart@x"], "--fault"),
+        (["--stack", "pika", "--fault", "nuke@1s"], "--fault"),
+        (["--stack", "pika", "--fault", "worker-kill@1s"], "--fault"),
+        (["--stack", "pika", "--ack", "never"], "--ack"),
+        (["--stack", "pika", "--broker", "carrier-pigeon"], "--broker"),
+        (["--stack", "pika", "--consumer", "telepathy"], "--consumer"),
+        (["--stack", "pika", "--retry-budget", "soon"], "--retry-budget"),
+        (["--bogus"], "--bogus"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args: list[str], flag: str, tmp_path: Path) -> None:
+    done = mqcompare("run", *args, "--out", str(tmp_path / "run"))
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr
+    assert flag in lines[0]
+    assert not (tmp_path / "run").exists(), "nothing is run on bad input"
+
+
+def test_unreachable_broker_is_exit_3_naming_host_and_port(tmp_path: Path) -> None:
+    port = closed_port()
+    started = time.monotonic()
+    done = mqcompare(
+        "run",
+        "--stack",
+        "pika",
+        "--broker",
+        f"amqp://guest:hunter2@127.0.0.1:{port}/",
+        "--out",
+        str(tmp_path / "r"),
+    )
+    assert done.returncode == 3
+    assert time.monotonic() - started < 10
+    assert f"127.0.0.1:{port}" in done.stderr
+    assert "hunter2" not in done.stdout + done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_check_without_journal_is_exit_2(tmp_path: Path) -> None:
+    done = mqcompare("check", str(tmp_path))
+    assert done.returncode == 2
+    assert "no journal" in done.stderr
+
+
+def test_check_recomputes_from_journals_and_writes_out(tmp_path: Path) -> None:
+    from tests.journals import dlv, inv, ok, write
+
+    write(
+        tmp_path / "journal" / "p.jsonl",
+        "producer",
+        [inv(0, 0, 1), ok(0, 0, 2), inv(0, 1, 3), ok(0, 1, 4)],
+    )
+    write(tmp_path / "journal" / "c.jsonl", "consumer", [dlv(0, 0, 5)])
+    done = mqcompare("check", str(tmp_path), "--out", str(tmp_path / "r.json"))
+    assert done.returncode == 1, "a lost message makes the run invalid"
+    assert "INVALID: 1 lost" in done.stdout
+    import json
+
+    assert json.loads((tmp_path / "r.json").read_text())["counts"]["lost"] == 1
