@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -106,7 +107,7 @@ class BrokerControl:
     def drop_connections(self) -> None:
         raise InfrastructureError(f"{self.display_url} cannot drop connections")
 
-    def log_excerpt(self, lines: int = 200) -> str:
+    def log_excerpt(self, since: float | None = None, lines: int = 400) -> str:
         return ""
 
     def close(self) -> None:
@@ -347,12 +348,17 @@ class LocalNode(BrokerControl):
             with contextlib.suppress(FileNotFoundError):
                 (state_dir() / "broker.json").unlink()
 
-    def log_excerpt(self, lines: int = 200) -> str:
+    def log_excerpt(self, since: float | None = None, lines: int = 400) -> str:
+        """The node's log lines from `since` (Unix time) on, the last `lines` of them."""
         logs = sorted(Path(self.state.dir, "log").glob("*.log"))
         if not logs:
             return ""
         text = logs[0].read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:]) + "\n"
+        if since is not None:
+            # lines start with the local time in ISO form, which sorts as text
+            stamp = datetime.fromtimestamp(since).strftime("%Y-%m-%d %H:%M:%S")
+            text = [line for line in text if line[:19] >= stamp or not line[:4].isdigit()]
+        return "\n".join(text[-lines:]) + "\n" if text else ""
 
     def close(self) -> None:
         if self.owned and not self.state.keep:

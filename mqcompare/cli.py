@@ -16,7 +16,8 @@ from mqcompare.errors import BadInput, InfrastructureError
 from mqcompare.journal import JournalError
 from mqcompare.spec import Fault, RunSpec, new_run_id, parse_duration, redact_url
 
-console = Console(stderr=False, highlight=False)
+# Piped output (CI logs, files) is not squeezed to 80 columns.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True, highlight=False)
 
 

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/demo"))
     ap.add_argument("--stacks", default="pika")
     args = ap.parse_args(argv)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)
     results = []
     node = LocalNode.start_new()
     console.print(f"broker: {node.describe()}")

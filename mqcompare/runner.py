@@ -200,7 +200,7 @@ class Run:
                 admin.delete(spec.queue)
             with contextlib.suppress(Exception):
                 admin.close()
-            excerpt = self.broker.log_excerpt()
+            excerpt = self.broker.log_excerpt(since=started)
             if excerpt:
                 (out / "broker.log").write_text(excerpt)
 

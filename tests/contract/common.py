@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.broker
 
 
 class PublishContract:
+    pytestmark = [pytest.mark.broker]
+
     stack: str
     exactly_once_modes: tuple[str, ...] = ()  # documented-safe modes: every message once
     unsafe_modes: tuple[str, ...] = ()  # modes that must still end and report what happened

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.broker, pytest.mark.faults]
 
 SIZE = {"producers": 4, "messages": 1500}
 
@@ -23,6 +22,8 @@ def assert_no_loss(r: dict[str, Any], kind: str) -> None:
 
 
 class FaultContract:
+    pytestmark = [pytest.mark.broker, pytest.mark.faults]
+
     stack: str
 
     def test_restart_with_confirms_loses_nothing(self, run: Any) -> None:
