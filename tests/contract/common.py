@@ -10,10 +10,8 @@ from typing import Any
 import pytest
 
 
-
+@pytest.mark.broker
 class PublishContract:
-    pytestmark = [pytest.mark.broker]
-
     stack: str
     exactly_once_modes: tuple[str, ...] = ()  # documented-safe modes: every message once
     unsafe_modes: tuple[str, ...] = ()  # modes that must still end and report what happened

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-
 SIZE = {"producers": 4, "messages": 1500}
 
 
@@ -21,9 +20,9 @@ def assert_no_loss(r: dict[str, Any], kind: str) -> None:
     assert r["fault_errors"] == []
 
 
+@pytest.mark.broker
+@pytest.mark.faults
 class FaultContract:
-    pytestmark = [pytest.mark.broker, pytest.mark.faults]
-
     stack: str
 
     def test_restart_with_confirms_loses_nothing(self, run: Any) -> None:
