@@ -247,6 +247,18 @@ def check(dirs: tuple[str, ...], out_file: Path | None, as_json: bool) -> None:
     sys.exit(0 if result["verdict"]["valid"] else 1)
 
 
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def report(directory: Path) -> None:
+    """Summarize the finished runs under DIRECTORY: a table, and DIRECTORY/report.md."""
+    from mqcompare.report import load_results, markdown_table, summary_table
+
+    results = load_results(directory)
+    console.print(summary_table(results, title=str(directory)))
+    (directory / "report.md").write_text(f"# mqcompare: {directory}\n\n" + markdown_table(results))
+    console.print(f"written to {directory / 'report.md'}", markup=False)
+
+
 @cli.group()
 def broker() -> None:
     """A private RabbitMQ node that several runs share (`--broker local` finds it)."""

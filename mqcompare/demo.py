@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     console.print(summary_table(results, title="mqcompare demo"))
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.out / "report.md").write_text("# mqcompare demo\n\n" + markdown_table(results))
+    # `mqcompare report DIR` rebuilds the same table from the run directories alone
     console.print(f"results: {args.out}/results.json, table: {args.out}/report.md")
     return 0
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
+
+from mqcompare.errors import BadInput
 
 
 def headline(result: dict[str, Any]) -> str:
@@ -62,7 +67,7 @@ def result_table(result: dict[str, Any]) -> Group:
     for i in range(0, len(cells), 3):
         row: list[str] = []
         for name, value in cells[i : i + 3]:
-            row += [name, str(value)]
+            row += [name, f"{value:,}" if isinstance(value, int) else str(value)]
         table.add_row(*row)
     parts: list[Any] = [table]
     errors = result.get("errors") or {}
@@ -89,6 +94,16 @@ def print_result(result: dict[str, Any], console: Console | None = None) -> None
     (console or Console()).print(result_table(result))
 
 
+def load_results(directory: Path) -> list[dict[str, Any]]:
+    """Every finished run under `directory`, in the order the runs started."""
+    if not directory.is_dir():
+        raise BadInput("DIRECTORY", f"{directory} is not a directory")
+    results = [json.loads(p.read_text()) for p in sorted(directory.rglob("result.json"))]
+    if not results:
+        raise BadInput("DIRECTORY", f"no result.json under {directory}")
+    return sorted(results, key=lambda r: str(r.get("run_id", "")))
+
+
 SUMMARY_COLUMNS = (
     "stack",
     "mode",
@@ -110,9 +125,10 @@ SUMMARY_COLUMNS = (
 
 def summary_row(result: dict[str, Any]) -> list[str]:
     spec, c = result.get("spec", {}), result["counts"]
-    errors = result.get("errors") or {}
-    top = ", ".join(f"{k} {v}" for k, v in list(errors.items())[:2])
-    more = f" +{len(errors) - 2}" if len(errors) > 2 else ""
+    errors = list((result.get("errors") or {}).items())
+    top = f"{errors[0][0]} {errors[0][1]}" if errors else "-"
+    if len(errors) > 1:
+        top += f" +{len(errors) - 1}"
     v = result["verdict"]
     verdict = "exactly once" if v["exactly_once"] else ("valid" if v["valid"] else "INVALID")
     return [
@@ -127,7 +143,7 @@ def summary_row(result: dict[str, Any]) -> list[str]:
         f"{c['lost']:,}",
         f"{c['duplicated']:,}",
         f"{c['recovered']:,}",
-        (top + more) or "-",
+        top,
         f"{result['throughput']['publish_per_s']:,.0f}",
         f"{result['latency_ms']['p99']:,.0f}",
         verdict,
@@ -135,19 +151,17 @@ def summary_row(result: dict[str, Any]) -> list[str]:
 
 
 def summary_table(results: list[dict[str, Any]], title: str = "") -> Table:
-    table = Table(title=title or None, title_justify="left")
-    for name in SUMMARY_COLUMNS:
-        table.add_column(
-            name,
-            justify="right"
-            if name
-            in ("attempted", "acked", "unique", "lost", "dup", "recovered", "publish/s", "p99 ms")
-            else "left",
-        )
+    table = Table(title=title or None, title_justify="left", box=box.SIMPLE_HEAD)
+    numeric = {"attempted", "acked", "unique", "lost", "dup", "recovered", "publish/s", "p99 ms"}
+    # the terminal drops "acked" (the Markdown keeps it) so that a row fits a wide terminal
+    keep = [i for i, name in enumerate(SUMMARY_COLUMNS) if name != "acked"]
+    for i in keep:
+        name = SUMMARY_COLUMNS[i]
+        wraps = name in ("faults", "errors")  # the long ones wrap; the rest keep their width
+        table.add_column(name, justify="right" if name in numeric else "left", no_wrap=not wraps)
     for r in results:
         row = summary_row(r)
-        style = "red" if row[-1] == "INVALID" else None
-        table.add_row(*row, style=style)
+        table.add_row(*(row[i] for i in keep), style="red" if row[-1] == "INVALID" else None)
     return table
 
 

@@ -94,3 +94,22 @@ def test_check_recomputes_from_journals_and_writes_out(tmp_path: Path) -> None:
     import json
 
     assert json.loads((tmp_path / "r.json").read_text())["counts"]["lost"] == 1
+
+
+def test_report_tabulates_finished_runs(tmp_path: Path) -> None:
+    import json
+
+    from tests.journals import dlv, inv, ok, write
+
+    for n, delivered in enumerate((True, False)):
+        run = tmp_path / f"run{n}"
+        write(run / "journal" / "p.jsonl", "producer", [inv(0, 0, 1), ok(0, 0, 2)])
+        write(run / "journal" / "c.jsonl", "consumer", [dlv(0, 0, 3)] if delivered else [])
+        (run / "result.json").write_text(json.dumps({"spec": {"stack": "pika", "mode": f"m{n}"}}))
+        assert mqcompare("check", str(run)).returncode == (0 if delivered else 1)
+    done = mqcompare("report", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    rows = (tmp_path / "report.md").read_text().splitlines()[4:]
+    assert [r.split(" | ")[1] for r in rows] == ["m0", "m1"]
+    assert rows[0].endswith("exactly once |") and rows[1].endswith("INVALID |")
+    assert mqcompare("report", str(tmp_path / "nothing")).returncode == 2
