@@ -23,7 +23,7 @@ demo: $(STAMP) broker-check
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy mqcompare scenarios_pika consumer
+	$(BIN)/mypy mqcompare scenarios_pika scenarios_kombu scenarios_celery consumer
 
 test: $(STAMP) broker-check lint
 	$(BIN)/pytest

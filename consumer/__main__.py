@@ -17,6 +17,7 @@ import time
 
 from mqcompare.envelope import decode
 from mqcompare.journal import JournalWriter
+from mqcompare.orphan import watch_parent
 from mqcompare.spec import ACK_MODES
 from mqcompare.stacks import CONSUMERS
 
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    watch_parent(stop.set)
     client = importlib.import_module(CONSUMERS[args.library])
     with JournalWriter(args.journal, "consumer", args.run_id) as journal:
         handler = Handler(journal, args.ack, args.work_ms / 1000.0)

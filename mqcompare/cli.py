@@ -33,10 +33,13 @@ def cli() -> None:
 
 
 @cli.command(
-    epilog="Stacks and modes: " + "pika: connection-per-thread (default), shared-unsafe, "
-    "shared-locked, channel-per-thread, fork-shared, process-per-producer."
+    epilog="Stacks and modes. pika: connection-per-thread (default), shared-unsafe, "
+    "shared-locked, channel-per-thread, fork-shared, process-per-producer. "
+    "kombu: pool (default), shared-unsafe, shared-locked, connection-per-thread. "
+    "celery: shared-app (default), producer-per-thread; faults worker-kill@T (SIGKILL one "
+    "pool process), worker-crash@T[:DOWN] (SIGKILL the worker, start another)."
 )
-@click.option("--stack", required=True, help="Client stack: pika.")
+@click.option("--stack", required=True, help="Client stack: pika, kombu or celery.")
 @click.option("--mode", default=None, help="Concurrency mode; each stack has a default.")
 @click.option("--producers", default="10", help="Producer threads or processes.  [default: 10]")
 @click.option("--messages", default="1000", help="Messages per producer.  [default: 1000]")
@@ -66,7 +69,10 @@ def cli() -> None:
     help="Run directory.  [default: runs/RUN_ID]",
 )
 @click.option(
-    "--consumer", "consumer_lib", default="", help="Consumer library [default: the stack's]."
+    "--consumer",
+    "consumer_lib",
+    default="",
+    help="Consumer library: pika or kombu  [default: the stack's].",
 )
 @click.option(
     "--ack",
@@ -101,6 +107,29 @@ def cli() -> None:
     show_default=True,
     help="Producers give up on what is not published by then.",
 )
+@click.option(
+    "--stall-timeout",
+    default="30s",
+    show_default=True,
+    help="Producers that journal nothing for this long hang: they are stopped and reported.",
+)
+@click.option(
+    "--acks-late/--no-acks-late",
+    default=None,
+    help="celery: ack after the task returns  [default: acks-late].",
+)
+@click.option(
+    "--reject-on-worker-lost",
+    is_flag=True,
+    default=None,
+    help="celery: requeue the task of a killed pool process.",
+)
+@click.option("--concurrency", default=None, help="celery: worker pool processes  [default: 2].")
+@click.option(
+    "--publish-retry",
+    default=None,
+    help="celery: same (the 15 s budget of every stack; default) or celery-default.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print result.json instead of the table.")
 def run(
     stack: str,
@@ -118,6 +147,11 @@ def run(
     retry_budget: str,
     drain_timeout: str,
     publish_timeout: str,
+    stall_timeout: str,
+    acks_late: bool | None,
+    reject_on_worker_lost: bool | None,
+    concurrency: str | None,
+    publish_retry: str | None,
     as_json: bool,
 ) -> None:
     """Run one experiment and judge it; the run directory holds journals and result.json."""
@@ -143,8 +177,12 @@ def run(
         retry_budget_s=parse_duration(retry_budget, "--retry-budget"),
         drain_timeout_s=parse_duration(drain_timeout, "--drain-timeout"),
         publish_timeout_s=parse_duration(publish_timeout, "--publish-timeout"),
+        stall_timeout_s=parse_duration(stall_timeout, "--stall-timeout"),
         run_id=run_id,
-        stack_options={"consumer_work_ms": _float(work_ms, "--work-ms")},
+        stack_options={
+            "consumer_work_ms": _float(work_ms, "--work-ms"),
+            **_celery_options(stack, acks_late, reject_on_worker_lost, concurrency, publish_retry),
+        },
     )
     out = out or Path("runs") / run_id
     live = _Live(enabled=not as_json and console.is_terminal, spec=spec)
@@ -160,6 +198,38 @@ def run(
         print_result(result, console)
         console.print(f"run directory: {out}", markup=False)
     sys.exit(0 if result["verdict"]["valid"] else 1)
+
+
+def _celery_options(
+    stack: str,
+    acks_late: bool | None,
+    reject: bool | None,
+    concurrency: str | None,
+    publish_retry: str | None,
+) -> dict[str, Any]:
+    given = {
+        "--acks-late/--no-acks-late": acks_late,
+        "--reject-on-worker-lost": reject,
+        "--concurrency": concurrency,
+        "--publish-retry": publish_retry,
+    }
+    if stack != "celery":
+        for flag, value in given.items():
+            if value is not None:
+                raise BadInput(flag, f"only the celery stack takes it, not {stack}")
+        return {}
+    options: dict[str, Any] = {}
+    if acks_late is not None:
+        options["acks_late"] = acks_late
+    if reject:
+        options["reject_on_worker_lost"] = True
+    if concurrency is not None:
+        options["concurrency"] = _int(concurrency, "--concurrency")
+    if publish_retry is not None:
+        if publish_retry not in ("same", "celery-default"):
+            raise BadInput("--publish-retry", f"{publish_retry!r} is not same or celery-default")
+        options["publish_retry"] = publish_retry
+    return options
 
 
 def _int(text: str, flag: str, minimum: int = 1) -> int:

@@ -44,6 +44,7 @@ class FaultRunner(threading.Thread):
         self.stop = threading.Event()
         self.errors: list[str] = []
         self.fired: list[str] = []
+        self._busy_until = 0.0
 
     def start_clock(self, t0: float) -> None:
         """Called once, with the time of the first publish."""
@@ -64,7 +65,12 @@ class FaultRunner(threading.Thread):
                 return
             self._perform(fault)
 
+    def busy(self) -> bool:
+        """A fault is running, or ended so recently that clients are still reconnecting."""
+        return time.monotonic() < self._busy_until
+
     def _perform(self, fault: Fault) -> None:
+        self._busy_until = float("inf")
         self.journal.fault(fault.kind, "begin")
         self.on_event(f"{fault}: begins")
         try:
@@ -84,6 +90,8 @@ class FaultRunner(threading.Thread):
             self.errors.append(f"{fault}: {exc}")
             self.on_event(f"{fault}: FAILED: {exc}")
         finally:
+            # a client may still be inside its retry budget after the broker is back
+            self._busy_until = time.monotonic() + 20.0
             self.journal.fault(fault.kind, "end")
             self.fired.append(str(fault))
             self.on_event(f"{fault}: ends")

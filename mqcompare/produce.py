@@ -7,6 +7,7 @@ its retry budget is spent; what the stack says about each attempt is journaled a
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import multiprocessing
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from mqcompare.envelope import encode
 from mqcompare.journal import JournalWriter, invoke_line, ok_line
+from mqcompare.orphan import watch_parent
 from mqcompare.spec import RunSpec
 from mqcompare.stacks import NotSent, Publisher, Session, load_stack
 
@@ -56,6 +58,8 @@ def produce(
             else:
                 acked = ok_line(p, s, clock())
                 break
+            if publisher.retries_itself:
+                break  # the library spent its own retry budget already
             publisher.reset()
             now = time.monotonic()
             budget_end = budget_end or now + spec.retry_budget_s
@@ -71,8 +75,12 @@ def produce(
 def _thread_main(
     p: int, spec: RunSpec, session: Session, journal: JournalWriter, deadline: float
 ) -> None:
+    def on_retry(p: int, s: int, exc: BaseException) -> None:
+        journal.info(p, s, type(exc).__name__)
+        journal.invoke(p, s)
+
     try:
-        publisher = session.publisher(p)
+        publisher = session.publisher(p, on_retry)
         produce(p, spec, publisher, journal, deadline)
     except BaseException as exc:  # a producer must not take the others down; it is reported
         print(f"producer {p}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
@@ -84,6 +92,9 @@ def _process_main(
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     journal = JournalWriter(journal_dir / f"producer-{p}.jsonl", "producer", spec.run_id)
     _thread_main(p, spec, session, journal, deadline)
+    # closes only what this child opened itself: an abrupt exit can make the broker drop
+    # what it had not read yet
+    session.close()
     journal.close()
 
 
@@ -94,6 +105,7 @@ def run(run_dir: Path, url: str) -> int:
     journal_dir = run_dir / "journal"
     deadline = time.monotonic() + spec.publish_timeout_s
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    watch_parent(stopping.set)
     session = stack.session(spec, url)
     try:
         if mode.processes:
@@ -141,6 +153,8 @@ def run(run_dir: Path, url: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    # the runner sends SIGUSR1 when producers hang: every thread's stack goes to the log
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     url = os.environ.pop(URL_ENV, "")
     try:
         return run(Path(args[0]), url)

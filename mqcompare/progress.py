@@ -19,6 +19,7 @@ class JournalTail:
         self.counts = dict.fromkeys(("invoke", "ok", "fail", "info", "deliver"), 0)
         self.first_invoke: float | None = None
         self.last_change = time.monotonic()
+        self.last_producer_change = time.monotonic()
 
     def poll(self) -> dict[str, int]:
         for path in sorted(self.dir.glob("*.jsonl")):
@@ -42,6 +43,8 @@ class JournalTail:
                     changed = True
             if changed:
                 self.last_change = time.monotonic()
+                if path.name.startswith("producer"):
+                    self.last_producer_change = self.last_change
             if self.first_invoke is None and b'"ev":"invoke"' in data:
                 self._find_first_invoke(data)
         return self.counts
@@ -54,3 +57,6 @@ class JournalTail:
 
     def quiet_for(self) -> float:
         return time.monotonic() - self.last_change
+
+    def producers_quiet_for(self) -> float:
+        return time.monotonic() - self.last_producer_change

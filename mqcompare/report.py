@@ -21,9 +21,18 @@ def headline(result: dict[str, Any]) -> str:
     confirms = "confirms" if spec.get("confirms") else "no confirms"
     faults = " ".join(spec.get("faults", [])) or "no faults"
     return (
-        f"{spec.get('stack')} {spec.get('mode')}, {confirms}, ack {spec.get('ack')}, "
+        f"{spec.get('stack')} {spec.get('mode')}, {confirms}, {ack_policy(spec)}, "
         f"{spec.get('producers')} x {spec.get('messages')}, {faults}"
     )
+
+
+def ack_policy(spec: dict[str, Any]) -> str:
+    """How the consumer acks: the counting consumer's --ack, or celery's settings."""
+    opts = spec.get("stack_options") or {}
+    if "acks_late" not in opts:
+        return f"ack {spec.get('ack')}"
+    policy = "acks_late" if opts["acks_late"] else "early ack"
+    return policy + (" + reject_on_worker_lost" if opts.get("reject_on_worker_lost") else "")
 
 
 def verdict_text(result: dict[str, Any]) -> Text:
@@ -80,6 +89,26 @@ def result_table(result: dict[str, Any]) -> Group:
     anomalies = {k: v for k, v in (result.get("anomalies") or {}).items() if v}
     for name, ids in anomalies.items():
         parts.append(Text(f"{name} (first ids): {' '.join(ids[:10])}", style="dim"))
+    spec = result.get("spec") or {}
+    planned = int(spec.get("producers", 0)) * int(spec.get("messages", 0))
+    if result.get("producers_stalled"):
+        parts.append(
+            Text(
+                f"producers hung: stopped after {spec.get('stall_timeout_s', '?')} s without "
+                f"progress; {planned - c['attempted']:,} of {planned:,} messages never attempted "
+                f"(thread stacks in producers.log)",
+                style="bold yellow",
+            )
+        )
+    elif planned and c["attempted"] < planned:
+        parts.append(
+            Text(
+                f"{planned - c['attempted']:,} of {planned:,} messages never attempted",
+                style="yellow",
+            )
+        )
+    for note in result.get("notes") or []:
+        parts.append(Text(f"why: {note}", style="italic"))
     if c["torn_lines"]:
         parts.append(Text(f"torn journal lines: {c['torn_lines']}", style="dim"))
     parts.append(verdict_text(result))
@@ -131,11 +160,13 @@ def summary_row(result: dict[str, Any]) -> list[str]:
         top += f" +{len(errors) - 1}"
     v = result["verdict"]
     verdict = "exactly once" if v["exactly_once"] else ("valid" if v["valid"] else "INVALID")
+    if result.get("producers_stalled"):
+        verdict += ", hung"
     return [
         str(spec.get("stack", "?")),
         str(spec.get("mode", "?")),
         "yes" if spec.get("confirms") else "no",
-        str(spec.get("ack", "?")),
+        ack_policy(spec).removeprefix("ack "),
         " ".join(spec.get("faults", [])) or "-",
         f"{c['attempted']:,}",
         f"{c['acknowledged']:,}",
@@ -161,7 +192,8 @@ def summary_table(results: list[dict[str, Any]], title: str = "") -> Table:
         table.add_column(name, justify="right" if name in numeric else "left", no_wrap=not wraps)
     for r in results:
         row = summary_row(r)
-        table.add_row(*(row[i] for i in keep), style="red" if row[-1] == "INVALID" else None)
+        invalid = row[-1].startswith("INVALID")
+        table.add_row(*(row[i] for i in keep), style="red" if invalid else None)
     return table
 
 

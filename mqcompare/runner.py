@@ -33,12 +33,28 @@ STOP_GRACE_S = 5.0
 STACK_FAULTS = {"consumer-kill"}  # faults any stack's consumer side can take
 
 
+def worker_children(pid: int) -> list[int]:
+    """The child processes of `pid` (a celery worker's pool), from /proc."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 class Child:
     """A process this run started, in its own process group, with its output in a file."""
 
-    def __init__(self, name: str, argv: list[str], log: Path, url: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        log: Path,
+        url: str,
+        env_extra: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
         env = dict(os.environ)
+        env.update(env_extra or {})
         env[URL_ENV] = url  # the URL (and its password) goes by environment, not argv
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
@@ -56,6 +72,12 @@ class Child:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def dump_stacks(self) -> None:
+        """Ask the process to print every thread's stack (faulthandler on SIGUSR1)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGUSR1)
+        time.sleep(0.5)
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -118,12 +140,23 @@ class Run:
         self.consumers_started = 0
         self.consumer_lock = threading.Lock()
         self.producer: Child | None = None
+        self.stalled = False
         self.library = library_of(spec)
 
     # -- consumer ------------------------------------------------------------------------
     def start_consumer(self) -> None:
         n = self.consumers_started
         self.consumers_started += 1
+        stack = load_stack(self.spec.stack)
+        if hasattr(stack, "consumer_argv"):  # the stack brings its own consumer (a worker)
+            self.consumer = Child(
+                f"worker-{n}",
+                stack.consumer_argv(self.spec, n),
+                self.out / f"worker-{n}.log",
+                self.broker.url,
+                {"MQCOMPARE_RUN_DIR": str(self.out)},
+            )
+            return
         argv = [
             sys.executable,
             "-m",
@@ -147,6 +180,14 @@ class Run:
             f"consumer-{n}", argv, self.out / f"consumer-{n}.log", self.broker.url
         )
 
+    def kill_worker_child(self, _fault: object) -> None:
+        """SIGKILL one pool process of the worker, the way the OOM killer would."""
+        with self.consumer_lock:
+            pids = worker_children(self.consumer.pid) if self.consumer else []
+            if not pids:
+                raise RuntimeError("the worker has no pool process to kill")
+            os.kill(pids[0], signal.SIGKILL)
+
     def kill_consumer(self, down: float) -> None:
         with self.consumer_lock:
             if self.consumer is not None:
@@ -163,7 +204,13 @@ class Run:
         faults = FaultRunner(
             spec.faults,
             self.broker,
-            FaultTargets(self.kill_consumer),
+            FaultTargets(
+                self.kill_consumer,
+                {
+                    "worker-kill": self.kill_worker_child,
+                    "worker-crash": lambda fault: self.kill_consumer(fault.down),
+                },
+            ),
             runner_journal,
             on_event=self.say,
         )
@@ -211,8 +258,11 @@ class Run:
         result["drain"] = drain
         result["consumer_starts"] = self.consumers_started
         result["producer_exit"] = producer_code
+        result["producers_stalled"] = self.stalled
         result["fault_errors"] = faults.errors
         result["interrupted"] = interrupted
+        stack = load_stack(spec.stack)
+        result["notes"] = stack.explain(result) if hasattr(stack, "explain") else []
         (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
         if interrupted:
             raise KeyboardInterrupt
@@ -243,8 +293,16 @@ class Run:
         assert self.producer is not None
         while self.producer.alive():
             self._tick(tail, faults, "publishing")
+            if tail.producers_quiet_for() > self.spec.stall_timeout_s and not faults.busy():
+                self.stalled = True
+                self.say(
+                    f"producers journaled nothing for {self.spec.stall_timeout_s:g} s: "
+                    f"they hang; stopping them (their stacks are in producers.log)"
+                )
+                self.producer.dump_stacks()
+                self.producer.stop(grace=2.0)
         code = self.producer.proc.returncode
-        if code != 0:
+        if code != 0 and not self.stalled:
             log = (self.out / "producers.log").read_text(errors="replace").strip().splitlines()
             self.say(f"producer process exited with code {code}: {log[-1] if log else ''}")
         # nothing was ever published: start the fault clock now so the plan still runs

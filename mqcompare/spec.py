@@ -105,6 +105,8 @@ class RunSpec:
     retry_budget_s: float = 15.0
     drain_timeout_s: float = 60.0
     publish_timeout_s: float = 600.0
+    # producers that journal nothing for this long are stuck (a hang is a finding)
+    stall_timeout_s: float = 30.0
     run_id: str = field(default_factory=new_run_id)
     stack_options: dict[str, Any] = field(default_factory=dict)
 
@@ -123,6 +125,7 @@ class RunSpec:
             ("retry_budget_s", "--retry-budget"),
             ("drain_timeout_s", "--drain-timeout"),
             ("publish_timeout_s", "--publish-timeout"),
+            ("stall_timeout_s", "--stall-timeout"),
         ):
             if getattr(self, name) <= 0:
                 raise BadInput(flag, f"must be more than 0 seconds, got {getattr(self, name)}")

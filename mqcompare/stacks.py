@@ -10,6 +10,7 @@ journaled `info`)."""
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -17,14 +18,22 @@ from mqcompare.errors import BadInput, InfrastructureError
 
 STACKS = {
     "pika": "scenarios_pika.stack:PikaStack",
+    "kombu": "scenarios_kombu.stack:KombuStack",
+    "celery": "scenarios_celery.stack:CeleryStack",
 }
 # Queue administration and the counting consumer, by client library.
 ADMINS = {
     "pika": "scenarios_pika.admin:PikaAdmin",
+    "kombu": "scenarios_kombu.admin:KombuAdmin",
 }
 CONSUMERS = {
     "pika": "consumer.pika_client",
+    "kombu": "consumer.kombu_client",
 }
+
+RetryHook = Callable[[int, int, BaseException], None]
+"""What a stack that retries by itself calls just before it publishes the same message
+again: the core journals the failed attempt (`info`) and the new one (`invoke`)."""
 
 
 class NotSent(Exception):
@@ -47,6 +56,8 @@ class Mode:
 
 
 class Publisher(Protocol):
+    retries_itself: bool  # True: the library retries inside publish(); the core must not
+
     def publish(self, p: int, s: int, body: bytes) -> None:
         """Publish one message; return when the library says it is sent (confirmed, with
         confirms on); raise NotSent or another exception otherwise."""
@@ -58,7 +69,7 @@ class Publisher(Protocol):
 
 
 class Session(Protocol):
-    def publisher(self, p: int) -> Publisher:
+    def publisher(self, p: int, on_retry: RetryHook) -> Publisher:
         """The publisher producer p uses; called in that producer's thread or process."""
 
     def close(self) -> None: ...

@@ -5,6 +5,7 @@ what the write-up claims happens when that advice is ignored."""
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from typing import Any
 
@@ -56,6 +57,10 @@ def _open(url: str, confirms: bool) -> tuple[Any, Any]:
     return conn, ch
 
 
+class _Publisher:
+    retries_itself = False
+
+
 class _Sender:
     """Publishes one persistent message to the run's queue on a given channel."""
 
@@ -72,7 +77,7 @@ class _Sender:
             raise NotSent(exc) from exc
 
 
-class OwnConnection:
+class OwnConnection(_Publisher):
     """connection-per-thread / process-per-producer: opened lazily in the producer itself."""
 
     def __init__(self, url: str, sender: _Sender) -> None:
@@ -105,6 +110,7 @@ class SharedConnection:
         self.url, self.confirms = url, confirms
         self.generation = 0
         self.conn, self.ch = _open(url, confirms)
+        self.owner = os.getpid()  # a forked child must not close its parent's connection
 
     def current(self) -> tuple[int, Any, Any]:
         return self.generation, self.conn, self.ch
@@ -113,10 +119,11 @@ class SharedConnection:
         if self.generation == seen:
             self.conn = self.ch = None
             self.conn, self.ch = _open(self.url, self.confirms)
+            self.owner = os.getpid()
             self.generation = seen + 1
 
 
-class SharedChannel:
+class SharedChannel(_Publisher):
     """shared-unsafe / shared-locked / fork-shared: publish on the shared channel."""
 
     def __init__(self, shared: SharedConnection, sender: _Sender, lock: Any = None) -> None:
@@ -145,7 +152,7 @@ class SharedChannel:
         pass  # the session owns the shared connection
 
 
-class ThreadChannel:
+class ThreadChannel(_Publisher):
     """channel-per-thread: this thread's own channel on the shared connection."""
 
     def __init__(self, shared: SharedConnection, sender: _Sender) -> None:
@@ -188,7 +195,8 @@ class PikaSession:
         if spec.mode in ("shared-unsafe", "shared-locked", "channel-per-thread", "fork-shared"):
             self.shared = SharedConnection(url, spec.confirms)
 
-    def publisher(self, p: int) -> Any:
+    def publisher(self, p: int, on_retry: Any = None) -> Any:
+        # pika does not retry by itself: the core's loop reconnects and publishes again
         if self.shared is None:
             return OwnConnection(self.url, self.sender)
         if self.mode == "channel-per-thread":
@@ -196,9 +204,10 @@ class PikaSession:
         return SharedChannel(self.shared, self.sender, self.lock)
 
     def close(self) -> None:
-        if self.shared is not None and self.shared.conn is not None:
+        shared = self.shared
+        if shared is not None and shared.conn is not None and shared.owner == os.getpid():
             with contextlib.suppress(Exception):
-                self.shared.conn.close()
+                shared.conn.close()
 
 
 class PikaStack:

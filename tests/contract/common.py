@@ -35,14 +35,18 @@ class PublishContract:
     def test_unsafe_mode_ends_and_accounts_for_every_message(
         self, run: Any, unsafe_mode: str
     ) -> None:
-        r = run(self.stack, mode=unsafe_mode, producers=6, messages=300, publish_timeout_s=90)
+        """Whatever an unsafe mode does (errors, loss, a hang), the run ends and says so."""
+        r = run(self.stack, mode=unsafe_mode, producers=6, messages=300, stall_timeout_s=8)
         c = r["counts"]
-        assert r["producer_exit"] == 0, "producers had to be abandoned"
-        assert c["attempted"] == 1800
+        if r["producers_stalled"]:
+            assert c["attempted"] < 1800, "a hang leaves messages never attempted"
+        else:
+            assert r["producer_exit"] == 0
+            assert c["attempted"] == 1800
         assert c["acknowledged"] + c["failed"] + c["unknown"] == c["attempted"]
-        assert c["unique"] == 1800 - c["lost"] - c["not_delivered_unacknowledged"]
+        assert c["unique"] == c["attempted"] - c["lost"] - c["not_delivered_unacknowledged"]
         # errors are counted by class, as journaled
-        assert sum(r["errors"].values()) >= c["failed"] + c["unknown"]
+        assert sum(r["errors"].values()) >= c["failed"]
 
     def test_run_directory_holds_spec_journals_and_result(self, run: Any) -> None:
         r = run(self.stack, producers=2, messages=50)

@@ -150,27 +150,16 @@ def test_kept_node_is_shared_by_runs(node: LocalNode, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_within_seconds_and_leaves_no_process(tmp_path: Path) -> None:
-    """A fresh private node, producers, consumer and a fault in progress; then SIGINT."""
-    env = {"MQCOMPARE_STATE_DIR": str(tmp_path / "empty-state")}  # no kept node: start one
+@pytest.mark.parametrize("stack", ["pika", "celery"])
+def test_ctrl_c_stops_within_seconds_and_leaves_no_process(
+    node: LocalNode, tmp_path: Path, stack: str
+) -> None:
+    """Producers, consumer (for celery a worker and its pool) and a fault in progress; then
+    SIGINT. The pika run starts its own private node, which must go too."""
+    env = {"MQCOMPARE_STATE_DIR": str(tmp_path / "empty-state")} if stack == "pika" else {}
     out = tmp_path / "run"
-    proc = cli(
-        "run",
-        "--stack",
-        "pika",
-        "--producers",
-        "4",
-        "--messages",
-        "20000",
-        "--confirms",
-        "--fault",
-        "restart@1s:3s",
-        "--broker",
-        "local",
-        "--out",
-        str(out),
-        env=env,
-    )
+    args = ["--producers", "4", "--messages", "20000", "--confirms", "--fault", "restart@1s:3s"]
+    proc = cli("run", "--stack", stack, *args, "--broker", "local", "--out", str(out), env=env)
     journal = out / "journal" / "runner.jsonl"
 
     def fault_began() -> bool:

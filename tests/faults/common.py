@@ -22,8 +22,18 @@ def assert_no_loss(r: dict[str, Any], kind: str) -> None:
 
 @pytest.mark.broker
 @pytest.mark.faults
+def with_work(ack: dict[str, Any], work_ms: float) -> dict[str, Any]:
+    """Spec fields: an ack policy plus simulated consumer work."""
+    opts = {**ack.get("stack_options", {}), "consumer_work_ms": work_ms}
+    return {**ack, "stack_options": opts}
+
+
 class FaultContract:
     stack: str
+    # how this stack's consumer acks after processing, and before it (spec fields)
+    late_ack: dict[str, Any] = {"ack": "after"}  # noqa: RUF012 - read-only class data
+    early_ack: dict[str, Any] = {"ack": "auto"}  # noqa: RUF012
+    consumer_kill = "consumer-kill@0.5s"  # late enough that the consumer is consuming
 
     def test_restart_with_confirms_loses_nothing(self, run: Any) -> None:
         r = run(self.stack, confirms=True, faults=["restart@0.5s:1s"], **SIZE)
@@ -44,9 +54,8 @@ class FaultContract:
         r = run(
             self.stack,
             confirms=True,
-            ack="after",
-            faults=["consumer-kill@0.5s"],
-            stack_options={"consumer_work_ms": 0.5},
+            faults=[self.consumer_kill],
+            **with_work(self.late_ack, 0.5),
             **SIZE,
         )
         assert_no_loss(r, "consumer-kill")
@@ -60,10 +69,9 @@ class FaultContract:
         r = run(
             self.stack,
             confirms=True,
-            ack="auto",
             prefetch=200,
-            faults=["consumer-kill@0.5s"],
-            stack_options={"consumer_work_ms": 2},
+            faults=[self.consumer_kill],
+            **with_work(self.early_ack, 2),
             **SIZE,
         )
         assert r["counts"]["lost"] >= 1

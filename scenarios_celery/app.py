@@ -1,0 +1,95 @@
+"""The run's Celery app, built the same way in the producer process and in the worker."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from celery import Celery, signals
+from kombu import Exchange, Queue
+
+from mqcompare.journal import JournalWriter
+from scenarios_kombu.connect import retry_policy
+
+TASK = "mqcompare.record"
+# celery's own default (task_publish_retry_policy): about 0.6 s of retries
+CELERY_DEFAULT_POLICY = {
+    "max_retries": 3,
+    "interval_start": 0,
+    "interval_max": 1,
+    "interval_step": 0.2,
+}
+
+
+def settings(spec: Any) -> dict[str, Any]:
+    """The celery options a spec implies (also what the result records)."""
+    opts = spec.stack_options
+    concurrency = int(opts.get("concurrency", 2))
+    return {
+        "acks_late": bool(opts.get("acks_late", True)),
+        "reject_on_worker_lost": bool(opts.get("reject_on_worker_lost", False)),
+        "concurrency": concurrency,
+        # the same number of unacked messages in hand as every stack's consumer
+        "prefetch_multiplier": max(1, spec.prefetch // concurrency) if spec.prefetch else 0,
+        "work_ms": float(opts.get("consumer_work_ms", 0)),
+        "publish_retry": opts.get("publish_retry", "same"),
+    }
+
+
+def publish_policy(spec: Any) -> dict[str, Any]:
+    if settings(spec)["publish_retry"] == "celery-default":
+        return dict(CELERY_DEFAULT_POLICY)
+    return retry_policy(spec.retry_budget_s)
+
+
+def make_app(spec: Any, url: str, journal_dir: Path | None = None) -> Celery:
+    conf = settings(spec)
+    app = Celery("mqcompare", set_as_current=False)
+    app.conf.update(
+        broker_url=url,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"confirm_publish": spec.confirms},
+        # the same durable queue on the default exchange as every stack
+        task_queues=[
+            Queue(spec.queue, Exchange(""), routing_key=spec.queue, durable=True, auto_delete=False)
+        ],
+        task_default_queue=spec.queue,
+        task_acks_late=conf["acks_late"],
+        task_reject_on_worker_lost=conf["reject_on_worker_lost"],
+        worker_prefetch_multiplier=conf["prefetch_multiplier"],
+        task_publish_retry=True,
+        task_publish_retry_policy=publish_policy(spec),
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        result_backend=None,
+        worker_send_task_events=False,
+        task_send_sent_event=False,
+        worker_hijack_root_logger=False,
+    )
+    work_s = conf["work_ms"] / 1000.0
+    journals: dict[int, JournalWriter] = {}
+
+    def journal() -> JournalWriter:
+        # one journal per worker child process, opened in that process
+        pid = os.getpid()
+        if pid not in journals:
+            assert journal_dir is not None, "tasks run only in the worker"
+            journals[pid] = JournalWriter(
+                journal_dir / f"worker-{pid}.jsonl", "consumer", spec.run_id
+            )
+        return journals[pid]
+
+    @app.task(bind=True, name=TASK)
+    def record(self: Any, p: int, s: int, sent: float) -> None:
+        """Simulated work, then the `deliver` record (before the ack with acks_late)."""
+        if work_s:
+            time.sleep(work_s)
+        redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+        journal().deliver(p, s, sent, redelivered)
+
+    if journal_dir is not None:
+        signals.worker_process_init.connect(lambda **_: journal(), weak=False)
+    return app

@@ -1,0 +1,41 @@
+"""kombu's own retry, made visible: ensure() calls errback(exc, 0) after a failed publish
+and errback(exc, interval > 0) after a failed reconnect, then on_revive() before it
+publishes again. Every re-publish becomes a journaled attempt (celery publishes through
+the same kombu call, so it uses this too)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amqp.exceptions import MessageNacked
+
+from mqcompare.stacks import NotSent, RetryHook
+
+
+class Attempts:
+    """The retry callbacks for one message, and what its final exception means."""
+
+    def __init__(self, p: int, s: int, on_retry: RetryHook) -> None:
+        self.p, self.s, self.on_retry = p, s, on_retry
+        # whether the latest attempt reached the wire: false from a failed publish until
+        # kombu has reconnected and is about to publish again
+        self.sending = True
+
+    def errback(self, exc: BaseException, interval: float) -> None:
+        if interval == 0:  # a publish failed (a failed reconnect has interval > 0)
+            self.on_retry(self.p, self.s, exc)
+            self.sending = False
+
+    def on_revive(self, _channel: Any) -> None:
+        self.sending = True
+
+    def policy(self, base: dict[str, Any]) -> dict[str, Any]:
+        return {**base, "errback": self.errback, "on_revive": self.on_revive}
+
+    def failure(self, exc: Exception) -> Exception:
+        """The exception to raise for a publish that kombu gave up on."""
+        if isinstance(exc, MessageNacked) or not self.sending:
+            # the broker said no (kombu does not retry a nack), or kombu gave up while
+            # reconnecting: the last attempt never went out
+            return NotSent(exc)
+        return exc

@@ -1,0 +1,43 @@
+"""How every kombu client of a run connects (py-amqp transport), and the retry policy that
+gives kombu's own retries the same budget as the other stacks'."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu import Connection
+
+CONNECT_TIMEOUT_S = 3
+# A lost confirm must end in an error (journaled `info`), never a hang.
+CONFIRM_TIMEOUT_S = 10.0
+# kombu's default: no heartbeats (a blocking producer would not send them anyway).
+HEARTBEAT_S = 0
+# errback(exc, interval) is called with 0 after a failed publish and with at least this
+# after a failed reconnect: that is how the journal tells the two apart.
+INTERVAL_START_S = 0.1
+INTERVAL_STEP_S = 0.2
+INTERVAL_MAX_S = 1.0
+
+
+def connection(url: str, confirms: bool) -> Connection:
+    return Connection(
+        url,
+        heartbeat=HEARTBEAT_S,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        transport_options={"confirm_publish": confirms},
+    )
+
+
+def retry_policy(budget_s: float) -> dict[str, Any]:
+    """kombu's retry_policy whose sleeps add up to at least `budget_s` seconds."""
+    slept, interval, retries = 0.0, INTERVAL_START_S, 0
+    while slept < budget_s:
+        slept += interval
+        interval = min(interval + INTERVAL_STEP_S, INTERVAL_MAX_S)
+        retries += 1
+    return {
+        "max_retries": retries,
+        "interval_start": INTERVAL_START_S,
+        "interval_step": INTERVAL_STEP_S,
+        "interval_max": INTERVAL_MAX_S,
+    }

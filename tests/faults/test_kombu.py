@@ -1,0 +1,5 @@
+from tests.faults.common import FaultContract
+
+
+class TestKombuFaults(FaultContract):
+    stack = "kombu"
