@@ -29,7 +29,9 @@ test: $(STAMP) broker-check lint
 	$(BIN)/pytest
 
 bench: $(STAMP) broker-check
-	$(BIN)/python bench/publish_rate.py
+	$(BIN)/python bench/publish_rate.py --stack pika
+	$(BIN)/python bench/publish_rate.py --stack kombu --confirms-too
+	$(BIN)/python bench/celery_rate.py
 	$(BIN)/python bench/check_rate.py
 
 clean:

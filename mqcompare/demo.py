@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 
 from mqcompare.broker import LocalNode
-from mqcompare.report import markdown_table, summary_table
+from mqcompare.report import headline, markdown_table, summary_table
 from mqcompare.runner import execute
 from mqcompare.spec import Fault, RunSpec, new_run_id
 from mqcompare.stacks import STACKS, load_stack
@@ -30,26 +30,38 @@ LATER: list[tuple[str, dict[str, Any]]] = [
     ),
     ("2: confirms under a broker crash", {"messages": 3000, "faults": CRASH}),
     ("2: confirms under a broker crash", {"messages": 3000, "faults": CRASH, "confirms": True}),
+]
+CONSUMER_CRASH: list[tuple[str, dict[str, Any]]] = [
     (
         "3: a consumer crash",
         {
             "messages": 1000,
             "confirms": True,
-            "ack": "auto",
+            "ack": ack,
             "faults": ("consumer-kill@1s",),
             "work_ms": 1,
         },
-    ),
+    )
+    for ack in ("auto", "after")
+]
+# celery: the consumer is the worker; SIGKILL a pool process mid-task, per ack policy
+WORKER_KILL: list[tuple[str, dict[str, Any]]] = [
     (
-        "3: a consumer crash",
+        "3: a worker's pool process killed",
         {
-            "messages": 1000,
+            "producers": 4,
+            "messages": 300,
             "confirms": True,
-            "ack": "after",
-            "faults": ("consumer-kill@1s",),
-            "work_ms": 1,
+            "work_ms": 20,
+            "faults": ("worker-kill@2s", "worker-kill@4s"),
+            "celery": celery,
         },
-    ),
+    )
+    for celery in (
+        {"acks_late": False},
+        {"acks_late": True},
+        {"acks_late": True, "reject_on_worker_lost": True},
+    )
 ]
 
 
@@ -59,7 +71,7 @@ def experiments(stack: str) -> list[tuple[str, dict[str, Any]]]:
         ("1: sharing a connection between producers", {"mode": mode, "messages": 1000})
         for mode in modes
     ]
-    return first + LATER
+    return first + LATER + (WORKER_KILL if stack == "celery" else CONSUMER_CRASH)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,20 +88,17 @@ def main(argv: list[str] | None = None) -> int:
             for question, fields in experiments(stack):
                 fields = dict(fields)
                 work_ms = fields.pop("work_ms", 0)
+                celery = fields.pop("celery", {})
                 spec = RunSpec(
                     stack=stack,
                     mode=fields.pop("mode", load_stack(stack).default_mode),
-                    producers=10,
+                    producers=fields.pop("producers", 10),
                     faults=tuple(Fault.parse(f) for f in fields.pop("faults", ())),
                     run_id=new_run_id(),
-                    stack_options={"consumer_work_ms": work_ms},
+                    stack_options={"consumer_work_ms": work_ms, **celery},
                     **fields,
                 )
-                console.print(
-                    f"experiment {question}: {stack} {spec.mode}, "
-                    f"{'confirms' if spec.confirms else 'no confirms'}, "
-                    f"ack {spec.ack}, {' '.join(map(str, spec.faults)) or 'no faults'}"
-                )
+                console.print(f"experiment {question}: {headline({'spec': spec.to_json()})}")
                 results.append(
                     execute(
                         spec,

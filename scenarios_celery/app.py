@@ -44,7 +44,9 @@ def publish_policy(spec: Any) -> dict[str, Any]:
     return retry_policy(spec.retry_budget_s)
 
 
-def make_app(spec: Any, url: str, journal_dir: Path | None = None) -> Celery:
+def make_app(spec: Any, url: str, journal_dir: Path | None = None,
+             journal_deliveries: bool = True) -> Celery:
+    """The run's app; `journal_deliveries=False` only for the benchmark's bare side."""
     conf = settings(spec)
     app = Celery("mqcompare", set_as_current=False)
     app.conf.update(
@@ -87,9 +89,10 @@ def make_app(spec: Any, url: str, journal_dir: Path | None = None) -> Celery:
         """Simulated work, then the `deliver` record (before the ack with acks_late)."""
         if work_s:
             time.sleep(work_s)
-        redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
-        journal().deliver(p, s, sent, redelivered)
+        if journal_deliveries:
+            redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+            journal().deliver(p, s, sent, redelivered)
 
-    if journal_dir is not None:
+    if journal_dir is not None and journal_deliveries:
         signals.worker_process_init.connect(lambda **_: journal(), weak=False)
     return app

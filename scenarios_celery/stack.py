@@ -49,10 +49,7 @@ class CeleryPublisher:
                 confirm_timeout=CONFIRM_TIMEOUT_S if self.spec.confirms else None,
             )
         except Exception as exc:
-            failure = attempts.failure(exc)
-            if failure is exc:
-                raise
-            raise failure from exc
+            attempts.reraise(exc)
 
     def reset(self) -> None:
         pass

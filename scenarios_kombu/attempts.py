@@ -5,7 +5,7 @@ the same kombu call, so it uses this too)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from amqp.exceptions import MessageNacked
 
@@ -32,10 +32,10 @@ class Attempts:
     def policy(self, base: dict[str, Any]) -> dict[str, Any]:
         return {**base, "errback": self.errback, "on_revive": self.on_revive}
 
-    def failure(self, exc: Exception) -> Exception:
-        """The exception to raise for a publish that kombu gave up on."""
+    def reraise(self, exc: Exception) -> NoReturn:
+        """Raise what a publish that kombu gave up on means for the journal."""
         if isinstance(exc, MessageNacked) or not self.sending:
             # the broker said no (kombu does not retry a nack), or kombu gave up while
             # reconnecting: the last attempt never went out
-            return NotSent(exc)
-        return exc
+            raise NotSent(exc) from exc
+        raise exc

@@ -65,10 +65,7 @@ class KombuPublisher:
                     confirm_timeout=CONFIRM_TIMEOUT_S if self.confirms else None,
                 )
         except Exception as exc:
-            failure = attempts.failure(exc)
-            if failure is exc:
-                raise
-            raise failure from exc
+            attempts.reraise(exc)
 
     def reset(self) -> None:
         pass  # kombu reconnects by itself
