@@ -162,6 +162,10 @@ def run(
     mode_obj = resolve_mode(stack_obj, mode)
     if consumer_lib and consumer_lib not in CONSUMERS:
         raise BadInput("--consumer", f"{consumer_lib!r} is not one of {', '.join(CONSUMERS)}")
+    if stack == "celery" and (ack != "after" or consumer_lib):
+        # celery's worker is the consumer: it acks as its own settings say
+        flag = "--ack" if ack != "after" else "--consumer"
+        raise BadInput(flag, "the celery worker is the consumer; use --acks-late/--no-acks-late")
     run_id = new_run_id()
     spec = RunSpec(
         stack=stack,

@@ -44,8 +44,9 @@ def publish_policy(spec: Any) -> dict[str, Any]:
     return retry_policy(spec.retry_budget_s)
 
 
-def make_app(spec: Any, url: str, journal_dir: Path | None = None,
-             journal_deliveries: bool = True) -> Celery:
+def make_app(
+    spec: Any, url: str, journal_dir: Path | None = None, journal_deliveries: bool = True
+) -> Celery:
     """The run's app; `journal_deliveries=False` only for the benchmark's bare side."""
     conf = settings(spec)
     app = Celery("mqcompare", set_as_current=False)

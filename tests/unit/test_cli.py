@@ -42,6 +42,9 @@ def closed_port() -> int:
         (["--stack", "pika", "--broker", "carrier-pigeon"], "--broker"),
         (["--stack", "pika", "--consumer", "telepathy"], "--consumer"),
         (["--stack", "pika", "--retry-budget", "soon"], "--retry-budget"),
+        (["--stack", "pika", "--concurrency", "4"], "--concurrency"),
+        (["--stack", "celery", "--ack", "auto"], "--ack"),
+        (["--stack", "celery", "--publish-retry", "forever"], "--publish-retry"),
         (["--bogus"], "--bogus"),
     ],
 )
