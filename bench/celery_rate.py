@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -102,6 +103,8 @@ def main() -> int:
     ap.add_argument("--producers", type=int, default=4)
     ap.add_argument("--messages", type=int, default=2000)
     args = ap.parse_args()
+    # a SIGTERM unwinds like Ctrl-C, so the node below is stopped, not left running
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     node = LocalNode.start_new()
     bare: list[float] = []
     ours: list[float] = []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -154,6 +155,8 @@ def main() -> int:
     ap.add_argument("--messages", type=int, default=10_000)
     ap.add_argument("--confirms-too", action="store_true")
     args = ap.parse_args()
+    # a SIGTERM unwinds like Ctrl-C, so the node below is stopped, not left running
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     node = LocalNode.start_new()
     bare: list[float] = []
     ours: list[float] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 160)
     results = []
+    # a SIGTERM unwinds like Ctrl-C, so the node below is stopped, not left running
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     node = LocalNode.start_new()
     console.print(f"broker: {node.describe()}")
     try:
