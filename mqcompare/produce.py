@@ -8,7 +8,6 @@ its retry budget is spent; what the stack says about each attempt is journaled a
 from __future__ import annotations
 
 import faulthandler
-import json
 import multiprocessing
 import os
 import signal
@@ -99,7 +98,7 @@ def _process_main(
 
 
 def run(run_dir: Path, url: str) -> int:
-    spec = RunSpec.from_json(json.loads((run_dir / "spec.json").read_text()))
+    spec = RunSpec.load(run_dir)
     stack = load_stack(spec.stack)
     mode = stack.modes[spec.mode]
     journal_dir = run_dir / "journal"

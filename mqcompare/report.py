@@ -91,20 +91,21 @@ def result_table(result: dict[str, Any]) -> Group:
         parts.append(Text(f"{name} (first ids): {' '.join(ids[:10])}", style="dim"))
     spec = result.get("spec") or {}
     planned = int(spec.get("producers", 0)) * int(spec.get("messages", 0))
-    if result.get("producers_stalled"):
-        parts.append(
-            Text(
+    missing = planned - c["attempted"]
+    if missing > 0 or result.get("producers_stalled"):
+        hung = result.get("producers_stalled")
+        why = (
+            (
                 f"producers hung: stopped after {spec.get('stall_timeout_s', '?')} s without "
-                f"progress; {planned - c['attempted']:,} of {planned:,} messages never attempted "
-                f"(thread stacks in producers.log)",
-                style="bold yellow",
+                f"progress (thread stacks in producers.log); "
             )
+            if hung
+            else ""
         )
-    elif planned and c["attempted"] < planned:
         parts.append(
             Text(
-                f"{planned - c['attempted']:,} of {planned:,} messages never attempted",
-                style="yellow",
+                f"{why}{missing:,} of {planned:,} messages never attempted",
+                style="bold yellow" if hung else "yellow",
             )
         )
     for note in result.get("notes") or []:

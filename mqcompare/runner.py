@@ -24,7 +24,7 @@ from mqcompare.faults import FaultRunner, FaultTargets
 from mqcompare.journal import JournalWriter, journal_files
 from mqcompare.progress import JournalTail
 from mqcompare.spec import RunSpec
-from mqcompare.stacks import QueueAdmin, load_admin, load_stack
+from mqcompare.stacks import QueueAdmin, Stack, load_admin, load_stack
 
 URL_ENV = "MQCOMPARE_URL"
 POLL_S = 0.2
@@ -97,13 +97,8 @@ class Child:
         return self.proc.wait()
 
 
-def library_of(spec: RunSpec) -> str:
-    """The client library of the counting consumer and of queue administration."""
-    return spec.consumer or load_stack(spec.stack).library
-
-
-def validate(spec: RunSpec) -> None:
-    """BadInput for what the stack cannot do; checked before any broker is touched."""
+def validate(spec: RunSpec) -> Stack:
+    """The spec's stack; BadInput for what it cannot do, before any broker is touched."""
     stack = load_stack(spec.stack)
     if spec.mode not in stack.modes:
         raise BadInput(
@@ -117,12 +112,14 @@ def validate(spec: RunSpec) -> None:
                 f"{fault.kind} is not a fault the {spec.stack} stack can "
                 f"take; allowed: {', '.join(sorted(allowed))}",
             )
+    return stack
 
 
 class Run:
     def __init__(
         self,
         spec: RunSpec,
+        stack: Stack,
         out: Path,
         broker: BrokerControl,
         admin: QueueAdmin,
@@ -141,17 +138,17 @@ class Run:
         self.consumer_lock = threading.Lock()
         self.producer: Child | None = None
         self.stalled = False
-        self.library = library_of(spec)
+        self.stack = stack
+        self.library = spec.consumer or stack.library
 
     # -- consumer ------------------------------------------------------------------------
     def start_consumer(self) -> None:
         n = self.consumers_started
         self.consumers_started += 1
-        stack = load_stack(self.spec.stack)
-        if hasattr(stack, "consumer_argv"):  # the stack brings its own consumer (a worker)
+        if hasattr(self.stack, "consumer_argv"):  # the stack brings its own consumer (a worker)
             self.consumer = Child(
                 f"worker-{n}",
-                stack.consumer_argv(self.spec, n),
+                self.stack.consumer_argv(self.spec, n),
                 self.out / f"worker-{n}.log",
                 self.broker.url,
                 {"MQCOMPARE_RUN_DIR": str(self.out)},
@@ -261,8 +258,8 @@ class Run:
         result["producers_stalled"] = self.stalled
         result["fault_errors"] = faults.errors
         result["interrupted"] = interrupted
-        stack = load_stack(spec.stack)
-        result["notes"] = stack.explain(result) if hasattr(stack, "explain") else []
+        explain = getattr(self.stack, "explain", None)
+        result["notes"] = explain(result) if explain else []
         (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
         if interrupted:
             raise KeyboardInterrupt
@@ -338,19 +335,19 @@ def execute(
     show: Callable[[dict[str, Any]], None] = lambda _c: None,
 ) -> dict[str, Any]:
     """Run `spec`, writing the run directory `out`; the result (also in out/result.json)."""
-    validate(spec)
+    stack = validate(spec)
+    library = spec.consumer or stack.library  # of the counting consumer and queue admin
     own_broker = broker is None
     broker = broker or open_broker(spec.broker)
     try:
         broker.require([f.kind for f in spec.faults])
         broker.check_reachable()
-        admin = load_admin(library_of(spec), broker.url)  # refused credentials: exit 3 here
+        admin = load_admin(library, broker.url)  # refused credentials: exit 3 here
         out.mkdir(parents=True, exist_ok=True)
-        stack = load_stack(spec.stack)
         options = {**stack.options(spec), **spec.stack_options}
         spec_data = spec.to_json() | {"stack_options": options, "broker": broker.display_url}
         (out / "spec.json").write_text(json.dumps(spec_data, indent=2) + "\n")
-        return Run(spec, out, broker, admin, say, show).execute()
+        return Run(spec, stack, out, broker, admin, say, show).execute()
     finally:
         if own_broker:
             broker.close()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import secrets
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -151,3 +153,8 @@ class RunSpec:
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs["faults"] = tuple(Fault.parse(f) for f in data.get("faults", ()))
         return cls(**kwargs)
+
+    @classmethod
+    def load(cls, run_dir: Path) -> RunSpec:
+        """The spec a run directory was started with (its spec.json)."""
+        return cls.from_json(json.loads((run_dir / "spec.json").read_text()))

@@ -11,6 +11,7 @@ from celery import Celery, signals
 from kombu import Exchange, Queue
 
 from mqcompare.journal import JournalWriter
+from mqcompare.spec import RunSpec
 from scenarios_kombu.connect import retry_policy
 
 TASK = "mqcompare.record"
@@ -42,6 +43,11 @@ def publish_policy(spec: Any) -> dict[str, Any]:
     if settings(spec)["publish_retry"] == "celery-default":
         return dict(CELERY_DEFAULT_POLICY)
     return retry_policy(spec.retry_budget_s)
+
+
+def app_for_run(run_dir: Path, url: str, journal_deliveries: bool = True) -> Celery:
+    """The app of the run in `run_dir`, as a worker process builds it."""
+    return make_app(RunSpec.load(run_dir), url, run_dir / "journal", journal_deliveries)
 
 
 def make_app(

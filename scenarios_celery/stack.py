@@ -14,7 +14,7 @@ from mqcompare.envelope import decode
 from mqcompare.stacks import Mode, RetryHook
 from scenarios_celery.app import TASK, make_app, publish_policy, settings
 from scenarios_kombu.attempts import Attempts
-from scenarios_kombu.connect import CONFIRM_TIMEOUT_S
+from scenarios_kombu.connect import CONFIRM_TIMEOUT_S, release_all
 
 MODES = {
     m.name: m
@@ -28,8 +28,12 @@ MODES = {
 class CeleryPublisher:
     retries_itself = True  # apply_async retries through kombu; the core must not retry
 
-    def __init__(self, spec: Any, app: Any, on_retry: RetryHook, own_producer: bool) -> None:
+    def __init__(
+        self, spec: Any, app: Any, on_retry: RetryHook, own_producer: bool, pooled: set[Any]
+    ) -> None:
         self.spec = spec
+        self.app = app
+        self.pooled = pooled  # connections the app's pool handed out, closed by the session
         self.task = app.tasks[TASK]
         self.policy = publish_policy(spec)
         self.on_retry = on_retry
@@ -39,15 +43,18 @@ class CeleryPublisher:
         _, _, sent = decode(body)
         attempts = Attempts(p, s, self.on_retry)
         try:
-            self.task.apply_async(
-                args=(p, s, sent),
-                task_id=f"{p}:{s}",
-                message_id=f"{p}:{s}",
-                producer=self.producer,
-                retry=True,
-                retry_policy=attempts.policy(self.policy),
-                confirm_timeout=CONFIRM_TIMEOUT_S if self.spec.confirms else None,
-            )
+            # what apply_async does without a producer, done here to see the connection
+            with self.app.producer_or_acquire(self.producer) as producer:
+                self.pooled.add(producer.connection)
+                self.task.apply_async(
+                    args=(p, s, sent),
+                    task_id=f"{p}:{s}",
+                    message_id=f"{p}:{s}",
+                    producer=producer,
+                    retry=True,
+                    retry_policy=attempts.policy(self.policy),
+                    confirm_timeout=CONFIRM_TIMEOUT_S if self.spec.confirms else None,
+                )
         except Exception as exc:
             attempts.reraise(exc)
 
@@ -63,18 +70,14 @@ class CelerySession:
     def __init__(self, spec: Any, url: str) -> None:
         self.spec = spec
         self.app = make_app(spec, url)
+        self.pooled: set[Any] = set()
 
     def publisher(self, p: int, on_retry: RetryHook) -> CeleryPublisher:
-        return CeleryPublisher(
-            self.spec, self.app, on_retry, own_producer=self.spec.mode == "producer-per-thread"
-        )
+        own = self.spec.mode == "producer-per-thread"
+        return CeleryPublisher(self.spec, self.app, on_retry, own, self.pooled)
 
     def close(self) -> None:
-        # the AMQP close handshake, so the broker reads everything before it lets go
-        with contextlib.suppress(Exception):
-            for producer in list(self.app.producer_pool._resource.queue):
-                if not callable(producer) and producer.connection is not None:
-                    producer.connection.release()
+        release_all(self.pooled)
         with contextlib.suppress(Exception):
             self.app.close()
 

@@ -3,17 +3,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from pathlib import Path
 
 from mqcompare.orphan import watch_parent
-from mqcompare.spec import RunSpec
-from scenarios_celery.app import make_app
+from scenarios_celery.app import app_for_run
 
-_run_dir = Path(os.environ["MQCOMPARE_RUN_DIR"])
-_spec = RunSpec.from_json(json.loads((_run_dir / "spec.json").read_text()))
 # warm shutdown, as on the runner's own SIGTERM, if the runner dies without stopping us
 watch_parent(lambda: os.kill(os.getpid(), signal.SIGTERM))
-app = make_app(_spec, os.environ.pop("MQCOMPARE_URL", ""), _run_dir / "journal")
+app = app_for_run(Path(os.environ["MQCOMPARE_RUN_DIR"]), os.environ.pop("MQCOMPARE_URL", ""))

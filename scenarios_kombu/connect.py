@@ -3,6 +3,8 @@ gives kombu's own retries the same budget as the other stacks'."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable
 from typing import Any
 
 from kombu import Connection
@@ -26,6 +28,17 @@ def connection(url: str, confirms: bool) -> Connection:
         connect_timeout=CONNECT_TIMEOUT_S,
         transport_options={"confirm_publish": confirms},
     )
+
+
+def release_all(connections: Iterable[Connection]) -> None:
+    """Close connections with the AMQP handshake, so the broker reads all they sent.
+
+    kombu.pools.reset() and a bare process exit drop connections in use without it, and
+    the broker then discards what it had not read yet (seen here: the last 37 unconfirmed
+    messages of a run, gone)."""
+    for conn in list(connections):
+        with contextlib.suppress(Exception):
+            conn.release()
 
 
 def retry_policy(budget_s: float) -> dict[str, Any]:
