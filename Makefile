@@ -18,8 +18,11 @@ broker-check:
 	@command -v rabbitmq-server >/dev/null 2>&1 || test -x /usr/sbin/rabbitmq-server || { \
 	  echo "rabbitmq-server is not installed: sudo apt-get install -y rabbitmq-server"; exit 3; }
 
+# the quick preset: every stack through the write-up's experiments, about 3 minutes;
+# the report is $(OUT)/report.html (a rerun replaces the previous demo's directory)
 demo: $(STAMP) broker-check
-	$(BIN)/python -m mqcompare.demo --out $(OUT)
+	rm -rf $(OUT)
+	$(BIN)/mqcompare matrix --preset quick --out $(OUT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

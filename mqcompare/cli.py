@@ -1,4 +1,4 @@
-"""The command line (DESIGN.md): run, check, broker. Exit codes: 0 valid, 1 lost or
+"""The command line (DESIGN.md): run, check, matrix, report, broker. Exit codes: 0 valid, 1 lost or
 unexpected messages found, 2 bad input, 3 infrastructure, 130 interrupted."""
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from mqcompare.spec import Fault, RunSpec, new_run_id, parse_duration, redact_ur
 
 # Piped output (CI logs, files) is not squeezed to 80 columns.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+# the matrix's tables have a dozen columns: a log gets them unwrapped
+wide_console = Console(highlight=False, width=None if sys.stdout.isatty() else 190)
 err_console = Console(stderr=True, highlight=False)
 
 
@@ -48,6 +50,12 @@ def cli() -> None:
     default=False,
     show_default=True,
     help="Publisher confirms (off: the libraries' default).",
+)
+@click.option(
+    "--rate",
+    default="0",
+    show_default=True,
+    help="Messages per second per producer (0: as fast as it goes).",
 )
 @click.option(
     "--fault",
@@ -137,6 +145,7 @@ def run(
     producers: str,
     messages: str,
     confirms: bool,
+    rate: str,
     faults: tuple[str, ...],
     broker: str,
     out: Path | None,
@@ -173,6 +182,7 @@ def run(
         producers=_int(producers, "--producers"),
         messages=_int(messages, "--messages"),
         confirms=confirms,
+        rate=_float(rate, "--rate"),
         faults=tuple(Fault.parse(f) for f in faults),
         broker=broker,
         consumer=consumer_lib,
@@ -321,10 +331,93 @@ def check(dirs: tuple[str, ...], out_file: Path | None, as_json: bool) -> None:
     sys.exit(0 if result["verdict"]["valid"] else 1)
 
 
+@cli.command(
+    epilog="Presets: quick (the three experiments on every stack, about 3 minutes), seed "
+    "(the write-up's own sizes), full (every mode x confirms x fault x stack), or a .toml "
+    "file of your own (see mqcompare/presets/seed.toml). Exit 0 when every run completed, "
+    "whatever they found; 3 when a run could not; 130 on Ctrl-C (finished cells reported)."
+)
+@click.option("--preset", "preset_name", required=True, help="quick, seed, full or FILE.toml.")
+@click.option(
+    "--stacks", default="", help="Comma-separated stacks to keep  [default: all of the preset's]."
+)
+@click.option("--repeat", default="1", show_default=True, help="Runs per cell.")
+@click.option(
+    "--broker",
+    default="auto",
+    show_default=True,
+    help="auto, local (private node), or amqp://... (no broker faults then).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output directory.  [default: runs/matrix-PRESET-TIME]",
+)
+def matrix(preset_name: str, stacks: str, repeat: str, broker: str, out: Path | None) -> None:
+    """Run a preset's cells on one broker; results.json, results.csv, report.md, report.html."""
+    import time
+
+    from mqcompare.matrix import run_matrix
+    from mqcompare.matrix_report import print_report, write_reports
+    from mqcompare.preset import load_preset
+    from mqcompare.stacks import STACKS
+
+    preset = load_preset(preset_name)
+    if stacks:
+        wanted = [s.strip() for s in stacks.split(",") if s.strip()]
+        unknown = [s for s in wanted if s not in STACKS]
+        if unknown or not wanted:
+            raise BadInput(
+                "--stacks", f"{', '.join(unknown) or stacks!r} not allowed; use {', '.join(STACKS)}"
+            )
+        preset = preset.only_stacks(wanted)
+        if not preset.cells:
+            raise BadInput("--stacks", f"preset {preset.name} has no cell for {stacks}")
+    runs = _int(repeat, "--repeat")
+    out = out or Path("runs") / f"matrix-{preset.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if (out / "results.json").exists():
+        raise BadInput("--out", f"{out} already holds a results.json; choose another directory")
+    console.print(
+        f"{preset.title}: {len(preset.cells)} cells x {runs} run(s), into {out}",
+        markup=False,
+    )
+    interrupted = False
+    try:
+        doc = run_matrix(preset, out, runs, broker, console)
+    except KeyboardInterrupt as exc:
+        interrupted = True
+        if not (exc.args and isinstance(exc.args[0], dict)):
+            raise  # before the matrix began: nothing to report
+        doc = exc.args[0]
+        console.print("interrupted: reporting the cells that finished", markup=False)
+    print_report(wide_console, doc)
+    for path in write_reports(doc, out):
+        console.print(f"written: {path}", markup=False)
+    console.print(f"written: {out / 'results.json'}", markup=False)
+    if interrupted:
+        _fail(130, "interrupted; finished cells reported")
+    if doc["failed_runs"]:
+        _fail(3, f"{len(doc['failed_runs'])} run(s) could not complete; see report.md")
+
+
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def report(directory: Path) -> None:
-    """Summarize the finished runs under DIRECTORY: a table, and DIRECTORY/report.md."""
+    """Rebuild the reports in DIRECTORY from its results alone: results.json of a matrix
+    (report.md, report.html, results.csv), or the result.json files of single runs."""
+    if (directory / "results.json").is_file():
+        from mqcompare.matrix import load_doc
+        from mqcompare.matrix_report import print_report, write_reports
+
+        try:
+            doc = load_doc(directory)
+        except (ValueError, KeyError) as exc:
+            raise BadInput("DIRECTORY", f"{directory / 'results.json'}: {exc}") from None
+        print_report(wide_console, doc)
+        for path in write_reports(doc, directory):
+            console.print(f"written: {path}", markup=False)
+        return
     from mqcompare.report import load_results, markdown_table, summary_table
 
     results = load_results(directory)

@@ -39,7 +39,17 @@ def produce(
     reading shared by the `invoke` record and the body's send time."""
     publish, append, clock = publisher.publish, journal.append, time.time
     acked = b""  # the `ok` of the previous message, not yet written
+    interval = 1.0 / spec.rate if spec.rate else 0.0
+    began = time.monotonic()
     for s in range(spec.messages):
+        if interval:  # paced: message s is due at began + s * interval
+            due = began + s * interval - time.monotonic()
+            if due > 0:
+                if acked:  # a paced producer writes its `ok` before it waits
+                    append(acked)
+                    acked = b""
+                if stopping.wait(due):
+                    break
         if stopping.is_set() or time.monotonic() > deadline:
             break
         budget_end = 0.0

@@ -99,6 +99,9 @@ class RunSpec:
     producers: int = 10
     messages: int = 1000
     confirms: bool = False  # the libraries' default, and the write-up's
+    # messages per second per producer, 0 = as fast as it goes; pacing stretches a small
+    # run over its fault plan, as the write-up's slower producers were
+    rate: float = 0.0
     faults: tuple[Fault, ...] = ()
     broker: str = "auto"
     consumer: str = ""  # library the counting consumer uses; "" = the stack's own
@@ -121,6 +124,8 @@ class RunSpec:
             raise BadInput("--producers", f"at most 1000, got {self.producers}")
         if self.ack not in ACK_MODES:
             raise BadInput("--ack", f"{self.ack!r} is not one of {', '.join(ACK_MODES)}")
+        if not isinstance(self.rate, (int, float)) or self.rate < 0:
+            raise BadInput("--rate", f"must be 0 (unpaced) or more messages/s, got {self.rate!r}")
         if self.prefetch < 0:
             raise BadInput("--prefetch", f"must be 0 (unlimited) or more, got {self.prefetch}")
         for name, flag in (

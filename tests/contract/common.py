@@ -24,6 +24,11 @@ class PublishContract:
         assert c["attempted"] == c["acknowledged"] == c["delivered"] == c["unique"] == 1000
         assert r["verdict"] == {"valid": True, "exactly_once": True}
         assert r["drain"]["complete"]
+        # every connection ended with the AMQP close handshake: a dropped one makes the
+        # broker discard what it had not read yet (unconfirmed publishes lost at exit)
+        log = Path(r["_dir"], "broker.log")
+        dropped = log.read_text().count("unexpectedly closed") if log.exists() else 0
+        assert dropped == 0, f"{dropped} connections dropped without closing; see {log}"
 
     def test_confirms_deliver_every_message(self, run: Any) -> None:
         r = run(self.stack, producers=3, messages=200, confirms=True)

@@ -42,6 +42,8 @@ def closed_port() -> int:
         (["--stack", "pika", "--broker", "carrier-pigeon"], "--broker"),
         (["--stack", "pika", "--consumer", "telepathy"], "--consumer"),
         (["--stack", "pika", "--retry-budget", "soon"], "--retry-budget"),
+        (["--stack", "pika", "--rate", "-1"], "--rate"),
+        (["--stack", "pika", "--rate", "fast"], "--rate"),
         (["--stack", "pika", "--concurrency", "4"], "--concurrency"),
         (["--stack", "celery", "--ack", "auto"], "--ack"),
         (["--stack", "celery", "--publish-retry", "forever"], "--publish-retry"),
@@ -116,3 +118,30 @@ def test_report_tabulates_finished_runs(tmp_path: Path) -> None:
     assert [r.split(" | ")[1] for r in rows] == ["m0", "m1"]
     assert rows[0].endswith("exactly once |") and rows[1].endswith("INVALID |")
     assert mqcompare("report", str(tmp_path / "nothing")).returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--preset", "medium"], "--preset"),
+        (["--preset", "quick", "--repeat", "0"], "--repeat"),
+        (["--preset", "quick", "--repeat", "twice"], "--repeat"),
+        (["--preset", "quick", "--stacks", "pika,zeromq"], "--stacks"),
+        (["--preset", "quick", "--broker", "carrier-pigeon"], "--broker"),
+        (["--stacks", "pika"], "--preset"),
+    ],
+)
+def test_matrix_bad_input_is_one_line_exit_2(args: list[str], flag: str, tmp_path: Path) -> None:
+    done = mqcompare("matrix", *args, "--out", str(tmp_path / "m"))
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr
+    assert flag in lines[0]
+    assert not (tmp_path / "m").exists(), "nothing is run on bad input"
+
+
+def test_matrix_will_not_overwrite_a_finished_matrix(tmp_path: Path) -> None:
+    (tmp_path / "results.json").write_text("{}")
+    done = mqcompare("matrix", "--preset", "quick", "--out", str(tmp_path))
+    assert done.returncode == 2 and "--out" in done.stderr
+    assert (tmp_path / "results.json").read_text() == "{}"

@@ -1,0 +1,133 @@
+"""The report's charts, drawn by matplotlib as inline SVG: text stays text (searchable,
+sharp in print) and nothing is fetched when the page opens."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterable
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display here, and none needed
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from mqcompare.summary import CellSummary, ack_text
+
+STACK_COLORS = {"pika": "#3b6fb6", "kombu": "#2e8b57", "celery": "#b5473a"}
+OTHER_COLOR = "#777777"
+plt.rcParams.update(
+    {
+        "svg.fonttype": "none",  # <text> elements in the page's own font, not paths
+        "svg.hashsalt": "mqcompare",  # the same results draw the same file
+        "font.family": "sans-serif",
+        "font.size": 9,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
+)
+
+
+def short_label(s: CellSummary) -> str:
+    c = s.cell
+    parts = [c.id, c.stack, c.mode]
+    if c.confirms:
+        parts.append("+confirms")
+    if (c.stack == "celery" and c.celery) or c.ack != "after":
+        parts.append(ack_text(s))
+    kinds = [f.split("@")[0] for f in c.faults]
+    if kinds:
+        kind = kinds[0]
+        parts.append(f"{len(kinds)}x {kind}" if len(set(kinds)) == 1 else "+".join(kinds))
+    return " ".join(parts)
+
+
+def _svg(fig: Figure, title: str) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    text = buf.getvalue()
+    text = text[text.index("<svg") :]  # inline: no XML prolog or doctype
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)  # matplotlib's RDF
+    # scale with the page: drop the fixed size in pt, keep the viewBox
+    text = re.sub(r'<svg([^>]*?) width="[^"]+" height="[^"]+"', r"<svg\1", text, count=1)
+    return text.replace("<svg", f'<svg role="img" aria-label="{title}" class="chart"', 1)
+
+
+def _median(values: Iterable[float]) -> float:
+    vals = sorted(values)
+    if not vals:
+        return 0.0
+    mid = len(vals) // 2
+    return vals[mid] if len(vals) % 2 else (vals[mid - 1] + vals[mid]) / 2
+
+
+def loss_chart(cells: list[CellSummary]) -> str:
+    """Lost and duplicated messages per cell (median over runs, whiskers min-max)."""
+    cells = [s for s in cells if s.runs]
+    if not cells:
+        return ""
+    labels = [short_label(s) for s in cells]
+    colors = [STACK_COLORS.get(s.cell.stack, OTHER_COLOR) for s in cells]
+    height = 0.9 + 0.26 * len(cells)
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, height), sharey=True)
+    for ax, count, title in zip(axes, ("lost", "duplicated"), ("lost", "duplicated"), strict=True):
+        med = [_median(s.values(count)) for s in cells]
+        lo = [m - min(s.values(count)) for m, s in zip(med, cells, strict=True)]
+        hi = [max(s.values(count)) - m for m, s in zip(med, cells, strict=True)]
+        ys = range(len(cells))
+        ax.barh(ys, med, color=colors, xerr=[lo, hi], error_kw={"elinewidth": 0.8, "capsize": 2})
+        ax.set_title(f"messages {title} (median of runs)", fontsize=9, loc="left")
+        top = max([m + h for m, h in zip(med, hi, strict=True)] + [1])
+        ax.set_xlim(0, top * 1.25)
+        for y, m in zip(ys, med, strict=True):
+            ax.annotate(f"{m:,.0f}", (m, y), xytext=(3, 0), textcoords="offset points",
+                        va="center", fontsize=8)  # fmt: skip
+        ax.tick_params(axis="y", length=0)
+    axes[0].set_yticks(range(len(cells)), labels)
+    axes[0].invert_yaxis()  # shared: the first cell on top in both panels
+    return _svg(fig, "lost and duplicated messages per cell")
+
+
+def rate_chart(cells: list[CellSummary]) -> str:
+    """Publish rate without and with confirms, per stack and mode (and fault plan)."""
+    groups: dict[tuple[str, str, str], dict[bool, float]] = {}
+    for s in cells:
+        if not s.runs:
+            continue
+        c = s.cell
+        faults = " ".join(c.faults)
+        key = (c.stack, c.mode, faults)
+        groups.setdefault(key, {})[c.confirms] = s.median(("throughput", "publish_per_s"))
+    if not groups:
+        return ""
+    keys = list(groups)
+    height = 0.9 + 0.38 * len(keys)
+    fig, ax = plt.subplots(figsize=(9.5, height))
+    bar = 0.38
+    for i, key in enumerate(keys):
+        color = STACK_COLORS.get(key[0], OTHER_COLOR)
+        for j, confirms in enumerate((False, True)):
+            if confirms not in groups[key]:
+                continue
+            y = i + (j - 0.5) * bar
+            value = groups[key][confirms]
+            ax.barh(y, value, height=bar * 0.92, color=color, alpha=1.0 if confirms else 0.45,
+                    hatch="" if confirms else "//", edgecolor="white")  # fmt: skip
+            ax.annotate(
+                f"{value:,.0f}/s {'confirms' if confirms else 'no confirms'}",
+                (value, y),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+            )
+    labels = [f"{s} {m}" + (" (faults)" if f else "") for s, m, f in keys]
+    ax.set_yticks(range(len(keys)), labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(v for g in groups.values() for v in g.values()) * 1.45 or 1)
+    ax.set_title("publish rate, msg/s (median of runs): pale without confirms, solid with",
+                 fontsize=9, loc="left")  # fmt: skip
+    ax.tick_params(axis="y", length=0)
+    return _svg(fig, "publish rate with and without confirms")

@@ -1,0 +1,166 @@
+"""Judging claims: what a claim expects of a run, as predicates over its result, and
+whether it held over a cell's runs.
+
+A predicate either reads one run (`loss`: lost > 0) or compares the cell with another
+cell of the same experiment and stack (`slower-than:shared-unsafe`: its median publish
+rate is lower). A claim holds in a run when every per-run predicate holds; over N runs
+it is held (N of N), refuted (0 of N) or held in k of N runs, because fault timing
+varies from run to run."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Result = dict[str, Any]
+
+# a rate this much lower than the other cell's counts as slower (the machines are noisy)
+SLOWER_MARGIN = 0.05
+
+
+def planned(result: Result) -> int:
+    spec = result.get("spec") or {}
+    return int(spec.get("producers", 0)) * int(spec.get("messages", 0))
+
+
+def error_count(result: Result) -> int:
+    return sum((result.get("errors") or {}).values())
+
+
+def _pct(n: int, of: int) -> str:
+    return f"{100.0 * n / of:.1f} %" if of else "-"
+
+
+def _errors_text(result: Result) -> str:
+    errors = result.get("errors") or {}
+    if not errors:
+        return "no errors"
+    top = sorted(errors.items(), key=lambda kv: -kv[1])
+    return (
+        "errors: "
+        + ", ".join(f"{k} {v:,}" for k, v in top[:3])
+        + (f" +{len(top) - 3} more" if len(top) > 3 else "")
+    )
+
+
+def _loss(r: Result) -> tuple[bool, str]:
+    c = r["counts"]
+    return c["lost"] > 0, f"{c['lost']:,} lost of {c['acknowledged']:,} acknowledged"
+
+
+def _short(r: Result) -> tuple[bool, str]:
+    c, total = r["counts"], planned(r)
+    hung = ", producers hung" if r.get("producers_stalled") else ""
+    return c["unique"] < total, f"{c['unique']:,} of {total:,} delivered{hung}"
+
+
+def _dups(r: Result) -> tuple[bool, str]:
+    c = r["counts"]
+    return c["duplicated"] > 0, f"{c['duplicated']:,} duplicated"
+
+
+def _errors(r: Result) -> tuple[bool, str]:
+    return error_count(r) > 0, _errors_text(r)
+
+
+def _negate(f: Callable[[Result], tuple[bool, str]]) -> Callable[[Result], tuple[bool, str]]:
+    def g(r: Result) -> tuple[bool, str]:
+        held, why = f(r)
+        return not held, why
+
+    return g
+
+
+RUN_PREDICATES: dict[str, Callable[[Result], tuple[bool, str]]] = {
+    "loss": _loss,  # silent loss: acknowledged, never delivered
+    "no-loss": _negate(_loss),
+    "short": _short,  # fewer distinct messages delivered than planned, whatever the reason
+    "complete": _negate(_short),
+    "duplicates": _dups,
+    "no-duplicates": _negate(_dups),
+    "errors": _errors,  # the library raised (journaled fail or info records)
+    "no-errors": _negate(_errors),
+}
+COMPARISONS = ("slower-than",)
+PREDICATES = (*RUN_PREDICATES, *(f"{c}:MODE|no-confirms" for c in COMPARISONS))
+
+
+def parse_predicate(text: str) -> tuple[str, str]:
+    """('loss', '') or ('slower-than', 'shared-unsafe'); ValueError if unknown."""
+    name, _, arg = text.partition(":")
+    if name in RUN_PREDICATES and not arg:
+        return name, ""
+    if name in COMPARISONS and arg:
+        return name, arg
+    raise ValueError(f"unknown predicate {text!r}")
+
+
+@dataclass
+class Judgement:
+    claim: str
+    verdict: str  # held | refuted | mixed | not judged
+    held_runs: int
+    runs: int
+    evidence: list[str]
+
+    @property
+    def label(self) -> str:
+        if self.verdict == "mixed":
+            return f"held in {self.held_runs} of {self.runs} runs"
+        return self.verdict
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "claim": self.claim,
+            "verdict": self.verdict,
+            "label": self.label,
+            "held_runs": self.held_runs,
+            "runs": self.runs,
+            "evidence": self.evidence,
+        }
+
+
+def median_rate(results: list[Result]) -> float:
+    rates = [r["throughput"]["publish_per_s"] for r in results]
+    return statistics.median(rates) if rates else 0.0
+
+
+def judge(
+    claim_id: str,
+    expect: tuple[str, ...],
+    results: list[Result],
+    peer: Callable[[str], list[Result] | None],
+) -> Judgement:
+    """Judge one claim over a cell's finished runs; `peer(mode)` gives the runs of the
+    cell the comparisons name (same experiment, stack, confirms, ack and faults)."""
+    runs = [r for r in results if not r.get("interrupted")]
+    if not runs:
+        return Judgement(claim_id, "not judged", 0, 0, ["no finished run"])
+    preds = [parse_predicate(p) for p in expect]
+    held = 0
+    whys: dict[str, list[str]] = {}
+    for r in runs:
+        ok = True
+        for name, _ in preds:
+            if name in RUN_PREDICATES:
+                h, why = RUN_PREDICATES[name](r)
+                ok = ok and h
+                whys.setdefault(name, []).append(why)
+        held += ok
+    # one line per predicate; a repeated cell lists each run's figure once
+    evidence = ["; ".join(dict.fromkeys(w)) for w in whys.values()]
+    verdict = "held" if held == len(runs) else ("refuted" if held == 0 else "mixed")
+    for name, arg in preds:
+        if name != "slower-than":
+            continue
+        other = peer(arg)
+        if not other:
+            return Judgement(claim_id, "not judged", held, len(runs), [f"no {arg} cell to compare"])
+        mine, theirs = median_rate(runs), median_rate(other)
+        ratio = mine / theirs if theirs else float("inf")
+        evidence.append(f"publish {mine:,.0f}/s vs {theirs:,.0f}/s for {arg} (ratio {ratio:.2f})")
+        if mine >= theirs * (1 - SLOWER_MARGIN):  # not slower: the cell-wide claim fails
+            verdict, held = "refuted", 0
+    return Judgement(claim_id, verdict, held, len(runs), evidence)

@@ -1,0 +1,196 @@
+"""`mqcompare matrix`: every cell of a preset, in sequence, on one broker.
+
+results.json is rewritten after every run, so a Ctrl-C, a crash or a failed cell leaves
+the finished runs on disk; the reports are built from that file alone."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from mqcompare.broker import BrokerControl, open_broker
+from mqcompare.errors import InfrastructureError
+from mqcompare.preset import Cell, Preset
+from mqcompare.report import headline
+from mqcompare.runner import execute
+from mqcompare.spec import Fault
+
+RESULTS_FORMAT = "mqcompare.matrix/1"
+
+
+def cell_label(cell: Cell) -> str:
+    return headline({"spec": cell.spec().to_json() | {"stack_options": cell.celery}})
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write whole or not at all: a crash mid-write leaves the previous file."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+class RateMeter:
+    """Messages per second over the last `window` seconds of samples."""
+
+    def __init__(self, window: float = 2.0) -> None:
+        self.window = window
+        self.samples: deque[tuple[float, int]] = deque()
+
+    def add(self, n: int) -> float:
+        now = time.monotonic()
+        self.samples.append((now, n))
+        while len(self.samples) > 2 and now - self.samples[0][0] > self.window:
+            self.samples.popleft()
+        t0, n0 = self.samples[0]
+        return (n - n0) / (now - t0) if now > t0 else 0.0
+
+
+class MatrixView:
+    """Live progress on a terminal (cell n of N, rates, faults); plain lines elsewhere."""
+
+    def __init__(self, console: Console, total: int) -> None:
+        self.console = console
+        self.live_mode = console.is_terminal
+        self.bar = Progress(
+            TextColumn("cells"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self.task = self.bar.add_task("cells", total=total)
+        self.line = Text("")
+        self.current = ""
+        self.live = Live(Group(self.bar, self.line), console=console, refresh_per_second=4)
+        self.sent, self.delivered = RateMeter(), RateMeter()
+        if self.live_mode:
+            self.live.start()
+
+    def begin(self, n: int, total: int, cell: Cell, repeat: int, repeats: int) -> None:
+        self.sent, self.delivered = RateMeter(), RateMeter()
+        run = f", run {repeat} of {repeats}" if repeats > 1 else ""
+        self.current = f"cell {n} of {total}{run}: {cell.id} {cell_label(cell)}"
+        if self.live_mode:
+            self.line.plain = self.current
+        else:
+            self.console.print(self.current, markup=False, highlight=False)
+
+    def say(self, message: str) -> None:
+        self.console.print(f"  {message}", markup=False, highlight=False)
+
+    def show(self, c: dict[str, Any]) -> None:
+        sent_rate, deliver_rate = self.sent.add(c["ok"]), self.delivered.add(c["deliver"])
+        if not self.live_mode:
+            return
+        self.line.plain = (
+            f"{self.current}\n  {c['phase']}: {c['ok']:,} sent ({sent_rate:,.0f}/s), "
+            f"{c['deliver']:,} delivered ({deliver_rate:,.0f}/s), "
+            f"{c['fail'] + c['info']:,} errors, faults {c['faults']}/{c['faults_planned']}"
+        )
+
+    def done(self, summary: str) -> None:
+        self.bar.advance(self.task)
+        self.console.print(f"  {summary}", markup=False, highlight=False)
+
+    def stop(self) -> None:
+        if self.live_mode:
+            self.live.stop()
+
+
+def run_summary(result: dict[str, Any]) -> str:
+    c = result["counts"]
+    hung = ", producers hung" if result.get("producers_stalled") else ""
+    return (
+        f"{c['attempted']:,} attempted, {c['lost']:,} lost, {c['duplicated']:,} duplicated, "
+        f"{c['recovered']:,} recovered, {sum((result.get('errors') or {}).values()):,} errors, "
+        f"{result['throughput']['publish_per_s']:,.0f} msg/s{hung} ({result['duration_s']:.1f} s)"
+    )
+
+
+def run_matrix(
+    preset: Preset,
+    out: Path,
+    repeat: int,
+    broker_choice: str,
+    console: Console,
+    on_change: Callable[[dict[str, Any]], None] = lambda _doc: None,
+) -> dict[str, Any]:
+    """Run every cell `repeat` times; the results document (also out/results.json).
+    A KeyboardInterrupt stops the matrix after saving the finished runs, and is
+    re-raised with the document attached as its first argument."""
+    kinds = sorted({Fault.parse(f).kind for c in preset.cells for f in c.faults})
+    doc: dict[str, Any] = {
+        "format": RESULTS_FORMAT,
+        "preset": preset.to_json(),
+        "repeat": repeat,
+        "started_at": time.time(),
+        "finished_at": None,
+        "complete": False,
+        "interrupted": False,
+        "failed_runs": [],
+        "results": [],
+    }
+    broker: BrokerControl = open_broker(broker_choice)
+    view: MatrixView | None = None
+    try:
+        broker.require(kinds)
+        broker.check_reachable()
+        out.mkdir(parents=True, exist_ok=True)
+        doc["broker"] = broker.describe()
+        console.print(f"broker: {broker.describe()}", markup=False, highlight=False)
+        write_json(out / "results.json", doc)
+        total = len(preset.cells)
+        view = MatrixView(console, total * repeat)
+        for n, cell in enumerate(preset.cells, 1):
+            for k in range(1, repeat + 1):
+                view.begin(n, total, cell, k, repeat)
+                run_dir = out / "runs" / f"{cell.id}-{cell.stack}-{cell.mode}-r{k}"
+                try:
+                    result = execute(cell.spec(), run_dir, broker, say=view.say, show=view.show)
+                except KeyboardInterrupt:
+                    doc["interrupted"] = True
+                    with contextlib.suppress(OSError, ValueError):  # the cut-short run
+                        partial = json.loads((run_dir / "result.json").read_text())
+                        doc["results"].append(partial | {"cell": cell.id, "repeat": k})
+                    raise
+                except InfrastructureError as exc:
+                    # the broker failed this run (e.g. a node that did not come back);
+                    # the matrix records it and goes on with the next cell
+                    doc["failed_runs"].append({"cell": cell.id, "repeat": k, "error": str(exc)})
+                    view.done(f"{cell.id} run {k}: FAILED: {exc}")
+                else:
+                    doc["results"].append(result | {"cell": cell.id, "repeat": k})
+                    view.done(f"{cell.id}: {run_summary(result)}")
+                write_json(out / "results.json", doc)
+                on_change(doc)
+        doc["complete"] = not doc["failed_runs"]
+    except KeyboardInterrupt as exc:
+        doc["interrupted"] = True
+        raise KeyboardInterrupt(doc) from exc
+    finally:
+        if view is not None:
+            view.stop()
+        broker.close()
+        doc["finished_at"] = time.time()
+        if out.is_dir():  # not made when the broker could not serve the matrix
+            write_json(out / "results.json", doc)
+    return doc
+
+
+def load_doc(directory: Path) -> dict[str, Any]:
+    path = directory / "results.json"
+    data = json.loads(path.read_text())
+    if data.get("format") != RESULTS_FORMAT:
+        raise ValueError(f"{path} is not a {RESULTS_FORMAT} file")
+    return data

@@ -1,0 +1,278 @@
+"""The matrix's reports, all rebuilt from results.json alone: the terminal tables,
+results.csv, report.md and report.html (one self-contained file)."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from mqcompare.preset import Preset
+from mqcompare.summary import CellSummary, ack_text, claim_rows, refuted, run_row, summarize
+
+COLUMNS = (
+    "cell", "stack", "mode", "confirms", "ack", "faults", "runs", "lost", "duplicated",
+    "recovered", "errors", "publish/s", "p50 ms", "p99 ms", "verdict", "claim",
+)  # fmt: skip
+VERDICT_STYLE = {"held": "green", "refuted": "bold red", "mixed": "yellow", "not judged": "dim"}
+
+
+def claim_text(s: CellSummary) -> str:
+    return "; ".join(f"{j.claim}: {j.label}" for j in s.judgements) or "-"
+
+
+def row(s: CellSummary) -> list[str]:
+    c = s.cell
+    return [
+        c.id,
+        c.stack,
+        c.mode,
+        "yes" if c.confirms else "no",
+        ack_text(s),
+        " ".join(c.faults) or "-",
+        str(s.n) + (f" (+{len(s.failed)} failed)" if s.failed else ""),
+        s.spread("lost"),
+        s.spread("duplicated"),
+        s.spread("recovered"),
+        s.errors_text(),
+        f"{s.median(('throughput', 'publish_per_s')):,.0f}" if s.runs else "-",
+        f"{s.median(('latency_ms', 'p50')):,.1f}" if s.runs else "-",
+        f"{s.median(('latency_ms', 'p99')):,.1f}" if s.runs else "-",
+        s.verdict(),
+        claim_text(s),
+    ]
+
+
+SHORT_ACK = {
+    "early ack": "early",
+    "acks_late": "late",
+    "acks_late + reject_on_worker_lost": "late+reject",
+}
+
+
+def terminal_tables(preset: Preset, summaries: list[CellSummary]) -> list[Table]:
+    """One table per experiment, narrower than the files' (a 140-column log stays legible):
+    top error kind only, no latency, short ack names; report.md has every column."""
+    tables = []
+    for exp in preset.experiments.values():
+        cells = [s for s in summaries if s.cell.experiment == exp.id]
+        if not cells:
+            continue
+        t = Table(title=f"{exp.id}. {exp.title}", title_justify="left", box=box.SIMPLE_HEAD)
+        for name in ("cell", "stack", "mode", "conf", "ack", "faults", "lost", "dup",
+                     "errors", "msg/s", "verdict", "claim"):  # fmt: skip
+            t.add_column(
+                name,
+                justify="right" if name == "msg/s" else "left",
+                no_wrap=name in ("cell", "stack", "mode", "conf", "ack", "msg/s"),
+                overflow="fold",
+            )
+        for s in cells:
+            c = s.cell
+            t.add_row(
+                c.id,
+                c.stack,
+                c.mode,
+                "yes" if c.confirms else "no",
+                SHORT_ACK.get(ack_text(s), ack_text(s)),
+                " ".join(c.faults) or "-",
+                s.spread("lost"),
+                s.spread("duplicated"),
+                s.errors_text(top=1),
+                f"{s.median(('throughput', 'publish_per_s')):,.0f}" if s.runs else "-",
+                s.verdict(),
+                "\n".join(f"{j.claim}: {j.label}" for j in s.judgements) or "-",
+                style="red" if s.verdict().startswith("INVALID") else None,
+            )
+        tables.append(t)
+    return tables
+
+
+def print_report(console: Console, doc: dict[str, Any]) -> None:
+    preset = Preset.from_json(doc["preset"])
+    summaries = summarize(doc, preset)
+    for t in terminal_tables(preset, summaries):
+        console.print(t)
+    wrong = refuted(preset, summaries)
+    if wrong:
+        console.print("[bold]Claims that did not hold:[/bold]")
+        for claim, s in wrong:
+            j = next(j for j in s.judgements if j.claim == claim.id)
+            console.print(
+                f"  {s.cell.id} {s.cell.stack} {s.cell.mode}: {claim.id} ({claim.source}) "
+                f"{j.label}: {'; '.join(j.evidence)}",
+                markup=False,
+                highlight=False,
+            )
+
+
+def results_csv(doc: dict[str, Any]) -> str:
+    rows = [run_row(r) for r in doc.get("results", [])]
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _cell_name(s: CellSummary) -> str:
+    return f"{s.cell.id} {s.cell.stack} {s.cell.mode}"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    preset = Preset.from_json(doc["preset"])
+    summaries = summarize(doc, preset)
+    out = [f"# mqcompare: {preset.title}", "", _meta_line(doc, preset), ""]
+    if preset.description:
+        out += [preset.description, ""]
+    out += _status_lines(doc)
+    out += ["## Claims, held or refuted", ""]
+    out += [
+        "| experiment | claim | source | cell | verdict | evidence |",
+        "|---|---|---|---|---|---|",
+    ]
+    for exp in preset.experiments.values():
+        for claim, tested in claim_rows(exp, summaries):
+            for n, (s, j) in enumerate(tested):
+                said = (exp.id, claim.says, claim.source) if n == 0 else ("", "", "")
+                cells_md = (*said, _cell_name(s), j.label, "; ".join(j.evidence))
+                out.append("| " + " | ".join(_md_escape(v) for v in cells_md) + " |")
+    out.append("")
+    for exp in preset.experiments.values():
+        cells = [s for s in summaries if s.cell.experiment == exp.id]
+        if not cells:
+            continue
+        out += [f"## {exp.id}. {exp.title}", "", f"**Question.** {exp.question}", ""]
+        out += [f"**Protocol.** {exp.protocol}", ""]
+        out += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        out += ["| " + " | ".join(_md_escape(v) for v in row(s)) + " |" for s in cells]
+        out.append("")
+        for claim, tested in claim_rows(exp, cells):
+            if not tested:
+                continue
+            out.append(f"**Claim `{claim.id}`** ({claim.source}): {claim.says}")
+            out.append("")
+            for s, j in tested:
+                out.append(f"- {_cell_name(s)}: **{j.label}**: {'; '.join(j.evidence)}")
+            if claim.why:
+                out += ["", f"Why: {' '.join(claim.why.split())}"]
+            if claim.refs:
+                out += ["", "See: " + ", ".join(f"<{u}>" for u in claim.refs)]
+            out.append("")
+        notes = [s for s in cells if s.cell.note]
+        for s in notes:
+            out.append(f"- {s.cell.id}: {s.cell.note}")
+        if notes:
+            out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _status_lines(doc: dict[str, Any]) -> list[str]:
+    lines = []
+    if doc.get("interrupted"):
+        lines.append("**Interrupted**: the tables hold the cells that finished.")
+    for f in doc.get("failed_runs", []):
+        lines.append(f"**Run failed**: cell {f['cell']} run {f['repeat']}: {f['error']}")
+    return [*lines, ""] if lines else []
+
+
+def _meta_line(doc: dict[str, Any], preset: Preset) -> str:
+    started = doc.get("started_at")
+    when = (
+        datetime.datetime.fromtimestamp(started, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        if started
+        else "?"
+    )
+    repeat = doc.get("repeat", 1)
+    versions = _versions(doc)
+    return (
+        f"Preset `{preset.name}` ({preset.source}), {len(preset.cells)} cells x {repeat} "
+        f"run{'s' if repeat > 1 else ''}, started {when}, broker {doc.get('broker', '?')}"
+        + (f"; {versions}" if versions else "")
+        + "."
+    )
+
+
+def _versions(doc: dict[str, Any]) -> str:
+    seen: dict[str, str] = {}
+    for r in doc.get("results", []):
+        opts = (r.get("spec") or {}).get("stack_options") or {}
+        for key, value in opts.items():
+            if key.endswith("_version"):
+                seen.setdefault(key.removesuffix("_version"), str(value))
+    return ", ".join(f"{k} {v}" for k, v in sorted(seen.items()))
+
+
+def html(doc: dict[str, Any]) -> str:
+    from mqcompare import charts
+
+    preset = Preset.from_json(doc["preset"])
+    summaries = summarize(doc, preset)
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(
+            lambda name: resources.files("mqcompare.templates").joinpath(name).read_text()
+        ),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    sections: list[dict[str, Any]] = []
+    for exp in preset.experiments.values():
+        cells = [s for s in summaries if s.cell.experiment == exp.id]
+        if not cells:
+            continue
+        sections.append(
+            {
+                "exp": exp,
+                "rows": [(s, row(s)) for s in cells],
+                "claims": [(c, t) for c, t in claim_rows(exp, cells) if t],
+                "notes": [s for s in cells if s.cell.note],
+                "loss_chart": charts.loss_chart(cells),
+                "rate_chart": charts.rate_chart(cells),
+            }
+        )
+    overview = [
+        (exp, claim, tested)
+        for sec in sections
+        for exp in [sec["exp"]]
+        for claim, tested in sec["claims"]
+    ]
+    return env.get_template("report.html.j2").render(
+        preset=preset,
+        doc=doc,
+        meta=_meta_line(doc, preset),
+        status=[line.replace("**", "") for line in _status_lines(doc) if line],
+        sections=sections,
+        overview=overview,
+        columns=COLUMNS,
+        verdict_class=lambda v: v.replace(" ", "-"),
+        stacks=sorted({s.cell.stack for s in summaries}),
+        colors=charts.STACK_COLORS,
+        css=resources.files("mqcompare.templates").joinpath("report.css").read_text(),
+    )
+
+
+def write_reports(doc: dict[str, Any], out: Path) -> list[Path]:
+    """results.csv, report.md and report.html in `out`, from the results document."""
+    written = []
+    for name, text in (
+        ("results.csv", results_csv(doc)),
+        ("report.md", markdown(doc)),
+        ("report.html", html(doc)),
+    ):
+        (out / name).write_text(text)
+        written.append(out / name)
+    return written

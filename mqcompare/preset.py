@@ -1,0 +1,419 @@
+"""Presets: matrices of runs as data files (TOML), with the claims each cell tests.
+
+A preset lists experiments; each experiment states its question, its protocol, the
+claims under test (the write-up's, or a library's documentation's), and cells. A cell
+names stack(s), mode(s), confirms, ack policy, fault plan(s) and sizes; any of stacks,
+modes, confirms, ack, celery and plans may be a list, and the cell expands to every
+combination. `mqcompare matrix --preset FILE.toml` runs a user's own file the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import tomllib
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from mqcompare.claims import PREDICATES, parse_predicate
+from mqcompare.errors import BadInput
+from mqcompare.spec import ACK_MODES, Fault, RunSpec, new_run_id, parse_duration
+from mqcompare.stacks import STACKS, load_stack
+
+BUILTIN = ("quick", "seed", "full")
+FLAG = "--preset"
+
+# cell keys: those that may be lists (crossed) and those that are single values
+_CROSSED = ("stack", "mode", "confirms", "ack", "celery", "faults")
+_PLURAL = {"stacks": "stack", "modes": "mode", "plans": "faults"}
+_SIZES = {"producers": int, "messages": int, "rate": float, "work_ms": float}
+_DURATIONS = {
+    "stall_timeout": "stall_timeout_s",
+    "drain_timeout": "drain_timeout_s",
+    "retry_budget": "retry_budget_s",
+    "publish_timeout": "publish_timeout_s",
+}
+_CELERY_KEYS = ("acks_late", "reject_on_worker_lost", "concurrency", "publish_retry")
+CELL_KEYS = (*_CROSSED, *_PLURAL, *_SIZES, *_DURATIONS, "claims", "claim", "note")
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    says: str  # the claim, in the words of its source
+    source: str  # the write-up, or the documentation it comes from
+    expect: tuple[str, ...]  # predicates (claims.PREDICATES) a run must meet to hold it
+    why: str = ""  # the mechanism: why it holds or not, for the report
+    refs: tuple[str, ...] = ()  # documentation or issue links behind `why`
+
+
+@dataclass(frozen=True)
+class Cell:
+    id: str
+    experiment: str
+    stack: str
+    mode: str
+    confirms: bool = False
+    ack: str = "after"
+    celery: dict[str, Any] = field(default_factory=dict)
+    faults: tuple[str, ...] = ()
+    producers: int = 10
+    messages: int = 1000
+    rate: float = 0.0
+    work_ms: float = 0.0
+    timeouts: dict[str, float] = field(default_factory=dict)
+    claims: tuple[str, ...] = ()
+    note: str = ""
+
+    def spec(self, broker: str = "auto") -> RunSpec:
+        spec = RunSpec(
+            stack=self.stack,
+            mode=self.mode,
+            producers=self.producers,
+            messages=self.messages,
+            confirms=self.confirms,
+            rate=self.rate,
+            faults=tuple(Fault.parse(f) for f in self.faults),
+            broker=broker,
+            ack=self.ack,
+            run_id=new_run_id(),
+            stack_options={"consumer_work_ms": self.work_ms, **self.celery},
+        )
+        timeouts: dict[str, Any] = dict(self.timeouts)
+        return dataclasses.replace(spec, **timeouts)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: str
+    title: str
+    question: str
+    protocol: str
+    claims: dict[str, Claim]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "claims": [asdict(c) for c in self.claims.values()]}
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    title: str
+    description: str
+    source: str
+    experiments: dict[str, Experiment]
+    cells: tuple[Cell, ...]
+
+    def only_stacks(self, stacks: list[str]) -> Preset:
+        cells = tuple(c for c in self.cells if c.stack in stacks)
+        return Preset(self.name, self.title, self.description, self.source, self.experiments, cells)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "source": self.source,
+            "experiments": [e.to_json() for e in self.experiments.values()],
+            "cells": [c.to_json() for c in self.cells],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Preset:
+        """The preset a results.json recorded (the report is rebuilt from it alone)."""
+        experiments = {
+            e["id"]: Experiment(
+                e["id"],
+                e["title"],
+                e["question"],
+                e["protocol"],
+                {
+                    c["id"]: Claim(
+                        **{**c, "expect": tuple(c["expect"]), "refs": tuple(c.get("refs", ()))}
+                    )
+                    for c in e["claims"]
+                },
+            )
+            for e in data["experiments"]
+        }
+        cells = tuple(
+            Cell(**{**c, "faults": tuple(c["faults"]), "claims": tuple(c["claims"])})
+            for c in data["cells"]
+        )
+        return cls(
+            data["name"], data["title"], data["description"], data["source"], experiments, cells
+        )
+
+
+def load_preset(name_or_path: str) -> Preset:
+    """A built-in preset by name (quick, seed, full) or a preset file by path."""
+    data, source = _read(name_or_path)
+    base = data.pop("base", None)
+    if base is not None:
+        # the base's experiments (question, protocol, claims) without its cells; this
+        # file's experiments override their texts, add claims, and bring the cells
+        if base not in BUILTIN:
+            raise BadInput(FLAG, f"{source}: base {base!r}; allowed: {', '.join(BUILTIN)}")
+        inherited = {e["id"]: e for e in _read(base)[0].get("experiments", [])}
+        merged = []
+        for exp in data.get("experiments", []):
+            parent = inherited.get(str(exp.get("id")), {})
+            claims = {c["id"]: c for c in parent.get("claims", [])}
+            claims.update({c.get("id"): c for c in exp.get("claims", [])})
+            merged.append({**parent, **exp, "claims": list(claims.values())})
+        data["experiments"] = merged
+    return parse_preset(data, source)
+
+
+def _read(name_or_path: str) -> tuple[dict[str, Any], str]:
+    if name_or_path in BUILTIN:
+        text = resources.files("mqcompare.presets").joinpath(f"{name_or_path}.toml").read_text()
+        source = f"built-in preset {name_or_path}"
+    else:
+        path = Path(name_or_path)
+        if path.suffix != ".toml" or not path.is_file():
+            raise BadInput(
+                FLAG,
+                f"{name_or_path!r} is neither a built-in preset ({', '.join(BUILTIN)}) "
+                f"nor a .toml file",
+            )
+        text, source = path.read_text(), str(path)
+    try:
+        return tomllib.loads(text), source
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(FLAG, f"{source} is not valid TOML: {exc}") from None
+
+
+def parse_preset(data: dict[str, Any], source: str) -> Preset:
+    where = source
+    _only(data, ("name", "title", "description", "defaults", "experiments"), where)
+    defaults = data.get("defaults", {})
+    _only(defaults, CELL_KEYS, f"{where}: [defaults]")
+    experiments: dict[str, Experiment] = {}
+    cells: list[Cell] = []
+    for i, exp in enumerate(_list(data, "experiments", where), 1):
+        ewhere = f"{where}: experiment {exp.get('id', i)}"
+        _only(exp, ("id", "title", "question", "protocol", "claims", "cells"), ewhere)
+        exp_id = str(_need(exp, "id", ewhere))
+        if exp_id in experiments:
+            raise BadInput(FLAG, f"{ewhere}: id {exp_id!r} is used twice")
+        claims: dict[str, Claim] = {}
+        for claim in _list(exp, "claims", ewhere):
+            parsed = _claim(claim, ewhere)
+            claims[parsed.id] = parsed
+        experiments[exp_id] = Experiment(
+            exp_id,
+            str(exp.get("title", f"Experiment {exp_id}")),
+            str(exp.get("question", "")),
+            str(exp.get("protocol", "")),
+            claims,
+        )
+        for j, raw in enumerate(_list(exp, "cells", ewhere), 1):
+            # a cell's key overrides the defaults' key in either spelling (stack/stacks...)
+            inherited = {k: v for k, v in defaults.items() if not set(_spellings(k)) & set(raw)}
+            cells += _expand({**inherited, **raw}, experiments[exp_id], f"{ewhere}, cell {j}")
+    if not cells:
+        raise BadInput(FLAG, f"{where} has no cells")
+    seen: dict[str, int] = {}  # cells are numbered within their experiment: 1.01, 1.02...
+    numbered = []
+    for c in cells:
+        seen[c.experiment] = seen.get(c.experiment, 0) + 1
+        numbered.append(Cell(**{**asdict(c), "id": f"{c.experiment}.{seen[c.experiment]:02d}"}))
+    return Preset(
+        str(data.get("name", Path(source).stem)),
+        str(data.get("title", data.get("name", "mqcompare matrix"))),
+        str(data.get("description", "")),
+        source,
+        experiments,
+        tuple(numbered),
+    )
+
+
+def _spellings(key: str) -> tuple[str, ...]:
+    pairs = [*_PLURAL.items(), ("claims", "claim")]
+    for plural, singular in pairs:
+        if key in (plural, singular):
+            return plural, singular
+    return (key,)
+
+
+def _claim(raw: dict[str, Any], where: str) -> Claim:
+    _only(raw, ("id", "says", "source", "expect", "why", "refs"), f"{where}: claim")
+    cid = str(_need(raw, "id", f"{where}: claim"))
+    expect = tuple(_need(raw, "expect", f"{where}: claim {cid}"))
+    for pred in expect:
+        try:
+            parse_predicate(pred)
+        except ValueError as exc:
+            raise BadInput(
+                FLAG, f"{where}: claim {cid}: {exc}; allowed: {', '.join(PREDICATES)}"
+            ) from None
+    return Claim(
+        cid,
+        str(raw.get("says", "")),
+        str(raw.get("source", "")),
+        expect,
+        str(raw.get("why", "")),
+        tuple(raw.get("refs", ())),
+    )
+
+
+def _expand(raw: dict[str, Any], exp: Experiment, where: str) -> list[Cell]:
+    _only(raw, CELL_KEYS, where)
+    for plural, singular in _PLURAL.items():
+        if plural in raw:
+            if singular in raw:
+                raise BadInput(FLAG, f"{where}: give {plural} or {singular}, not both")
+            raw[singular] = raw.pop(plural)
+        elif singular in raw:
+            raw[singular] = [raw[singular]]  # one value: a list of one
+    axes: dict[str, Any] = {k: raw.get(k) for k in _CROSSED}
+    axes["stack"] = axes["stack"] or [*STACKS]
+    axes["mode"] = axes["mode"] or ["default"]
+    for key in ("confirms", "ack", "celery"):
+        value = axes[key]
+        axes[key] = value if isinstance(value, list) else [value]
+    axes["faults"] = axes["faults"] or [[]]
+    claims = raw.get("claims", raw.get("claim", []))
+    claims = [claims] if isinstance(claims, str) else list(claims)
+    for cid in claims:
+        if cid not in exp.claims:
+            raise BadInput(FLAG, f"{where}: claim {cid!r} is not one of experiment {exp.id}'s")
+    sizes = {k: _number(raw, k, t, where) for k, t in _SIZES.items() if k in raw}
+    timeouts = {
+        attr: parse_duration(str(raw[key]), f"{FLAG} {where}: {key}")
+        for key, attr in _DURATIONS.items()
+        if key in raw
+    }
+    out: list[Cell] = []
+    for stack_name, mode, confirms, ack, celery, plan in itertools.product(
+        *(axes[k] for k in _CROSSED)
+    ):
+        if stack_name not in STACKS:
+            raise BadInput(FLAG, f"{where}: stack {stack_name!r}; allowed: {', '.join(STACKS)}")
+        stack = load_stack(stack_name)
+        modes = (
+            [stack.default_mode]
+            if mode == "default"
+            else (list(stack.modes) if mode == "*" else [mode])
+        )
+        for m in modes:
+            if m not in stack.modes:
+                # a mode list shared by several stacks: each takes the modes it has
+                if len(axes["stack"]) > 1:
+                    continue
+                raise BadInput(
+                    FLAG,
+                    f"{where}: {stack_name} has no mode {m!r}; "
+                    f"allowed: {', '.join(stack.modes)}, default, *",
+                )
+            out.append(
+                _cell(
+                    stack_name,
+                    m,
+                    confirms,
+                    ack,
+                    celery,
+                    plan,
+                    exp,
+                    sizes,
+                    timeouts,
+                    claims,
+                    str(raw.get("note", "")),
+                    where,
+                )
+            )
+    if not out:
+        raise BadInput(FLAG, f"{where}: none of its stacks has any of its modes")
+    return out
+
+
+def _cell(
+    stack: str,
+    mode: str,
+    confirms: Any,
+    ack: Any,
+    celery: Any,
+    plan: Any,
+    exp: Experiment,
+    sizes: dict[str, Any],
+    timeouts: dict[str, float],
+    claims: list[str],
+    note: str,
+    where: str,
+) -> Cell:
+    confirms = False if confirms is None else confirms
+    if not isinstance(confirms, bool):
+        raise BadInput(FLAG, f"{where}: confirms must be true or false, got {confirms!r}")
+    ack = ack or "after"
+    if ack not in ACK_MODES:
+        raise BadInput(FLAG, f"{where}: ack {ack!r}; allowed: {', '.join(ACK_MODES)}")
+    celery = celery or {}
+    if stack == "celery":
+        if ack != "after":
+            raise BadInput(FLAG, f"{where}: the celery worker acks as `celery` says, not `ack`")
+        if not isinstance(celery, dict) or set(celery) - set(_CELERY_KEYS):
+            raise BadInput(FLAG, f"{where}: celery takes a table of {', '.join(_CELERY_KEYS)}")
+    else:
+        celery = {}  # a cell shared by several stacks: only celery reads it
+    if not isinstance(plan, list) or not all(isinstance(f, str) for f in plan):
+        raise BadInput(FLAG, f'{where}: faults is a list like ["restart@1s:2s"]')
+    for f in plan:
+        try:
+            Fault.parse(f)
+        except BadInput as exc:
+            raise BadInput(FLAG, f"{where}: {exc}") from None
+    cell = Cell(
+        id="",
+        experiment=exp.id,
+        stack=stack,
+        mode=mode,
+        confirms=confirms,
+        ack=ack,
+        celery=dict(celery),
+        faults=tuple(plan),
+        timeouts=timeouts,
+        claims=tuple(claims),
+        note=note,
+        **sizes,
+    )
+    from mqcompare.runner import validate  # the runner's own checks of mode and faults
+
+    try:
+        validate(cell.spec())
+    except BadInput as exc:
+        raise BadInput(FLAG, f"{where}: {exc}") from None
+    return cell
+
+
+def _number(raw: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    value = raw[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise BadInput(FLAG, f"{where}: {key} must be a number of 0 or more, got {value!r}")
+    if kind is int and (not isinstance(value, int) or value < 1):
+        raise BadInput(FLAG, f"{where}: {key} must be a whole number of at least 1")
+    return kind(value)
+
+
+def _only(table: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise BadInput(FLAG, f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}")
+
+
+def _need(table: dict[str, Any], key: str, where: str) -> Any:
+    if key not in table:
+        raise BadInput(FLAG, f"{where}: {key!r} is missing")
+    return table[key]
+
+
+def _list(table: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise BadInput(FLAG, f"{where}: {key} must be an array of tables ([[{key}]])")
+    return value

@@ -1,0 +1,208 @@
+"""A matrix's results, cell by cell: the spread over repeated runs and each claim's
+verdict. Every report (terminal, CSV, Markdown, HTML) reads these summaries."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from mqcompare.claims import Judgement, error_count, judge, planned
+from mqcompare.preset import Cell, Claim, Experiment, Preset
+from mqcompare.report import ack_policy
+
+Result = dict[str, Any]
+
+
+@dataclass
+class CellSummary:
+    cell: Cell
+    runs: list[Result]  # finished runs (an interrupted run is kept out)
+    failed: list[dict[str, Any]] = field(default_factory=list)  # runs the broker failed
+    judgements: list[Judgement] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.runs)
+
+    @property
+    def planned(self) -> int:
+        return self.cell.producers * self.cell.messages
+
+    def values(self, count: str) -> list[int]:
+        return [r["counts"][count] for r in self.runs]
+
+    def median(self, path: tuple[str, str]) -> float:
+        vals = [float(r[path[0]][path[1]]) for r in self.runs]
+        return statistics.median(vals) if vals else 0.0
+
+    def spread(self, count: str) -> str:
+        """'0', '771 (7.7 %)', or over repeats 'in 3 of 3 runs, 12-40 %'."""
+        vals = self.values(count)
+        if not vals:
+            return "-"
+        total = self.planned or 1
+        if len(vals) == 1:
+            v = vals[0]
+            return f"{v:,} ({100 * v / total:.1f} %)" if v else "0"
+        hit = [v for v in vals if v]
+        if not hit:
+            return f"0 in {len(vals)} runs"
+        lo, hi = 100 * min(hit) / total, 100 * max(hit) / total
+        pct = f"{lo:.1f} %" if f"{lo:.1f}" == f"{hi:.1f}" else f"{lo:.1f}-{hi:.1f} %"
+        return f"in {len(hit)} of {len(vals)} runs, {pct}"
+
+    def errors(self) -> dict[str, int]:
+        """Error records by class, over all runs (a median would hide rare kinds)."""
+        total: dict[str, int] = {}
+        for r in self.runs:
+            for k, v in (r.get("errors") or {}).items():
+                total[k] = total.get(k, 0) + v
+        return dict(sorted(total.items(), key=lambda kv: -kv[1]))
+
+    def errors_text(self, top: int = 3) -> str:
+        errors = list(self.errors().items())
+        if not errors:
+            return "-"
+        text = ", ".join(f"{k} {v:,}" for k, v in errors[:top])
+        return text + (f" +{len(errors) - top} more" if len(errors) > top else "")
+
+    @property
+    def hung(self) -> int:
+        return sum(1 for r in self.runs if r.get("producers_stalled"))
+
+    @property
+    def valid_runs(self) -> int:
+        return sum(1 for r in self.runs if r["verdict"]["valid"])
+
+    def verdict(self) -> str:
+        if not self.runs:
+            return "failed" if self.failed else "not run"
+        n, valid = self.n, self.valid_runs
+        once = sum(1 for r in self.runs if r["verdict"]["exactly_once"])
+        if once == n:
+            text = "exactly once"
+        elif valid == n:
+            text = "valid, duplicates"
+        elif valid == 0:
+            text = "INVALID"
+        else:
+            text = f"INVALID in {n - valid} of {n}"
+        if self.hung:
+            text += ", hung" if n == 1 else f", hung in {self.hung}"
+        return text
+
+
+def ack_text(s: CellSummary) -> str:
+    """How the consumer acked: from a run's recorded spec, which holds the stack's
+    resolved settings (celery's acks_late default), else from the cell."""
+    spec = s.runs[0]["spec"] if s.runs else {"ack": s.cell.ack, "stack_options": s.cell.celery}
+    return ack_policy(spec).removeprefix("ack ")
+
+
+def summarize(doc: dict[str, Any], preset: Preset) -> list[CellSummary]:
+    by_cell: dict[str, CellSummary] = {c.id: CellSummary(c, []) for c in preset.cells}
+    for r in doc.get("results", []):
+        s = by_cell.get(r.get("cell", ""))
+        if s is not None and not r.get("interrupted"):
+            s.runs.append(r)
+    for f in doc.get("failed_runs", []):
+        if f["cell"] in by_cell:
+            by_cell[f["cell"]].failed.append(f)
+    summaries = list(by_cell.values())
+    for s in summaries:
+        exp = preset.experiments[s.cell.experiment]
+        for cid in s.cell.claims:
+            claim = exp.claims[cid]
+
+            def peer(other_mode: str, s: CellSummary = s) -> list[Result] | None:
+                """The runs of the cell `slower-than:X` names: X is a mode of the same
+                stack, or `no-confirms` for this cell without publisher confirms."""
+                c = s.cell
+                want = (c.mode, False) if other_mode == "no-confirms" else (other_mode, c.confirms)
+                for other in summaries:
+                    o = other.cell
+                    same = (o.experiment, o.stack, o.ack, o.faults, o.celery) == (
+                        c.experiment, c.stack, c.ack, c.faults, c.celery,
+                    )  # fmt: skip
+                    if same and (o.mode, o.confirms) == want and other.runs:
+                        return other.runs
+                return None
+
+            s.judgements.append(judge(claim.id, claim.expect, s.runs, peer))
+    return summaries
+
+
+def claim_rows(
+    exp: Experiment, summaries: list[CellSummary]
+) -> list[tuple[Claim, list[tuple[CellSummary, Judgement]]]]:
+    """Each claim of `exp` with the cells that test it and their verdicts."""
+    rows = []
+    for claim in exp.claims.values():
+        tested = [
+            (s, j)
+            for s in summaries
+            if s.cell.experiment == exp.id
+            for j in s.judgements
+            if j.claim == claim.id
+        ]
+        rows.append((claim, tested))
+    return rows
+
+
+def refuted(preset: Preset, summaries: list[CellSummary]) -> list[tuple[Claim, CellSummary]]:
+    """(claim, cell) wherever a claim did not hold in every run."""
+    out = []
+    for s in summaries:
+        exp = preset.experiments[s.cell.experiment]
+        for j in s.judgements:
+            if j.verdict in ("refuted", "mixed"):
+                out.append((exp.claims[j.claim], s))
+    return out
+
+
+def run_row(r: Result) -> dict[str, Any]:
+    """One run as a flat row (results.csv)."""
+    spec, c = r.get("spec") or {}, r["counts"]
+    return {
+        "cell": r.get("cell", ""),
+        "repeat": r.get("repeat", 1),
+        "run_id": r.get("run_id", ""),
+        "stack": spec.get("stack", ""),
+        "mode": spec.get("mode", ""),
+        "confirms": bool(spec.get("confirms")),
+        "ack": ack_policy(spec).removeprefix("ack "),
+        "faults": " ".join(spec.get("faults", [])),
+        "producers": spec.get("producers", 0),
+        "messages": spec.get("messages", 0),
+        "rate": spec.get("rate", 0),
+        "planned": planned(r),
+        **{
+            k: c[k]
+            for k in (
+                "attempted",
+                "acknowledged",
+                "failed",
+                "unknown",
+                "delivered",
+                "unique",
+                "lost",
+                "recovered",
+                "unexpected",
+                "duplicated",
+                "redelivered",
+                "not_delivered_unacknowledged",
+            )
+        },
+        "errors_total": error_count(r),
+        "errors": ";".join(f"{k}={v}" for k, v in (r.get("errors") or {}).items()),
+        "publish_per_s": round(r["throughput"]["publish_per_s"], 1),
+        "deliver_per_s": round(r["throughput"]["deliver_per_s"], 1),
+        "latency_p50_ms": round(r["latency_ms"]["p50"], 2),
+        "latency_p99_ms": round(r["latency_ms"]["p99"], 2),
+        "valid": r["verdict"]["valid"],
+        "exactly_once": r["verdict"]["exactly_once"],
+        "producers_hung": bool(r.get("producers_stalled")),
+        "interrupted": bool(r.get("interrupted")),
+        "duration_s": r.get("duration_s", 0),
+    }

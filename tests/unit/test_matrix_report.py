@@ -1,0 +1,158 @@
+"""The matrix's reports from a results document alone: Markdown, CSV, self-contained HTML,
+and `mqcompare report DIR` rebuilding them byte for byte."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from mqcompare.matrix_report import html, markdown, results_csv, write_reports
+from mqcompare.preset import load_preset
+from tests.results import document, result
+
+PRESET = """
+name = "two"
+title = "Two experiments"
+[defaults]
+producers = 1
+messages = 100
+
+[[experiments]]
+id = "1"
+title = "Sharing"
+question = "Does sharing lose messages?"
+protocol = "Threads share one connection."
+[[experiments.claims]]
+id = "loses"
+says = "Sharing loses messages."
+source = "the write-up"
+expect = ["loss"]
+why = "Frames interleave."
+refs = ["https://pika.readthedocs.io/en/stable/faq.html"]
+[[experiments.cells]]
+stacks = ["pika", "kombu"]
+claim = "loses"
+
+[[experiments]]
+id = "2"
+title = "Cost"
+question = "What do confirms cost?"
+protocol = "No faults."
+[[experiments.claims]]
+id = "cost"
+says = "Confirms are slower."
+source = "docs"
+expect = ["slower-than:no-confirms"]
+[[experiments.cells]]
+stack = "pika"
+[[experiments.cells]]
+stack = "pika"
+confirms = true
+claim = "cost"
+"""
+
+
+@pytest.fixture
+def doc(tmp_path: Path) -> dict:
+    path = tmp_path / "two.toml"
+    path.write_text(PRESET)
+    preset = load_preset(str(path))
+    results = [
+        result("pika", cell="1.01", lost=12, errors={"StreamLostError": 2}),
+        result("pika", cell="1.01", lost=40, errors={"StreamLostError": 1}, repeat=2),
+        result("kombu", mode="pool", cell="1.02"),
+        result("kombu", mode="pool", cell="1.02", repeat=2),
+        result("pika", cell="2.01", rate=9000.0),
+        result("pika", cell="2.02", rate=3000.0, confirms=True, duplicated=2),
+    ]
+    return document(preset, results, repeat=2)
+
+
+def test_markdown_has_questions_tables_spread_and_verdicts(doc: dict) -> None:
+    md = markdown(doc)
+    assert "## 1. Sharing" in md and "Does sharing lose messages?" in md
+    assert "Threads share one connection." in md
+    assert "in 2 of 2 runs, 12.0-40.0 %" in md  # the spread over repeats
+    assert "0 in 2 runs" in md
+    assert "1.01 pika connection-per-thread: **held**" in md
+    assert "1.02 kombu pool: **refuted**" in md
+    assert "2.02 pika connection-per-thread: **held**" in md and "ratio 0.33" in md
+    assert "<https://pika.readthedocs.io/en/stable/faq.html>" in md
+
+
+def test_csv_has_one_row_per_run(doc: dict) -> None:
+    rows = list(csv.DictReader(io.StringIO(results_csv(doc))))
+    assert len(rows) == 6
+    assert rows[1]["cell"] == "1.01" and rows[1]["lost"] == "40" and rows[1]["repeat"] == "2"
+    assert rows[0]["errors"] == "StreamLostError=2"
+
+
+class Elements(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def test_html_is_one_file_that_fetches_nothing(doc: dict) -> None:
+    page = html(doc)
+    parser = Elements()
+    parser.feed(page)
+    tags = [t for t, _ in parser.tags]
+    assert tags.count("table") == 3  # the claims overview and one per experiment
+    assert tags.count("svg") >= 3  # lost/duplicated twice, publish rate at least once
+    for tag, attrs in parser.tags:
+        assert tag not in ("script", "link", "img", "iframe", "object"), tag
+        assert "src" not in attrs, (tag, attrs)
+        if tag != "a":  # links are for the reader to follow; xmlns values are names
+            fetchable = [v for k, v in attrs.items() if not k.startswith("xmlns")]
+            assert not any(v and "://" in v for v in fetchable), (tag, attrs)
+    assert not re.search(r"url\(\s*['\"]?(?!#)", page), "url() other than an in-page #id"
+    assert "@import" not in page
+    assert "refuted" in page and "held" in page
+
+
+def test_an_interrupted_matrix_says_so(doc: dict) -> None:
+    doc["interrupted"] = True
+    assert "Interrupted" in markdown(doc)
+    assert "Interrupted" in html(doc)
+
+
+def test_report_command_rebuilds_the_same_files(doc: dict, tmp_path: Path) -> None:
+    out = tmp_path / "matrix"
+    out.mkdir()
+    (out / "results.json").write_text(json.dumps(doc))
+    first = {p.name: p.read_text() for p in write_reports(doc, out)}
+    for name in first:
+        (out / name).unlink()
+    done = subprocess.run(
+        [sys.executable, "-m", "mqcompare.cli", "report", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1. Sharing" in done.stdout and "loses: held" in done.stdout
+    for name, text in first.items():
+        assert (out / name).read_text() == text, name
+
+
+def test_report_refuses_a_foreign_results_json(tmp_path: Path) -> None:
+    (tmp_path / "results.json").write_text(json.dumps({"format": "something/9"}))
+    done = subprocess.run(
+        [sys.executable, "-m", "mqcompare.cli", "report", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "results.json" in done.stderr

@@ -1,0 +1,176 @@
+"""Presets: the built-in ones say what the issue asks of them; a user's file is checked
+key by key, and every mistake is one BadInput naming --preset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mqcompare.errors import BadInput
+from mqcompare.preset import Preset, load_preset
+
+TINY = """
+name = "tiny"
+[defaults]
+producers = 2
+messages = 10
+
+[[experiments]]
+id = "x"
+title = "Tiny"
+question = "q"
+protocol = "p"
+
+[[experiments.claims]]
+id = "nothing-lost"
+says = "nothing is lost"
+source = "test"
+expect = ["no-loss"]
+
+[[experiments.cells]]
+stacks = ["pika", "kombu"]
+confirms = [false, true]
+claim = "nothing-lost"
+"""
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_a_user_file_crosses_its_lists(tmp_path: Path) -> None:
+    preset = load_preset(write(tmp_path, TINY))
+    combos = {(c.stack, c.mode, c.confirms) for c in preset.cells}
+    assert combos == {
+        ("pika", "connection-per-thread", False),
+        ("pika", "connection-per-thread", True),
+        ("kombu", "pool", False),
+        ("kombu", "pool", True),
+    }
+    assert [c.id for c in preset.cells] == ["x.01", "x.02", "x.03", "x.04"]
+    assert all(c.producers == 2 and c.messages == 10 for c in preset.cells)
+    assert all(c.claims == ("nothing-lost",) for c in preset.cells)
+
+
+def test_the_preset_survives_results_json(tmp_path: Path) -> None:
+    preset = load_preset(write(tmp_path, TINY))
+    assert Preset.from_json(preset.to_json()) == preset
+
+
+def test_quick_asks_every_question_of_every_stack() -> None:
+    quick = load_preset("quick")
+    for exp in ("1", "2", "3"):
+        stacks = {c.stack for c in quick.cells if c.experiment == exp}
+        assert stacks == {"pika", "kombu", "celery"}, exp
+    # the write-up's three named variants of experiment 1
+    modes = {c.mode for c in quick.cells if c.experiment == "1"}
+    assert {"shared-unsafe", "shared-locked", "channel-per-thread", "fork-shared"} <= modes
+    # experiment 2 is asked with and without confirms on each stack
+    assert {(c.stack, c.confirms) for c in quick.cells if c.experiment == "2"} == {
+        (s, conf) for s in ("pika", "kombu", "celery") for conf in (False, True)
+    }
+
+
+def test_seed_has_the_write_ups_sizes() -> None:
+    seed = load_preset("seed")
+    first = [c for c in seed.cells if c.experiment == "1"]
+    assert all((c.producers, c.messages, c.faults) == (10, 1000, ()) for c in first)
+    pika_modes = {c.mode for c in first if c.stack == "pika"}
+    assert pika_modes == {
+        "shared-unsafe",
+        "shared-locked",
+        "channel-per-thread",
+        "fork-shared",
+        "connection-per-thread",
+        "process-per-producer",
+    }
+    restarts = [c for c in seed.cells if c.experiment == "2" and c.messages == 300]
+    assert {(c.stack, c.confirms) for c in restarts} == {
+        (s, conf) for s in ("pika", "kombu", "celery") for conf in (False, True)
+    }
+    assert all(
+        c.producers == 10 and [f.split("@")[0] for f in c.faults] == ["restart"] * 3
+        for c in restarts
+    )
+    celery_crash = [c for c in seed.cells if c.experiment == "3" and c.stack == "celery"]
+    assert {c.celery.get("acks_late") for c in celery_crash} == {False, True}
+    assert any(c.celery.get("reject_on_worker_lost") for c in celery_crash)
+
+
+def test_full_covers_every_mode_confirms_and_fault_kind() -> None:
+    from mqcompare.stacks import load_stack
+
+    full = load_preset("full")
+    for stack in ("pika", "kombu", "celery"):
+        modes = set(load_stack(stack).modes)
+        cells = [c for c in full.cells if c.stack == stack]
+        for kind in ("restart", "kill", "drop"):
+            covered = {
+                (c.mode, c.confirms) for c in cells if any(f.startswith(kind) for f in c.faults)
+            }
+            assert covered == {(m, conf) for m in modes for conf in (False, True)}, (stack, kind)
+    celery_kinds = {f.split("@")[0] for c in full.cells if c.stack == "celery" for f in c.faults}
+    assert {"worker-kill", "worker-crash"} <= celery_kinds
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (('claim = "nothing-lost"', 'claim = "made-up"'), "made-up"),
+        (("confirms = [false, true]", 'confirms = "sometimes"'), "confirms"),
+        (('stacks = ["pika", "kombu"]', 'stacks = ["zeromq"]'), "zeromq"),
+        (('stacks = ["pika", "kombu"]', 'stack = "pika"\nmode = "sideways"'), "sideways"),
+        (('expect = ["no-loss"]', 'expect = ["no-bugs"]'), "no-bugs"),
+        (("producers = 2", "producers = 0"), "producers"),
+        (("producers = 2", "prodcers = 2"), "prodcers"),
+        (('id = "x"', 'id = "x"\ncolour = "blue"'), "colour"),
+        (('claim = "nothing-lost"', 'faults = ["nuke@1s"]'), "nuke"),
+        (('claim = "nothing-lost"', 'faults = ["worker-kill@1s"]'), "worker-kill"),
+        (("[[experiments.cells]]", "[[experiments.cells]\n"), "TOML"),
+    ],
+)
+def test_mistakes_name_the_preset_and_the_key(
+    tmp_path: Path, change: tuple[str, str], words: str
+) -> None:
+    text = TINY.replace(*change)
+    assert text != TINY
+    with pytest.raises(BadInput) as info:
+        load_preset(write(tmp_path, text))
+    message = str(info.value)
+    assert message.startswith("--preset: ") and words in message
+    assert "\n" not in message.split(": ", 1)[1].split("TOML")[0]
+
+
+def test_unknown_preset_names_the_built_ins(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="quick, seed, full"):
+        load_preset("medium")
+    with pytest.raises(BadInput, match="quick, seed, full"):
+        load_preset(str(tmp_path / "missing.toml"))
+
+
+def test_a_base_lends_its_questions_and_claims(tmp_path: Path) -> None:
+    text = """
+name = "mine"
+base = "seed"
+[[experiments]]
+id = "2"
+[[experiments.cells]]
+stack = "pika"
+confirms = true
+messages = 5
+faults = ["restart@1s:1s"]
+claims = ["confirms-no-loss"]
+"""
+    preset = load_preset(write(tmp_path, text))
+    exp = preset.experiments["2"]
+    assert "stopped and started" in exp.question and "confirms-no-loss" in exp.claims
+    assert [c.stack for c in preset.cells] == ["pika"]
+
+
+def test_a_cell_overrides_the_defaults_in_either_spelling(tmp_path: Path) -> None:
+    text = TINY.replace("messages = 10", 'messages = 10\nstack = "celery"')
+    preset = load_preset(write(tmp_path, text))  # the cell's `stacks` wins over `stack`
+    assert {c.stack for c in preset.cells} == {"pika", "kombu"}
