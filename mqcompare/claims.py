@@ -29,8 +29,12 @@ def error_count(result: Result) -> int:
     return sum((result.get("errors") or {}).values())
 
 
-def _pct(n: int, of: int) -> str:
-    return f"{100.0 * n / of:.1f} %" if of else "-"
+def share(n: int, total: int) -> str:
+    """n as a share of total, readable also when tiny: '12 %', '7.7 %', '<0.1 %'."""
+    pct = 100.0 * n / total if total else 0.0
+    if n and pct < 0.1:
+        return "<0.1 %"
+    return f"{pct:.0f} %" if pct >= 10 else f"{pct:.1f} %"
 
 
 def _errors_text(result: Result) -> str:
@@ -47,7 +51,17 @@ def _errors_text(result: Result) -> str:
 
 def _loss(r: Result) -> tuple[bool, str]:
     c = r["counts"]
-    return c["lost"] > 0, f"{c['lost']:,} lost of {c['acknowledged']:,} acknowledged"
+    of = c["acknowledged"]
+    return c["lost"] > 0, f"{c['lost']:,} lost of {of:,} acknowledged ({share(c['lost'], of)})"
+
+
+def _short_by(r: Result, percent: float) -> tuple[bool, str]:
+    c, total = r["counts"], planned(r)
+    missing = total - c["unique"]
+    return (
+        total > 0 and 100.0 * missing / total >= percent,
+        f"{missing:,} of {total:,} never delivered ({share(missing, total)})",
+    )
 
 
 def _short(r: Result) -> tuple[bool, str]:
@@ -84,17 +98,31 @@ RUN_PREDICATES: dict[str, Callable[[Result], tuple[bool, str]]] = {
     "no-errors": _negate(_errors),
 }
 COMPARISONS = ("slower-than",)
-PREDICATES = (*RUN_PREDICATES, *(f"{c}:MODE|no-confirms" for c in COMPARISONS))
+PREDICATES = (*RUN_PREDICATES, "short-by:PERCENT", *(f"{c}:MODE|no-confirms" for c in COMPARISONS))
 
 
 def parse_predicate(text: str) -> tuple[str, str]:
-    """('loss', '') or ('slower-than', 'shared-unsafe'); ValueError if unknown."""
+    """('loss', ''), ('short-by', '10') or ('slower-than', 'shared-unsafe');
+    ValueError if unknown."""
     name, _, arg = text.partition(":")
     if name in RUN_PREDICATES and not arg:
         return name, ""
     if name in COMPARISONS and arg:
         return name, arg
+    if name == "short-by":
+        try:
+            if 0 < float(arg) <= 100:
+                return name, arg
+        except ValueError:
+            pass
     raise ValueError(f"unknown predicate {text!r}")
+
+
+def run_predicate(name: str, arg: str) -> Callable[[Result], tuple[bool, str]] | None:
+    """The per-run test of a predicate; None for one that compares cells."""
+    if name == "short-by":
+        return lambda r: _short_by(r, float(arg))
+    return RUN_PREDICATES.get(name)
 
 
 @dataclass
@@ -143,9 +171,10 @@ def judge(
     whys: dict[str, list[str]] = {}
     for r in runs:
         ok = True
-        for name, _ in preds:
-            if name in RUN_PREDICATES:
-                h, why = RUN_PREDICATES[name](r)
+        for name, arg in preds:
+            test = run_predicate(name, arg)
+            if test is not None:
+                h, why = test(r)
                 ok = ok and h
                 whys.setdefault(name, []).append(why)
         held += ok

@@ -29,7 +29,7 @@ def claim_text(s: CellSummary) -> str:
     return "; ".join(f"{j.claim}: {j.label}" for j in s.judgements) or "-"
 
 
-def row(s: CellSummary) -> list[str]:
+def row(s: CellSummary, errors_top: int = 3) -> list[str]:
     c = s.cell
     return [
         c.id,
@@ -42,7 +42,7 @@ def row(s: CellSummary) -> list[str]:
         s.spread("lost"),
         s.spread("duplicated"),
         s.spread("recovered"),
-        s.errors_text(),
+        s.errors_text(top=errors_top),
         f"{s.median(('throughput', 'publish_per_s')):,.0f}" if s.runs else "-",
         f"{s.median(('latency_ms', 'p50')):,.1f}" if s.runs else "-",
         f"{s.median(('latency_ms', 'p99')):,.1f}" if s.runs else "-",
@@ -104,11 +104,10 @@ def print_report(console: Console, doc: dict[str, Any]) -> None:
     wrong = refuted(preset, summaries)
     if wrong:
         console.print("[bold]Claims that did not hold:[/bold]")
-        for claim, s in wrong:
-            j = next(j for j in s.judgements if j.claim == claim.id)
+        for claim, s, j in wrong:
             console.print(
-                f"  {s.cell.id} {s.cell.stack} {s.cell.mode}: {claim.id} ({claim.source}) "
-                f"{j.label}: {'; '.join(j.evidence)}",
+                f"  {_cell_name(s)}: {claim.id} ({claim.source}) {j.label}: "
+                f"{'; '.join(j.evidence)}",
                 markup=False,
                 highlight=False,
             )
@@ -118,7 +117,9 @@ def results_csv(doc: dict[str, Any]) -> str:
     rows = [run_row(r) for r in doc.get("results", [])]
     buf = io.StringIO()
     if rows:
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer = csv.DictWriter(
+            buf, fieldnames=list(rows[0]), lineterminator="\n", extrasaction="ignore"
+        )
         writer.writeheader()
         writer.writerows(rows)
     return buf.getvalue()
@@ -237,7 +238,7 @@ def html(doc: dict[str, Any]) -> str:
         sections.append(
             {
                 "exp": exp,
-                "rows": [(s, row(s)) for s in cells],
+                "rows": [(s, row(s, errors_top=99)) for s in cells],  # every error class
                 "claims": [(c, t) for c, t in claim_rows(exp, cells) if t],
                 "notes": [s for s in cells if s.cell.note],
                 "loss_chart": charts.loss_chart(cells),

@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from mqcompare.claims import Judgement, error_count, judge, planned
+from mqcompare.claims import Judgement, error_count, judge, planned, share
 from mqcompare.preset import Cell, Claim, Experiment, Preset
 from mqcompare.report import ack_policy
 
@@ -37,20 +37,22 @@ class CellSummary:
         return statistics.median(vals) if vals else 0.0
 
     def spread(self, count: str) -> str:
-        """'0', '771 (7.7 %)', or over repeats 'in 3 of 3 runs, 12-40 %'."""
+        """'0', '771 (7.7 %)', or over repeats 'in 2 of 3 runs: 12-40 (0.4-1.3 %)'."""
         vals = self.values(count)
         if not vals:
             return "-"
         total = self.planned or 1
         if len(vals) == 1:
             v = vals[0]
-            return f"{v:,} ({100 * v / total:.1f} %)" if v else "0"
+            return f"{v:,} ({share(v, total)})" if v else "0"
         hit = [v for v in vals if v]
         if not hit:
             return f"0 in {len(vals)} runs"
-        lo, hi = 100 * min(hit) / total, 100 * max(hit) / total
-        pct = f"{lo:.1f} %" if f"{lo:.1f}" == f"{hi:.1f}" else f"{lo:.1f}-{hi:.1f} %"
-        return f"in {len(hit)} of {len(vals)} runs, {pct}"
+        lo, hi = min(hit), max(hit)
+        if lo == hi:
+            return f"in {len(hit)} of {len(vals)} runs: {lo:,} ({share(lo, total)})"
+        low, high = share(lo, total).removesuffix(" %"), share(hi, total)
+        return f"in {len(hit)} of {len(vals)} runs: {lo:,}-{hi:,} ({low}-{high})"
 
     def errors(self) -> dict[str, int]:
         """Error records by class, over all runs (a median would hide rare kinds)."""
@@ -150,15 +152,16 @@ def claim_rows(
     return rows
 
 
-def refuted(preset: Preset, summaries: list[CellSummary]) -> list[tuple[Claim, CellSummary]]:
-    """(claim, cell) wherever a claim did not hold in every run."""
-    out = []
-    for s in summaries:
-        exp = preset.experiments[s.cell.experiment]
-        for j in s.judgements:
-            if j.verdict in ("refuted", "mixed"):
-                out.append((exp.claims[j.claim], s))
-    return out
+def refuted(
+    preset: Preset, summaries: list[CellSummary]
+) -> list[tuple[Claim, CellSummary, Judgement]]:
+    """Wherever a claim did not hold in every run of a cell."""
+    return [
+        (preset.experiments[s.cell.experiment].claims[j.claim], s, j)
+        for s in summaries
+        for j in s.judgements
+        if j.verdict in ("refuted", "mixed")
+    ]
 
 
 def run_row(r: Result) -> dict[str, Any]:
@@ -177,23 +180,7 @@ def run_row(r: Result) -> dict[str, Any]:
         "messages": spec.get("messages", 0),
         "rate": spec.get("rate", 0),
         "planned": planned(r),
-        **{
-            k: c[k]
-            for k in (
-                "attempted",
-                "acknowledged",
-                "failed",
-                "unknown",
-                "delivered",
-                "unique",
-                "lost",
-                "recovered",
-                "unexpected",
-                "duplicated",
-                "redelivered",
-                "not_delivered_unacknowledged",
-            )
-        },
+        **c,  # every count the checker gives
         "errors_total": error_count(r),
         "errors": ";".join(f"{k}={v}" for k, v in (r.get("errors") or {}).items()),
         "publish_per_s": round(r["throughput"]["publish_per_s"], 1),

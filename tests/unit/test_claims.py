@@ -65,3 +65,14 @@ def test_held_runs_count_the_runs_that_lost(losses: list[int]) -> None:
     assert j.verdict == expected
     opposite = judge("c", ("no-loss",), [result(lost=n) for n in losses], no_peer)
     assert opposite.held_runs == len(losses) - hits
+
+
+def test_short_by_asks_for_a_share_of_the_planned_messages_missing() -> None:
+    far = result(total=100, lost=30)  # 70 of 100 delivered
+    near = result(total=100, lost=2)
+    assert judge("c", ("short-by:10",), [far], no_peer).verdict == "held"
+    j = judge("c", ("short-by:10",), [near], no_peer)
+    assert j.verdict == "refuted" and "2 of 100 never delivered (2.0 %)" in j.evidence[0]
+    for bad in ("short-by:0", "short-by:101", "short-by:lots", "short-by"):
+        with pytest.raises(ValueError):
+            parse_predicate(bad)

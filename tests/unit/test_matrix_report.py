@@ -80,7 +80,7 @@ def test_markdown_has_questions_tables_spread_and_verdicts(doc: dict) -> None:
     md = markdown(doc)
     assert "## 1. Sharing" in md and "Does sharing lose messages?" in md
     assert "Threads share one connection." in md
-    assert "in 2 of 2 runs, 12.0-40.0 %" in md  # the spread over repeats
+    assert "in 2 of 2 runs: 12-40 (12-40 %)" in md  # the spread over repeats
     assert "0 in 2 runs" in md
     assert "1.01 pika connection-per-thread: **held**" in md
     assert "1.02 kombu pool: **refuted**" in md
