@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable
+import statistics
 
 import matplotlib
 
@@ -55,14 +55,6 @@ def _svg(fig: Figure, title: str) -> str:
     return text.replace("<svg", f'<svg role="img" aria-label="{title}" class="chart"', 1)
 
 
-def _median(values: Iterable[float]) -> float:
-    vals = sorted(values)
-    if not vals:
-        return 0.0
-    mid = len(vals) // 2
-    return vals[mid] if len(vals) % 2 else (vals[mid - 1] + vals[mid]) / 2
-
-
 def loss_chart(cells: list[CellSummary]) -> str:
     """Lost and duplicated messages per cell (median over runs, whiskers min-max)."""
     cells = [s for s in cells if s.runs]
@@ -73,7 +65,7 @@ def loss_chart(cells: list[CellSummary]) -> str:
     height = 0.9 + 0.26 * len(cells)
     fig, axes = plt.subplots(1, 2, figsize=(9.5, height), sharey=True)
     for ax, count, title in zip(axes, ("lost", "duplicated"), ("lost", "duplicated"), strict=True):
-        med = [_median(s.values(count)) for s in cells]
+        med = [statistics.median(s.values(count)) for s in cells]
         lo = [m - min(s.values(count)) for m, s in zip(med, cells, strict=True)]
         hi = [max(s.values(count)) - m for m, s in zip(med, cells, strict=True)]
         ys = range(len(cells))
