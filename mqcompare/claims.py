@@ -98,7 +98,11 @@ RUN_PREDICATES: dict[str, Callable[[Result], tuple[bool, str]]] = {
     "no-errors": _negate(_errors),
 }
 COMPARISONS = ("slower-than",)
-PREDICATES = (*RUN_PREDICATES, "short-by:PERCENT", *(f"{c}:MODE|no-confirms" for c in COMPARISONS))
+PREDICATES = (
+    *RUN_PREDICATES,
+    "short-by:PERCENT",
+    *(f"{c}:MODE|default|no-confirms" for c in COMPARISONS),
+)
 
 
 def parse_predicate(text: str) -> tuple[str, str]:
@@ -159,10 +163,10 @@ def judge(
     claim_id: str,
     expect: tuple[str, ...],
     results: list[Result],
-    peer: Callable[[str], list[Result] | None],
+    peer: Callable[[str], tuple[str, list[Result]] | None],
 ) -> Judgement:
-    """Judge one claim over a cell's finished runs; `peer(mode)` gives the runs of the
-    cell the comparisons name (same experiment, stack, confirms, ack and faults)."""
+    """Judge one claim over a cell's finished runs; `peer(arg)` gives the name and the
+    runs of the cell a comparison names (same experiment, stack, ack and faults)."""
     runs = [r for r in results if not r.get("interrupted")]
     if not runs:
         return Judgement(claim_id, "not judged", 0, 0, ["no finished run"])
@@ -184,12 +188,13 @@ def judge(
     for name, arg in preds:
         if name != "slower-than":
             continue
-        other = peer(arg)
-        if not other:
+        found = peer(arg)
+        if not found:
             return Judgement(claim_id, "not judged", held, len(runs), [f"no {arg} cell to compare"])
+        name, other = found
         mine, theirs = median_rate(runs), median_rate(other)
         ratio = mine / theirs if theirs else float("inf")
-        evidence.append(f"publish {mine:,.0f}/s vs {theirs:,.0f}/s for {arg} (ratio {ratio:.2f})")
+        evidence.append(f"publish {mine:,.0f}/s vs {theirs:,.0f}/s for {name} (ratio {ratio:.2f})")
         if mine >= theirs * (1 - SLOWER_MARGIN):  # not slower: the cell-wide claim fails
             verdict, held = "refuted", 0
     return Judgement(claim_id, verdict, held, len(runs), evidence)

@@ -10,6 +10,7 @@ from typing import Any
 from mqcompare.claims import Judgement, error_count, judge, planned, share
 from mqcompare.preset import Cell, Claim, Experiment, Preset
 from mqcompare.report import ack_policy
+from mqcompare.stacks import load_stack
 
 Result = dict[str, Any]
 
@@ -49,10 +50,10 @@ class CellSummary:
         if not hit:
             return f"0 in {len(vals)} runs"
         lo, hi = min(hit), max(hit)
-        if lo == hi:
-            return f"in {len(hit)} of {len(vals)} runs: {lo:,} ({share(lo, total)})"
-        low, high = share(lo, total).removesuffix(" %"), share(hi, total)
-        return f"in {len(hit)} of {len(vals)} runs: {lo:,}-{hi:,} ({low}-{high})"
+        low, high = share(lo, total), share(hi, total)
+        shares = high if low == high else f"{low.removesuffix(' %')}-{high}"
+        counts = f"{lo:,}" if lo == hi else f"{lo:,}-{hi:,}"
+        return f"in {len(hit)} of {len(vals)} runs: {counts} ({shares})"
 
     def errors(self) -> dict[str, int]:
         """Error records by class, over all runs (a median would hide rare kinds)."""
@@ -117,10 +118,13 @@ def summarize(doc: dict[str, Any], preset: Preset) -> list[CellSummary]:
         for cid in s.cell.claims:
             claim = exp.claims[cid]
 
-            def peer(other_mode: str, s: CellSummary = s) -> list[Result] | None:
+            def peer(other_mode: str, s: CellSummary = s) -> tuple[str, list[Result]] | None:
                 """The runs of the cell `slower-than:X` names: X is a mode of the same
-                stack, or `no-confirms` for this cell without publisher confirms."""
+                stack (`default`: the stack's default mode), or `no-confirms` for this
+                cell without publisher confirms."""
                 c = s.cell
+                if other_mode == "default":
+                    other_mode = load_stack(c.stack).default_mode
                 want = (c.mode, False) if other_mode == "no-confirms" else (other_mode, c.confirms)
                 for other in summaries:
                     o = other.cell
@@ -128,7 +132,7 @@ def summarize(doc: dict[str, Any], preset: Preset) -> list[CellSummary]:
                         c.experiment, c.stack, c.ack, c.faults, c.celery,
                     )  # fmt: skip
                     if same and (o.mode, o.confirms) == want and other.runs:
-                        return other.runs
+                        return other_mode, other.runs
                 return None
 
             s.judgements.append(judge(claim.id, claim.expect, s.runs, peer))

@@ -39,12 +39,12 @@ def test_interrupted_runs_are_not_judged() -> None:
 def test_slower_than_compares_medians_with_the_named_cell() -> None:
     fast = [result(rate=1000.0), result(rate=1100.0)]
     slow = [result(rate=500.0), result(rate=600.0)]
-    held = judge("locked", ("no-loss", "slower-than:shared-unsafe"), slow, lambda m: fast)
+    held = judge("locked", ("no-loss", "slower-than:shared-unsafe"), slow, lambda m: (m, fast))
     assert held.verdict == "held" and "ratio 0.52" in held.evidence[-1]
-    refuted = judge("locked", ("slower-than:shared-unsafe",), fast, lambda m: slow)
+    refuted = judge("locked", ("slower-than:shared-unsafe",), fast, lambda m: (m, slow))
     assert refuted.verdict == "refuted"
     # within the noise margin is not slower
-    same = judge("locked", ("slower-than:x",), [result(rate=980.0)], lambda m: [result()])
+    same = judge("locked", ("slower-than:x",), [result(rate=980.0)], lambda m: (m, [result()]))
     assert same.verdict == "refuted"
     missing = judge("locked", ("slower-than:x",), slow, no_peer)
     assert missing.verdict == "not judged"

@@ -156,3 +156,35 @@ def test_report_refuses_a_foreign_results_json(tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 2 and "results.json" in done.stderr
+
+
+def test_slower_than_default_compares_with_the_stacks_own_mode(tmp_path: Path) -> None:
+    from mqcompare.preset import load_preset
+    from mqcompare.summary import summarize
+
+    path = tmp_path / "lock.toml"
+    path.write_text(
+        PRESET.split('[[experiments]]\nid = "2"')[0].replace('claim = "loses"', "")
+        + '[[experiments.claims]]\nid = "lock-cost"\nsays = "s"\nsource = "t"\n'
+        'expect = ["slower-than:default"]\n'
+        '[[experiments.cells]]\nstacks = ["pika", "kombu"]\nmode = "shared-locked"\n'
+        'claim = "lock-cost"\n'
+    )
+    preset = load_preset(str(path))
+    ids = {(c.stack, c.mode): c.id for c in preset.cells}
+    results = [
+        result("pika", cell=ids["pika", "connection-per-thread"], rate=4000.0),
+        result("kombu", mode="pool", cell=ids["kombu", "pool"], rate=3000.0),
+        result("pika", mode="shared-locked", cell=ids["pika", "shared-locked"], rate=1400.0),
+        result("kombu", mode="shared-locked", cell=ids["kombu", "shared-locked"], rate=3100.0),
+    ]
+    verdicts = {
+        s.cell.stack: s.judgements[0]
+        for s in summarize(document(preset, results), preset)
+        if s.judgements
+    }
+    assert (
+        verdicts["pika"].verdict == "held"
+        and "connection-per-thread" in verdicts["pika"].evidence[-1]
+    )
+    assert verdicts["kombu"].verdict == "refuted" and "for pool" in verdicts["kombu"].evidence[-1]
