@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mqcompare.errors import BadInput, InfrastructureError
+from mqcompare.files import write_json
 from mqcompare.spec import BROKER_FAULTS, redact_url
 
 BOOT_TIMEOUT_S = 60.0
@@ -395,9 +396,7 @@ def _run_as() -> tuple[str | None, str | None]:
 def _save_state(state: NodeState) -> None:
     d = state_dir()
     d.mkdir(parents=True, exist_ok=True)
-    tmp = d / "broker.json.tmp"
-    tmp.write_text(json.dumps(asdict(state), indent=2))
-    tmp.replace(d / "broker.json")
+    write_json(d / "broker.json", asdict(state), indent=2)
 
 
 def kept_node() -> LocalNode | None:

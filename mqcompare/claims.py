@@ -37,16 +37,11 @@ def share(n: int, total: int) -> str:
     return f"{pct:.0f} %" if pct >= 10 else f"{pct:.1f} %"
 
 
-def _errors_text(result: Result) -> str:
-    errors = result.get("errors") or {}
-    if not errors:
-        return "no errors"
-    top = sorted(errors.items(), key=lambda kv: -kv[1])
-    return (
-        "errors: "
-        + ", ".join(f"{k} {v:,}" for k, v in top[:3])
-        + (f" +{len(top) - 3} more" if len(top) > 3 else "")
-    )
+def errors_text(errors: dict[str, int], top: int = 3) -> str:
+    """The most frequent error classes with their counts: 'StreamLostError 3 +2 more'."""
+    ranked = sorted(errors.items(), key=lambda kv: -kv[1])
+    text = ", ".join(f"{k} {v:,}" for k, v in ranked[:top])
+    return text + (f" +{len(ranked) - top} more" if len(ranked) > top else "")
 
 
 def _loss(r: Result) -> tuple[bool, str]:
@@ -76,7 +71,8 @@ def _dups(r: Result) -> tuple[bool, str]:
 
 
 def _errors(r: Result) -> tuple[bool, str]:
-    return error_count(r) > 0, _errors_text(r)
+    errors = r.get("errors") or {}
+    return bool(error_count(r)), ("errors: " + errors_text(errors)) if errors else "no errors"
 
 
 def _negate(f: Callable[[Result], tuple[bool, str]]) -> Callable[[Result], tuple[bool, str]]:
@@ -142,16 +138,6 @@ class Judgement:
         if self.verdict == "mixed":
             return f"held in {self.held_runs} of {self.runs} runs"
         return self.verdict
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "claim": self.claim,
-            "verdict": self.verdict,
-            "label": self.label,
-            "held_runs": self.held_runs,
-            "runs": self.runs,
-            "evidence": self.evidence,
-        }
 
 
 def median_rate(results: list[Result]) -> float:

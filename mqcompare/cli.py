@@ -382,11 +382,9 @@ def matrix(preset_name: str, stacks: str, repeat: str, broker: str, out: Path | 
         f"{preset.title}: {len(preset.cells)} cells x {runs} run(s), into {out}",
         markup=False,
     )
-    interrupted = False
     try:
         doc = run_matrix(preset, out, runs, broker, console)
     except KeyboardInterrupt as exc:
-        interrupted = True
         if not (exc.args and isinstance(exc.args[0], dict)):
             raise  # before the matrix began: nothing to report
         doc = exc.args[0]
@@ -395,7 +393,7 @@ def matrix(preset_name: str, stacks: str, repeat: str, broker: str, out: Path | 
     for path in write_reports(doc, out):
         console.print(f"written: {path}", markup=False)
     console.print(f"written: {out / 'results.json'}", markup=False)
-    if interrupted:
+    if doc["interrupted"]:
         _fail(130, "interrupted; finished cells reported")
     if doc["failed_runs"]:
         _fail(3, f"{len(doc['failed_runs'])} run(s) could not complete; see report.md")

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 from collections import deque
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from mqcompare.broker import BrokerControl, open_broker
+from mqcompare.claims import error_count
 from mqcompare.errors import InfrastructureError
+from mqcompare.files import write_json
 from mqcompare.preset import Cell, Preset
 from mqcompare.report import headline
 from mqcompare.runner import execute
@@ -31,13 +31,6 @@ RESULTS_FORMAT = "mqcompare.matrix/1"
 
 def cell_label(cell: Cell) -> str:
     return headline({"spec": cell.spec().to_json() | {"stack_options": cell.celery}})
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write whole or not at all: a crash mid-write leaves the previous file."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 class RateMeter:
@@ -113,7 +106,7 @@ def run_summary(result: dict[str, Any]) -> str:
     hung = ", producers hung" if result.get("producers_stalled") else ""
     return (
         f"{c['attempted']:,} attempted, {c['lost']:,} lost, {c['duplicated']:,} duplicated, "
-        f"{c['recovered']:,} recovered, {sum((result.get('errors') or {}).values()):,} errors, "
+        f"{c['recovered']:,} recovered, {error_count(result):,} errors, "
         f"{result['throughput']['publish_per_s']:,.0f} msg/s{hung} ({result['duration_s']:.1f} s)"
     )
 
@@ -124,7 +117,6 @@ def run_matrix(
     repeat: int,
     broker_choice: str,
     console: Console,
-    on_change: Callable[[dict[str, Any]], None] = lambda _doc: None,
 ) -> dict[str, Any]:
     """Run every cell `repeat` times; the results document (also out/results.json).
     A KeyboardInterrupt stops the matrix after saving the finished runs, and is
@@ -159,7 +151,6 @@ def run_matrix(
                 try:
                     result = execute(cell.spec(), run_dir, broker, say=view.say, show=view.show)
                 except KeyboardInterrupt:
-                    doc["interrupted"] = True
                     with contextlib.suppress(OSError, ValueError):  # the cut-short run
                         partial = json.loads((run_dir / "result.json").read_text())
                         doc["results"].append(partial | {"cell": cell.id, "repeat": k})
@@ -173,7 +164,6 @@ def run_matrix(
                     doc["results"].append(result | {"cell": cell.id, "repeat": k})
                     view.done(f"{cell.id}: {run_summary(result)}")
                 write_json(out / "results.json", doc)
-                on_change(doc)
         doc["complete"] = not doc["failed_runs"]
     except KeyboardInterrupt as exc:
         doc["interrupted"] = True

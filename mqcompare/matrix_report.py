@@ -22,11 +22,6 @@ COLUMNS = (
     "cell", "stack", "mode", "confirms", "ack", "faults", "runs", "lost", "duplicated",
     "recovered", "errors", "publish/s", "p50 ms", "p99 ms", "verdict", "claim",
 )  # fmt: skip
-VERDICT_STYLE = {"held": "green", "refuted": "bold red", "mixed": "yellow", "not judged": "dim"}
-
-
-def claim_text(s: CellSummary) -> str:
-    return "; ".join(f"{j.claim}: {j.label}" for j in s.judgements) or "-"
 
 
 def row(s: CellSummary, errors_top: int = 3) -> list[str]:
@@ -47,7 +42,7 @@ def row(s: CellSummary, errors_top: int = 3) -> list[str]:
         f"{s.median(('latency_ms', 'p50')):,.1f}" if s.runs else "-",
         f"{s.median(('latency_ms', 'p99')):,.1f}" if s.runs else "-",
         s.verdict(),
-        claim_text(s),
+        "; ".join(f"{j.claim}: {j.label}" for j in s.judgements) or "-",
     ]
 
 
@@ -56,42 +51,36 @@ SHORT_ACK = {
     "acks_late": "late",
     "acks_late + reject_on_worker_lost": "late+reject",
 }
+# the terminal's columns: (heading, column of `row`); no latency, no recovered, no runs
+TERMINAL = (
+    ("cell", "cell"), ("stack", "stack"), ("mode", "mode"), ("conf", "confirms"),
+    ("ack", "ack"), ("faults", "faults"), ("lost", "lost"), ("dup", "duplicated"),
+    ("errors", "errors"), ("msg/s", "publish/s"), ("verdict", "verdict"), ("claim", "claim"),
+)  # fmt: skip
 
 
 def terminal_tables(preset: Preset, summaries: list[CellSummary]) -> list[Table]:
     """One table per experiment, narrower than the files' (a 140-column log stays legible):
-    top error kind only, no latency, short ack names; report.md has every column."""
+    the top error kind only, short ack names, one claim per line; report.md has every column."""
     tables = []
     for exp in preset.experiments.values():
         cells = [s for s in summaries if s.cell.experiment == exp.id]
         if not cells:
             continue
         t = Table(title=f"{exp.id}. {exp.title}", title_justify="left", box=box.SIMPLE_HEAD)
-        for name in ("cell", "stack", "mode", "conf", "ack", "faults", "lost", "dup",
-                     "errors", "msg/s", "verdict", "claim"):  # fmt: skip
+        for heading, _ in TERMINAL:
             t.add_column(
-                name,
-                justify="right" if name == "msg/s" else "left",
-                no_wrap=name in ("cell", "stack", "mode", "conf", "ack", "msg/s"),
+                heading,
+                justify="right" if heading == "msg/s" else "left",
+                no_wrap=heading in ("cell", "stack", "mode", "conf", "ack", "msg/s"),
                 overflow="fold",
             )
         for s in cells:
-            c = s.cell
-            t.add_row(
-                c.id,
-                c.stack,
-                c.mode,
-                "yes" if c.confirms else "no",
-                SHORT_ACK.get(ack_text(s), ack_text(s)),
-                " ".join(c.faults) or "-",
-                s.spread("lost"),
-                s.spread("duplicated"),
-                s.errors_text(top=1),
-                f"{s.median(('throughput', 'publish_per_s')):,.0f}" if s.runs else "-",
-                s.verdict(),
-                "\n".join(f"{j.claim}: {j.label}" for j in s.judgements) or "-",
-                style="red" if s.verdict().startswith("INVALID") else None,
-            )
+            values = dict(zip(COLUMNS, row(s, errors_top=1), strict=True))
+            values["ack"] = SHORT_ACK.get(values["ack"], values["ack"])
+            values["claim"] = values["claim"].replace("; ", "\n")
+            invalid = s.verdict().startswith("INVALID")
+            t.add_row(*(values[col] for _, col in TERMINAL), style="red" if invalid else None)
         tables.append(t)
     return tables
 
@@ -245,15 +234,9 @@ def html(doc: dict[str, Any]) -> str:
                 "rate_chart": charts.rate_chart(cells),
             }
         )
-    overview = [
-        (exp, claim, tested)
-        for sec in sections
-        for exp in [sec["exp"]]
-        for claim, tested in sec["claims"]
-    ]
+    overview = [(sec["exp"], claim, tested) for sec in sections for claim, tested in sec["claims"]]
     return env.get_template("report.html.j2").render(
         preset=preset,
-        doc=doc,
         meta=_meta_line(doc, preset),
         status=[line.replace("**", "") for line in _status_lines(doc) if line],
         sections=sections,

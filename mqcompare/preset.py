@@ -67,8 +67,9 @@ class Cell:
     claims: tuple[str, ...] = ()
     note: str = ""
 
-    def spec(self, broker: str = "auto") -> RunSpec:
-        spec = RunSpec(
+    def spec(self) -> RunSpec:
+        timeouts: dict[str, Any] = dict(self.timeouts)  # the spec's *_timeout_s fields
+        return RunSpec(
             stack=self.stack,
             mode=self.mode,
             producers=self.producers,
@@ -76,13 +77,11 @@ class Cell:
             confirms=self.confirms,
             rate=self.rate,
             faults=tuple(Fault.parse(f) for f in self.faults),
-            broker=broker,
             ack=self.ack,
             run_id=new_run_id(),
             stack_options={"consumer_work_ms": self.work_ms, **self.celery},
+            **timeouts,
         )
-        timeouts: dict[str, Any] = dict(self.timeouts)
-        return dataclasses.replace(spec, **timeouts)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,8 +109,7 @@ class Preset:
     cells: tuple[Cell, ...]
 
     def only_stacks(self, stacks: list[str]) -> Preset:
-        cells = tuple(c for c in self.cells if c.stack in stacks)
-        return Preset(self.name, self.title, self.description, self.source, self.experiments, cells)
+        return dataclasses.replace(self, cells=tuple(c for c in self.cells if c.stack in stacks))
 
     def to_json(self) -> dict[str, Any]:
         return {

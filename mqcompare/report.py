@@ -35,6 +35,11 @@ def ack_policy(spec: dict[str, Any]) -> str:
     return policy + (" + reject_on_worker_lost" if opts.get("reject_on_worker_lost") else "")
 
 
+def ack_label(spec: dict[str, Any]) -> str:
+    """The ack policy for a table cell: "after", "auto", "acks_late"..."""
+    return ack_policy(spec).removeprefix("ack ")
+
+
 def verdict_text(result: dict[str, Any]) -> Text:
     v, c = result["verdict"], result["counts"]
     if not v["valid"]:
@@ -167,7 +172,7 @@ def summary_row(result: dict[str, Any]) -> list[str]:
         str(spec.get("stack", "?")),
         str(spec.get("mode", "?")),
         "yes" if spec.get("confirms") else "no",
-        ack_policy(spec).removeprefix("ack "),
+        ack_label(spec),
         " ".join(spec.get("faults", [])) or "-",
         f"{c['attempted']:,}",
         f"{c['acknowledged']:,}",

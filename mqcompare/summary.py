@@ -3,13 +3,14 @@ verdict. Every report (terminal, CSV, Markdown, HTML) reads these summaries."""
 
 from __future__ import annotations
 
+import functools
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from mqcompare.claims import Judgement, error_count, judge, planned, share
+from mqcompare.claims import Judgement, error_count, errors_text, judge, planned, share
 from mqcompare.preset import Cell, Claim, Experiment, Preset
-from mqcompare.report import ack_policy
+from mqcompare.report import ack_label
 from mqcompare.stacks import load_stack
 
 Result = dict[str, Any]
@@ -61,14 +62,10 @@ class CellSummary:
         for r in self.runs:
             for k, v in (r.get("errors") or {}).items():
                 total[k] = total.get(k, 0) + v
-        return dict(sorted(total.items(), key=lambda kv: -kv[1]))
+        return total
 
     def errors_text(self, top: int = 3) -> str:
-        errors = list(self.errors().items())
-        if not errors:
-            return "-"
-        text = ", ".join(f"{k} {v:,}" for k, v in errors[:top])
-        return text + (f" +{len(errors) - top} more" if len(errors) > top else "")
+        return errors_text(self.errors(), top) or "-"
 
     @property
     def hung(self) -> int:
@@ -100,7 +97,7 @@ def ack_text(s: CellSummary) -> str:
     """How the consumer acked: from a run's recorded spec, which holds the stack's
     resolved settings (celery's acks_late default), else from the cell."""
     spec = s.runs[0]["spec"] if s.runs else {"ack": s.cell.ack, "stack_options": s.cell.celery}
-    return ack_policy(spec).removeprefix("ack ")
+    return ack_label(spec)
 
 
 def summarize(doc: dict[str, Any], preset: Preset) -> list[CellSummary]:
@@ -114,29 +111,28 @@ def summarize(doc: dict[str, Any], preset: Preset) -> list[CellSummary]:
             by_cell[f["cell"]].failed.append(f)
     summaries = list(by_cell.values())
     for s in summaries:
-        exp = preset.experiments[s.cell.experiment]
+        claims = preset.experiments[s.cell.experiment].claims
         for cid in s.cell.claims:
-            claim = exp.claims[cid]
-
-            def peer(other_mode: str, s: CellSummary = s) -> tuple[str, list[Result]] | None:
-                """The runs of the cell `slower-than:X` names: X is a mode of the same
-                stack (`default`: the stack's default mode), or `no-confirms` for this
-                cell without publisher confirms."""
-                c = s.cell
-                if other_mode == "default":
-                    other_mode = load_stack(c.stack).default_mode
-                want = (c.mode, False) if other_mode == "no-confirms" else (other_mode, c.confirms)
-                for other in summaries:
-                    o = other.cell
-                    same = (o.experiment, o.stack, o.ack, o.faults, o.celery) == (
-                        c.experiment, c.stack, c.ack, c.faults, c.celery,
-                    )  # fmt: skip
-                    if same and (o.mode, o.confirms) == want and other.runs:
-                        return other_mode, other.runs
-                return None
-
-            s.judgements.append(judge(claim.id, claim.expect, s.runs, peer))
+            peer = functools.partial(_peer, summaries, s.cell)
+            s.judgements.append(judge(cid, claims[cid].expect, s.runs, peer))
     return summaries
+
+
+def _peer(summaries: list[CellSummary], c: Cell, other: str) -> tuple[str, list[Result]] | None:
+    """The runs of the cell `slower-than:X` names: X is a mode of the same stack
+    (`default`: the stack's default mode), or `no-confirms` for this cell without
+    publisher confirms; the rest of the cell (experiment, ack, faults) the same."""
+    if other == "default":
+        other = load_stack(c.stack).default_mode
+    want = (c.mode, False) if other == "no-confirms" else (other, c.confirms)
+    for s in summaries:
+        o = s.cell
+        same = (o.experiment, o.stack, o.ack, o.faults, o.celery) == (
+            c.experiment, c.stack, c.ack, c.faults, c.celery,
+        )  # fmt: skip
+        if same and (o.mode, o.confirms) == want and s.runs:
+            return other, s.runs
+    return None
 
 
 def claim_rows(
@@ -178,7 +174,7 @@ def run_row(r: Result) -> dict[str, Any]:
         "stack": spec.get("stack", ""),
         "mode": spec.get("mode", ""),
         "confirms": bool(spec.get("confirms")),
-        "ack": ack_policy(spec).removeprefix("ack "),
+        "ack": ack_label(spec),
         "faults": " ".join(spec.get("faults", [])),
         "producers": spec.get("producers", 0),
         "messages": spec.get("messages", 0),
