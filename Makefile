@@ -36,6 +36,7 @@ bench: $(STAMP) broker-check
 	$(BIN)/python bench/publish_rate.py --stack kombu --confirms-too
 	$(BIN)/python bench/celery_rate.py
 	$(BIN)/python bench/check_rate.py
+	$(BIN)/python bench/fault_lag.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

@@ -6,6 +6,8 @@ import sys
 import threading
 from collections.abc import Callable
 
+from mqcompare.consumer_state import mark_ready
+
 Session = Callable[[Callable[[], None]], None]
 """Connect, consume until stop is set, close; call the argument once consuming."""
 
@@ -19,6 +21,7 @@ def reconnecting(
     def connected() -> None:
         nonlocal backoff
         backoff = 0.1
+        mark_ready()
 
     while not stop.is_set():
         try:

@@ -2,7 +2,13 @@
 
 `LocalNode` is a private RabbitMQ node on free loopback ports with its own data
 directory; it never touches the machine's own broker on 5672. `ExternalBroker` is a
-URL used as is: it can be talked to, not restarted, so broker faults are refused."""
+URL used as is: it can be talked to, not restarted, so broker faults are refused.
+
+A fault reports what it observed, not what it launched: `down` when the node refuses
+connections (or its process is gone, or its connections are closed), `up` when it
+accepts them again. Commands reach the node through `erl_call`, a small C program that
+speaks the Erlang distribution protocol, so no CLI VM boots on a fault's critical path
+(`rabbitmqctl` needs about 1.5 s before it acts; it remains the fallback)."""
 
 from __future__ import annotations
 
@@ -10,10 +16,13 @@ import contextlib
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -21,13 +30,26 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from mqcompare.errors import BadInput, InfrastructureError
+from mqcompare.errors import BadInput, BrokerNotBack, InfrastructureError
 from mqcompare.files import write_json
+from mqcompare.observe import PhaseLog, pid_alive, sleep_until, wait_for
 from mqcompare.spec import BROKER_FAULTS, redact_url
 
-BOOT_TIMEOUT_S = 60.0
+BOOT_TIMEOUT_S = 60.0  # one boot of a node: about 5 s here, more on a loaded machine
+BOOT_ATTEMPTS = 3  # a node killed by a fault is booted again this many times at most
+UP_TIMEOUT_S = 90.0  # a fault's broker must be back within this, or the run stops (exit 3)
+STOP_TIMEOUT_S = 30.0  # a graceful stop must close the listener within this
 CTL_TIMEOUT_S = 60.0
+EPMD_PORT = 4369
 DEBIAN_SCRIPTS = Path("/usr/lib/rabbitmq/bin")
+
+# Close every client connection. Each connection's reader handles the shutdown
+# synchronously (it sends Connection.Close and answers), so when this returns the broker
+# has closed them all; a client that never answers (an idle blocking client) keeps its
+# socket until the broker's close timeout, which is not the fault's business.
+DROP_EXPR = """Cs = rabbit_networking:connections(),
+rabbit_networking:close_connections(Cs, "mqcompare: drop fault"),
+length(Cs)."""
 
 
 def state_dir() -> Path:
@@ -42,6 +64,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _port_free(port: int) -> bool:
+    """Nothing listens on 127.0.0.1:port (a node can bind it)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -50,14 +83,16 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def _pid_alive(pid: int) -> bool:
+def epmd_registered(name: str, port: int = EPMD_PORT) -> bool:
+    """Whether the local epmd still lists an Erlang node `name` (without @host)."""
+    request = b"z" + name.encode()
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as s:
+            s.sendall(struct.pack(">H", len(request)) + request)
+            reply = s.recv(2)
+    except OSError:
         return False
-    except PermissionError:
-        return True
-    return True
+    return len(reply) == 2 and reply[0] == ord("w") and reply[1] == 0
 
 
 class BrokerControl:
@@ -89,6 +124,10 @@ class BrokerControl:
             reason = exc.strerror or type(exc).__name__
             raise InfrastructureError(f"broker unreachable at {host}:{port}: {reason}") from None
 
+    def heal(self) -> None:
+        """Make sure the broker answers before a run (a fault may have left it dead)."""
+        self.check_reachable()
+
     def require(self, kinds: list[str]) -> None:
         """InfrastructureError naming the first fault this broker cannot perform."""
         for kind in kinds:
@@ -99,16 +138,20 @@ class BrokerControl:
                     f"mqcompare (it only controls nodes it runs); use --broker local"
                 )
 
-    def restart(self, down: float) -> None:
+    def restart(self, down: float, log: PhaseLog) -> None:
         raise InfrastructureError(f"{self.display_url} cannot be restarted")
 
-    def kill(self, down: float) -> None:
+    def kill(self, down: float, log: PhaseLog) -> None:
         raise InfrastructureError(f"{self.display_url} cannot be killed")
 
-    def drop_connections(self) -> None:
+    def drop_connections(self, log: PhaseLog) -> None:
         raise InfrastructureError(f"{self.display_url} cannot drop connections")
 
     def log_excerpt(self, since: float | None = None, lines: int = 400) -> str:
+        return ""
+
+    def boot_output(self, lines: int = 200) -> str:
+        """What the broker printed while booting (for a run a fault left without one)."""
         return ""
 
     def close(self) -> None:
@@ -155,6 +198,7 @@ class LocalNode(BrokerControl):
         self.owned = owned
         self.url = f"amqp://guest:guest@127.0.0.1:{state.port}/%2F"
         self._server: subprocess.Popen[bytes] | None = None
+        self._guardian: subprocess.Popen[bytes] | None = None
         self._user, self._home = _run_as()
 
     # -- finding the installation -------------------------------------------------
@@ -188,12 +232,14 @@ class LocalNode(BrokerControl):
             RABBITMQ_CONFIG_FILE=f"{d}/rabbitmq",
         )
         if self._home:
-            env["HOME"] = self._home  # the Erlang cookie rabbitmqctl and the node share
+            env["HOME"] = self._home  # the Erlang cookie rabbitmqctl, erl_call and the node share
         return env
 
     # -- lifecycle -------------------------------------------------------------------
     @classmethod
-    def start_new(cls, keep: bool = False) -> LocalNode:
+    def start_new(cls, keep: bool = False, guard: bool | None = None) -> LocalNode:
+        """Boot a fresh node. `guard` (default: unless kept) starts a guardian process that
+        stops the node if this process dies without stopping it."""
         if _scripts() is None:
             raise InfrastructureError(
                 "rabbitmq-server is not installed: apt-get install -y rabbitmq-server "
@@ -206,6 +252,8 @@ class LocalNode(BrokerControl):
         (d / "enabled_plugins").write_text("[].\n")
         state = NodeState(f"mqc-{port}@localhost", port, dist, str(d), 0, keep)
         node = cls(state, owned=True)
+        if not keep if guard is None else guard:
+            node._start_guardian()
         node._chown()
         try:
             node._boot()
@@ -213,6 +261,33 @@ class LocalNode(BrokerControl):
             node.stop()
             raise
         return node
+
+    def _start_guardian(self) -> None:
+        self._guardian = subprocess.Popen(
+            [sys.executable, "-m", "mqcompare.guardian"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C to mqcompare's group must not reach it
+        )
+        self._tell_guardian(dir=self.state.dir, pidfile=str(self.state.pidfile))
+
+    def _tell_guardian(self, **msg: object) -> None:
+        if self._guardian is None or self._guardian.stdin is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            self._guardian.stdin.write((json.dumps({"id": self.state.node, **msg}) + "\n").encode())
+            self._guardian.stdin.flush()
+
+    def _release_guardian(self) -> None:
+        if self._guardian is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            assert self._guardian.stdin is not None
+            self._guardian.stdin.write((json.dumps({"release": self.state.node}) + "\n").encode())
+            self._guardian.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._guardian.wait(timeout=10)
+        self._guardian = None
 
     def _chown(self) -> None:
         if self._user is None:
@@ -222,7 +297,21 @@ class LocalNode(BrokerControl):
             for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
                 os.chown(name, pw.pw_uid, pw.pw_gid)
 
-    def _boot(self) -> None:
+    def _boot(self, attempts: int = 1) -> float:
+        """Start the node and wait until it accepts connections; the time it did. A boot
+        that fails is retried after clearing what a killed node leaves behind."""
+        failure: InfrastructureError | None = None
+        for attempt in range(attempts):
+            if attempt:
+                self._clear_remnants()
+            try:
+                return self._boot_once()
+            except InfrastructureError as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    def _boot_once(self) -> float:
         log = open(Path(self.state.dir) / "server.out", "ab")  # noqa: SIM115 - the child keeps it
         try:
             self._server = subprocess.Popen(
@@ -240,22 +329,79 @@ class LocalNode(BrokerControl):
         finally:
             log.close()
         self.state.server_pid = self._server.pid
-        deadline = time.monotonic() + BOOT_TIMEOUT_S
-        while not port_open("127.0.0.1", self.state.port, timeout=0.2):
-            if self._server.poll() is not None:
-                raise InfrastructureError(
-                    f"private RabbitMQ node {self.state.node} exited during boot "
-                    f"(code {self._server.returncode}); see {self.state.dir}/log and server.out"
-                )
-            if time.monotonic() > deadline:
-                raise InfrastructureError(
-                    f"private RabbitMQ node {self.state.node} did not open port "
-                    f"{self.state.port} within {BOOT_TIMEOUT_S:.0f} s; see {self.state.dir}/log"
-                )
-            time.sleep(0.1)
+        self._tell_guardian(pgid=self._server.pid)
+        server = self._server
+        up = wait_for(
+            lambda: server.poll() is not None or self.serving(), BOOT_TIMEOUT_S, poll=0.02
+        )
+        if server.poll() is not None:
+            raise InfrastructureError(
+                f"private RabbitMQ node {self.state.node} exited during boot "
+                f"(code {server.returncode}); see {self.state.dir}/log and server.out"
+            )
+        if up is None:
+            raise InfrastructureError(
+                f"private RabbitMQ node {self.state.node} did not open port "
+                f"{self.state.port} within {BOOT_TIMEOUT_S:.0f} s; see {self.state.dir}/log"
+            )
         if self.state.keep:
             _save_state(self.state)
+        return up
 
+    def _clear_remnants(self) -> None:
+        """What a dead or half-booted node leaves that makes the next boot fail: its VM, a
+        stale pid file, its name still registered with epmd, its ports still held."""
+        pid = self.state.beam_pid()
+        if pid is not None and pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            self._wait_gone(pid, 10.0)
+        if self._server is not None and self._server.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._server.pid, signal.SIGKILL)
+        self._reap_server()
+        with contextlib.suppress(FileNotFoundError):
+            self.state.pidfile.unlink()
+        name = self.state.node.partition("@")[0]
+        wait_for(
+            lambda: (
+                not epmd_registered(name)
+                and _port_free(self.state.port)
+                and _port_free(self.state.dist_port)
+            ),
+            10.0,
+            poll=0.1,
+        )
+
+    def accepting(self) -> bool:
+        """Something accepts TCP connections on the node's AMQP port (a refused connect is
+        instant on loopback; a bare connect and close is not logged by the broker)."""
+        return port_open("127.0.0.1", self.state.port, timeout=0.2)
+
+    def serving(self) -> bool:
+        """The node is back: its port accepts connections and its RabbitMQ application
+        says it runs (a port some other process holds is not the node coming back)."""
+        if not self.accepting():
+            return False
+        try:
+            return self.eval("rabbit:is_running().", timeout=5) == "true"
+        except InfrastructureError:
+            return False
+
+    def heal(self) -> None:
+        """A node that accepts connections; if a fault left it dead or stopped, start it
+        again (its application if its VM is up, else the whole node, on the same data)."""
+        if self.serving():
+            return
+        pid = self.state.beam_pid()
+        if pid is not None and pid_alive(pid):
+            with contextlib.suppress(InfrastructureError):
+                self.eval("rabbit:start().", timeout=BOOT_TIMEOUT_S)
+                if wait_for(self.serving, 10.0) is not None:
+                    return
+        self._boot(attempts=BOOT_ATTEMPTS + 1)  # the first attempt clears nothing
+
+    # -- talking to the node -----------------------------------------------------------
     def ctl(self, *args: str, timeout: float = CTL_TIMEOUT_S) -> str:
         cmd = [self._script("rabbitmqctl"), "-n", self.state.node, *args]
         try:
@@ -280,33 +426,127 @@ class LocalNode(BrokerControl):
             )
         return done.stdout.decode(errors="replace")
 
+    def _eval_start(self, expr: str, timeout: float) -> subprocess.Popen[bytes]:
+        """Start evaluating an Erlang expression on the node; finish with `_eval_finish`."""
+        erl_call = _erl_call()
+        if erl_call:
+            argv = [erl_call, "-address", f"127.0.0.1:{self.state.dist_port}", "-r"]
+            argv += ["-timeout", str(max(1, int(timeout))), "-e"]
+        else:
+            argv = [self._script("rabbitmqctl"), "-n", self.state.node, "eval", expr]
+        # erl_call reads the expression from stdin up to its end, and wants it to end in
+        # ".\n"; it fits a pipe's buffer, so it is written before the child starts
+        read_end, write_end = os.pipe()
+        with os.fdopen(write_end, "wb") as w:
+            w.write(expr.encode() + b"\n" if erl_call else b"")
+        try:
+            return subprocess.Popen(
+                argv,
+                env=self._env(),
+                user=self._user,
+                stdin=read_end,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        finally:
+            os.close(read_end)
+
+    def _eval_finish(self, proc: subprocess.Popen[bytes], expr: str, timeout: float) -> str:
+        """The value of the expression `proc` evaluates, as the node printed it."""
+        try:
+            out, err = proc.communicate(timeout=timeout + 5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise InfrastructureError(
+                f"{self.state.node} did not answer {expr!r} within {timeout:g} s"
+            ) from None
+        text = out.decode(errors="replace").strip()
+        if proc.returncode != 0 or text.startswith(("{error", "{badrpc")):
+            detail = (err.decode(errors="replace").strip() or text).splitlines()
+            raise InfrastructureError(
+                f"{self.state.node} failed {expr!r}: {detail[-1] if detail else proc.returncode}"
+            )
+        m = re.fullmatch(r"\{ok,\s*(.*)\}", text, flags=re.S)  # erl_call's answer
+        return m.group(1).strip() if m else text
+
+    def eval(self, expr: str, timeout: float = CTL_TIMEOUT_S) -> str:
+        """Evaluate an Erlang expression on the node; its printed value."""
+        return self._eval_finish(self._eval_start(expr, timeout), expr, timeout)
+
     def describe(self) -> str:
         kept = "kept node" if self.state.keep else "private node"
         return f"{kept} {self.state.node} at 127.0.0.1:{self.state.port}"
 
     # -- faults ------------------------------------------------------------------------
-    def restart(self, down: float) -> None:
-        """Graceful: stop the RabbitMQ application, stay down, start it (the VM stays up)."""
-        self.ctl("stop_app")
-        time.sleep(down)
-        self.ctl("start_app")
+    def restart(self, down: float, log: PhaseLog) -> None:
+        """Graceful: the RabbitMQ application stops (rabbit:stop(), what `rabbitmqctl
+        stop_app` calls), stays down for `down` seconds after it was seen stopped, and
+        starts again; the Erlang VM stays up, durable queues and persistent messages
+        survive."""
+        stopping = self._eval_start("rabbit:stop().", CTL_TIMEOUT_S)
+        t_down = wait_for(lambda: not self.accepting(), STOP_TIMEOUT_S)
+        if t_down is not None:
+            log.down(t_down)
+        self._eval_finish(stopping, "rabbit:stop().", CTL_TIMEOUT_S)
+        if t_down is None:
+            raise InfrastructureError(
+                f"{self.state.node} still accepted connections {STOP_TIMEOUT_S:g} s after "
+                f"rabbit:stop()"
+            )
+        sleep_until(t_down + down)
+        try:
+            self.eval("rabbit:start().", timeout=UP_TIMEOUT_S)
+        except InfrastructureError as exc:
+            raise BrokerNotBack(f"restart: {exc}") from None
+        t_up = wait_for(self.serving, UP_TIMEOUT_S)
+        if t_up is None:
+            raise BrokerNotBack(
+                f"restart: {self.state.node} did not accept connections within "
+                f"{UP_TIMEOUT_S:g} s of rabbit:start()"
+            )
+        log.up(t_up)
 
-    def kill(self, down: float) -> None:
-        """Crash: SIGKILL the node's VM, stay down, boot it again on the same data."""
+    def kill(self, down: float, log: PhaseLog) -> None:
+        """Crash: SIGKILL the node's VM, stay down for `down` seconds after it is gone,
+        boot it again on the same data (retrying what a killed node leaves behind)."""
         pid = self.state.beam_pid()
         if pid is None:
             raise InfrastructureError(f"no pid file for {self.state.node}; cannot kill it")
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        self._wait_gone(pid, 10.0)
+        t_down = wait_for(lambda: not pid_alive(pid), 10.0)
+        if t_down is None:
+            raise InfrastructureError(f"{self.state.node} (pid {pid}) survived SIGKILL")
+        log.down(t_down)
         self._reap_server()
         with contextlib.suppress(FileNotFoundError):
             self.state.pidfile.unlink()
-        time.sleep(down)
-        self._boot()
+        sleep_until(t_down + down)
+        deadline = time.monotonic() + UP_TIMEOUT_S
+        try:
+            t_up = self._boot(attempts=BOOT_ATTEMPTS)
+        except InfrastructureError as exc:
+            raise BrokerNotBack(
+                f"kill: {self.state.node} did not come back after {BOOT_ATTEMPTS} boots: {exc}"
+            ) from None
+        if time.monotonic() > deadline:
+            log.note(f"the node took more than {UP_TIMEOUT_S:g} s to come back")
+        log.up(t_up)
 
-    def drop_connections(self) -> None:
-        self.ctl("close_all_connections", "mqcompare: drop fault")
+    def drop_connections(self, log: PhaseLog) -> None:
+        """Close every client connection; `down` once the broker has closed them all."""
+        answer = self.eval(DROP_EXPR, timeout=30)
+        t = time.time()
+        if not answer.isdigit():
+            raise InfrastructureError(f"drop: unexpected answer from {self.state.node}: {answer}")
+        count = int(answer)
+        if count == 0:
+            log.note("no client connection was open: nothing was dropped")
+            return
+        log.down(t, struck=f"{count} connection{'s' if count != 1 else ''}")
+        log.up(t)  # the broker kept accepting: clients can reconnect at once
 
     # -- stopping ----------------------------------------------------------------------
     def _reap_server(self) -> None:
@@ -323,7 +563,7 @@ class LocalNode(BrokerControl):
     def _wait_gone(pid: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 return True
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
@@ -333,7 +573,7 @@ class LocalNode(BrokerControl):
     def stop(self) -> None:
         """Shut the node down (gracefully, then by force) and remove its directory."""
         pid = self.state.beam_pid()
-        if pid is not None and _pid_alive(pid):
+        if pid is not None and pid_alive(pid):
             with contextlib.suppress(InfrastructureError):
                 self.ctl("shutdown", timeout=30)
             if not self._wait_gone(pid, 15.0):
@@ -345,6 +585,7 @@ class LocalNode(BrokerControl):
                 os.killpg(self._server.pid, signal.SIGTERM)
         self._reap_server()
         shutil.rmtree(self.state.dir, ignore_errors=True)
+        self._release_guardian()
         if self.state.keep:
             with contextlib.suppress(FileNotFoundError):
                 (state_dir() / "broker.json").unlink()
@@ -361,11 +602,28 @@ class LocalNode(BrokerControl):
             text = [line for line in text if line[:19] >= stamp or not line[:4].isdigit()]
         return "\n".join(text[-lines:]) + "\n" if text else ""
 
+    def boot_output(self, lines: int = 200) -> str:
+        try:
+            text = (Path(self.state.dir) / "server.out").read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:]) + "\n"
+
     def close(self) -> None:
         if self.owned and not self.state.keep:
             self.stop()
         elif self.state.keep:
             _save_state(self.state)  # a kill fault gave the kept node a new server pid
+
+
+def _erl_call() -> str | None:
+    """erl_call (Debian's erlang-base ships it), if installed."""
+    found = shutil.which("erl_call")
+    if found:
+        return found
+    for candidate in sorted(Path("/usr/lib/erlang/lib").glob("erl_interface-*/bin/erl_call")):
+        return str(candidate)
+    return None
 
 
 def _scripts() -> Path | None:
@@ -407,7 +665,7 @@ def kept_node() -> LocalNode | None:
     except (OSError, ValueError, TypeError):
         return None
     pid = state.beam_pid()
-    if pid is None or not _pid_alive(pid) or not port_open("127.0.0.1", state.port):
+    if pid is None or not pid_alive(pid) or not port_open("127.0.0.1", state.port):
         return None
     return LocalNode(state, owned=False)
 

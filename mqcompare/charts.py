@@ -13,6 +13,7 @@ matplotlib.use("Agg")  # no display here, and none needed
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from mqcompare.claims import loss_share, rate_label, tested
 from mqcompare.summary import CellSummary, ack_text
 
 STACK_COLORS = {"pika": "#3b6fb6", "kombu": "#2e8b57", "celery": "#b5473a"}
@@ -123,3 +124,49 @@ def rate_chart(cells: list[CellSummary]) -> str:
                  fontsize=9, loc="left")  # fmt: skip
     ax.tick_params(axis="y", length=0)
     return _svg(fig, "publish rate with and without confirms")
+
+
+def rate_loss_chart(cells: list[CellSummary]) -> str:
+    """Share lost against offered rate per producer, one line per stack and mode (and the
+    rest of the cell), where an experiment varies only the rate; runs whose fault missed
+    are left out, as in the claims."""
+    groups: dict[tuple[object, ...], list[CellSummary]] = {}
+    for s in cells:
+        c = s.cell
+        key = (c.stack, c.mode, c.confirms, c.ack, c.faults, c.consume, str(c.celery))
+        groups.setdefault(key, []).append(s)
+    groups = {k: v for k, v in groups.items() if len({s.cell.rate for s in v}) >= 2}
+    if not groups:
+        return ""
+    paced = sorted({s.cell.rate for v in groups.values() for s in v if s.cell.rate})
+    unpaced_x = max(paced) * 10 if paced else 1.0  # unpaced offers the most: rightmost
+    fig, ax = plt.subplots(figsize=(9.5, 3.4))
+    for (stack, mode, confirms, *_), summaries in groups.items():
+        points = []
+        for s in sorted(summaries, key=lambda s: s.cell.rate or unpaced_x):
+            shares = [100.0 * loss_share(r) for r in tested(s.runs)[0]]
+            if shares:
+                points.append((s.cell.rate or unpaced_x, shares))
+        if not points:
+            continue
+        xs = [x for x, _ in points]
+        med = [statistics.median(v) for _, v in points]
+        lo = [m - min(v) for m, (_, v) in zip(med, points, strict=True)]
+        hi = [max(v) - m for m, (_, v) in zip(med, points, strict=True)]
+        label = f"{stack} {mode}" + (" +confirms" if confirms else "")
+        ax.errorbar(xs, med, yerr=[lo, hi], marker="o", capsize=3, linewidth=1.4,
+                    color=STACK_COLORS.get(str(stack), OTHER_COLOR), label=label)  # fmt: skip
+        for x, m in zip(xs, med, strict=True):
+            ax.annotate(f"{m:.2g} %", (x, m), xytext=(4, 4), textcoords="offset points",
+                        fontsize=8)  # fmt: skip
+    ticks = [*paced, unpaced_x]
+    ax.set_xscale("log")
+    ax.set_xticks(ticks, [rate_label(r) for r in paced] + ["unpaced"])
+    ax.minorticks_off()
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("offered rate per producer")
+    ax.set_ylabel("lost, % of acknowledged")
+    ax.set_title("silent loss against publish rate (median of runs whose fault hit, min-max)",
+                 fontsize=9, loc="left")  # fmt: skip
+    ax.legend(fontsize=8, frameon=False)
+    return _svg(fig, "lost share against offered publish rate")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mqcompare.journal import JournalError, check_header, journal_files, read_records
+from mqcompare.spec import CONSUMER_FAULTS
 
 RESULT_FORMAT = "mqcompare.result/1"
 SAMPLE = 20  # ids listed per anomaly, so a reader can go and look at them
@@ -39,10 +40,11 @@ class _History:
         self.redelivered = 0
         self.delivered = 0
         self.errors: dict[str, int] = {}
-        self.faults: list[tuple[str, str, float]] = []
+        self.faults: list[dict[str, Any]] = []
         self.torn = 0
         self.first_invoke = float("inf")
         self.last_ok = float("-inf")
+        self.last_outcome = float("-inf")  # the last ok, fail or info: publishing ends
         self.last_deliver = float("-inf")
         self.first_t = float("inf")
         self.last_t = float("-inf")
@@ -65,6 +67,7 @@ class _History:
         latencies_append = self.latencies.append
         errors = self.errors
         first_invoke, last_ok, last_deliver = self.first_invoke, self.last_ok, self.last_deliver
+        last_outcome = self.last_outcome
         redelivered = 0
         t = None
         lineno = 1
@@ -87,6 +90,8 @@ class _History:
                     acked_add((rec["p"], rec["s"]))
                     if t > last_ok:
                         last_ok = t
+                        if t > last_outcome:
+                            last_outcome = t
                 elif ev == "deliver":
                     key = (rec["p"], rec["s"])
                     n = deliveries_get(key)
@@ -107,8 +112,10 @@ class _History:
                     last[key] = _FAILED if ev == "fail" else _INFO
                     err = str(rec["err"])
                     errors[err] = errors.get(err, 0) + 1
+                    if t > last_outcome:
+                        last_outcome = t
                 elif ev == "fault":
-                    self.faults.append((str(rec["kind"]), str(rec["phase"]), float(t)))
+                    self.faults.append(rec | {"kind": str(rec["kind"]), "phase": str(rec["phase"])})
                 else:
                     raise JournalError(f"{path}: line {lineno}: unknown event {ev!r}")
                 if lineno == 2 and t < self.first_t:
@@ -123,6 +130,7 @@ class _History:
         self.redelivered += redelivered
         self.delivered = sum(deliveries.values())
         self.first_invoke, self.last_ok, self.last_deliver = first_invoke, last_ok, last_deliver
+        self.last_outcome = last_outcome
 
 
 def _percentiles(values: array, points: Iterable[float]) -> dict[str, float]:
@@ -209,7 +217,12 @@ def _result(h: _History) -> dict[str, Any]:
     }
     valid = counts["lost"] == 0 and counts["unexpected"] == 0
     t0 = h.first_invoke if h.attempted else h.first_t
-    faults = _fault_spans(h.faults, t0)
+    base = t0 if t0 != float("inf") else 0.0
+    windows = {
+        "publishing": _window(h.first_invoke, h.last_outcome, base),
+        "delivering": _window(min(h.first_delivery.values(), default=0.0), h.last_deliver, base),
+    }
+    faults = _fault_spans(h.faults, base, windows)
     return {
         "format": RESULT_FORMAT,
         "run_id": ",".join(sorted(r for r in h.run_ids if r)),
@@ -222,6 +235,7 @@ def _result(h: _History) -> dict[str, Any]:
         },
         "latency_ms": _percentiles(h.latencies, (50, 95, 99)),
         "faults": faults,
+        "windows": windows,
         "duration_s": round(h.last_t - h.first_t, 3) if h.last_t >= h.first_t else 0.0,
         "anomalies": {
             "lost": _sample(lost),
@@ -232,19 +246,108 @@ def _result(h: _History) -> dict[str, Any]:
     }
 
 
-def _fault_spans(records: list[tuple[str, str, float]], t0: float) -> list[dict[str, Any]]:
-    """Pair begin/end records of each kind, in time order, as seconds after the first publish."""
+def _window(start: float, end: float, base: float) -> list[float] | None:
+    """[start, end] in seconds after `base`, or None when nothing happened."""
+    if start == float("inf") or end == float("-inf") or end < start:
+        return None
+    return [round(start - base, 3), round(end - base, 3)]
+
+
+def _fault_spans(
+    records: list[dict[str, Any]], base: float, windows: dict[str, list[float] | None]
+) -> list[dict[str, Any]]:
+    """Each fault with its observed window, seconds after the first publish, and whether it
+    hit: its down window overlapped the window in which what it struck carried messages
+    (publishing for broker faults, delivering for consumer and worker faults).
+
+    Phases of one fault are paired by `n` (its place in the plan); journals written before
+    `n` existed pair in time order by kind. Unknown phases are ignored."""
     spans: list[dict[str, Any]] = []
+    by_n: dict[tuple[str, Any], dict[str, Any]] = {}
     open_spans: dict[str, list[dict[str, Any]]] = {}
-    base = t0 if t0 != float("inf") else 0.0
-    for kind, phase, t in sorted(records, key=lambda r: r[2]):
+
+    def rel(t: float) -> float:
+        return round(float(t) - base, 3)
+
+    for rec in sorted(records, key=lambda r: float(r["t"])):
+        kind, phase, n = str(rec["kind"]), str(rec["phase"]), rec.get("n")
         if phase == "begin":
-            span = {"kind": kind, "begin_s": round(t - base, 3), "end_s": None}
+            span: dict[str, Any] = {
+                "kind": kind,
+                "target": "consumer" if kind in CONSUMER_FAULTS else "broker",
+                "at_s": rec.get("at"),
+                "begin_s": rel(rec["t"]),
+                "down_s": None,
+                "up_s": None,
+                "end_s": None,
+            }
             spans.append(span)
+            by_n[(kind, n)] = span
             open_spans.setdefault(kind, []).append(span)
-        elif phase == "end" and open_spans.get(kind):
-            open_spans[kind].pop(0)["end_s"] = round(t - base, 3)
+            continue
+        found = by_n.get((kind, n)) if n is not None else None
+        if found is None:
+            pending = [s for s in open_spans.get(kind, []) if s["end_s"] is None]
+            if not pending:
+                continue
+            found = pending[0]
+        if phase == "down" and found["down_s"] is None:
+            found["down_s"] = rel(rec["t"])
+            for key in ("struck", "idle"):
+                if key in rec:
+                    found[key] = rec[key]
+        elif phase == "up" and found["up_s"] is None:
+            found["up_s"] = rel(rec["t"])
+        elif phase == "end":
+            found["end_s"] = rel(rec["t"])
+            if rec.get("error"):
+                found["error"] = str(rec["error"])
+        elif phase == "note":
+            found.setdefault("notes", []).append(str(rec.get("text", "")))
+    previous_end = 0.0
+    for span in spans:
+        window = windows["delivering" if span["target"] == "consumer" else "publishing"]
+        span["hit"], why = _hit(span, window)
+        if why:
+            span["why"] = why
+        if span["down_s"] is not None and span["at_s"] is not None:
+            # from when it was due (the plan's second, or the previous fault's end) to down
+            span["lag_s"] = round(span["down_s"] - max(float(span["at_s"]), previous_end), 3)
+        previous_end = span["end_s"] if span["end_s"] is not None else previous_end
     return spans
+
+
+def _hit(span: dict[str, Any], window: list[float] | None) -> tuple[bool, str]:
+    """Whether a fault's down window overlapped `window`, and why not if it did not."""
+    carrying = "publishing" if span["target"] == "broker" else "delivering"
+    if span["down_s"] is None:
+        why = span.get("error") or "; ".join(span.get("notes", [])) or "nothing went down"
+        return False, f"missed: {why}"
+    if span.get("idle"):
+        return False, "missed: it struck a process that held no message"
+    if window is None:
+        return False, f"missed: nothing was {carrying}"
+    down = span["down_s"]
+    up = span["up_s"] if span["up_s"] is not None else span["end_s"]
+    start, end = window
+    if down > end:
+        return False, f"missed {carrying}: down at {down:.2f} s, {carrying} ended at {end:.2f} s"
+    if up is not None and up < start:
+        return False, f"missed {carrying}: back at {up:.2f} s, {carrying} began at {start:.2f} s"
+    return True, ""
+
+
+def faults_missed(result: dict[str, Any]) -> str:
+    """'' when every planned fault hit; else what missed, e.g. 'restart@4s missed'."""
+    planned = list((result.get("spec") or {}).get("faults") or [])
+    seen = result.get("faults") or []
+    missed = [
+        f"{f['kind']}" + (f"@{f['at_s']:g}s" if f.get("at_s") is not None else "")
+        for f in seen
+        if not f.get("hit", True)  # results from before `hit` existed: not known to miss
+    ]
+    missed += [f"{p} (never launched)" for p in planned[len(seen) :]]
+    return ", ".join(missed) + (" missed" if missed else "")
 
 
 def check_dirs(dirs: list[str | os.PathLike[str]]) -> dict[str, Any]:
@@ -260,4 +363,4 @@ def check_dirs(dirs: list[str | os.PathLike[str]]) -> dict[str, Any]:
     return check_files(files)
 
 
-__all__ = ["JournalError", "NoJournal", "check_dirs", "check_files"]
+__all__ = ["JournalError", "NoJournal", "check_dirs", "check_files", "faults_missed"]

@@ -5,14 +5,19 @@ A predicate either reads one run (`loss`: lost > 0) or compares the cell with an
 cell of the same experiment and stack (`slower-than:shared-unsafe`: its median publish
 rate is lower). A claim holds in a run when every per-run predicate holds; over N runs
 it is held (N of N), refuted (0 of N) or held in k of N runs, because fault timing
-varies from run to run."""
+varies from run to run. A run whose faults did not all hit (DESIGN.md: a fault's down
+window overlapped the window in which what it struck carried messages) tests nothing
+about them: it is left out, and a claim with no run left is "not tested"."""
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from mqcompare.checker import faults_missed
 
 Result = dict[str, Any]
 
@@ -70,6 +75,11 @@ def _dups(r: Result) -> tuple[bool, str]:
     return c["duplicated"] > 0, f"{c['duplicated']:,} duplicated"
 
 
+def _redelivered(r: Result) -> tuple[bool, str]:
+    n = r["counts"]["redelivered"]
+    return n > 0, f"{n:,} deliveries flagged redelivered"
+
+
 def _errors(r: Result) -> tuple[bool, str]:
     errors = r.get("errors") or {}
     return bool(error_count(r)), ("errors: " + errors_text(errors)) if errors else "no errors"
@@ -90,14 +100,18 @@ RUN_PREDICATES: dict[str, Callable[[Result], tuple[bool, str]]] = {
     "complete": _negate(_short),
     "duplicates": _dups,
     "no-duplicates": _negate(_dups),
+    "redelivered": _redelivered,  # the broker delivered something again
     "errors": _errors,  # the library raised (journaled fail or info records)
     "no-errors": _negate(_errors),
 }
 COMPARISONS = ("slower-than",)
+# judged on the cells that differ from this one only in their publish rate (and size)
+SERIES = ("loss-grows-with-rate",)
 PREDICATES = (
     *RUN_PREDICATES,
     "short-by:PERCENT",
     *(f"{c}:MODE|default|no-confirms" for c in COMPARISONS),
+    *SERIES,
 )
 
 
@@ -105,7 +119,7 @@ def parse_predicate(text: str) -> tuple[str, str]:
     """('loss', ''), ('short-by', '10') or ('slower-than', 'shared-unsafe');
     ValueError if unknown."""
     name, _, arg = text.partition(":")
-    if name in RUN_PREDICATES and not arg:
+    if (name in RUN_PREDICATES or name in SERIES) and not arg:
         return name, ""
     if name in COMPARISONS and arg:
         return name, arg
@@ -128,16 +142,26 @@ def run_predicate(name: str, arg: str) -> Callable[[Result], tuple[bool, str]] |
 @dataclass
 class Judgement:
     claim: str
-    verdict: str  # held | refuted | mixed | not judged
+    verdict: str  # held | refuted | mixed | not tested | not judged
     held_runs: int
-    runs: int
+    runs: int  # the runs it was judged on: finished, every fault hit
     evidence: list[str]
+    missed: int = 0  # finished runs left out because a fault missed
 
     @property
     def label(self) -> str:
         if self.verdict == "mixed":
             return f"held in {self.held_runs} of {self.runs} runs"
+        if self.verdict == "not tested":
+            return "not tested (fault missed)"
         return self.verdict
+
+
+def tested(results: list[Result]) -> tuple[list[Result], list[Result]]:
+    """(runs a claim can be judged on, finished runs whose faults did not all hit)."""
+    finished = [r for r in results if not r.get("interrupted")]
+    hit = [r for r in finished if not faults_missed(r)]
+    return hit, [r for r in finished if faults_missed(r)]
 
 
 def median_rate(results: list[Result]) -> float:
@@ -145,16 +169,25 @@ def median_rate(results: list[Result]) -> float:
     return statistics.median(rates) if rates else 0.0
 
 
+Series = list[tuple[float, list[Result]]]
+
+
 def judge(
     claim_id: str,
     expect: tuple[str, ...],
     results: list[Result],
     peer: Callable[[str], tuple[str, list[Result]] | None],
+    series: Callable[[], Series] = list,
 ) -> Judgement:
     """Judge one claim over a cell's finished runs; `peer(arg)` gives the name and the
-    runs of the cell a comparison names (same experiment, stack, ack and faults)."""
-    runs = [r for r in results if not r.get("interrupted")]
+    runs of the cell a comparison names (same experiment, stack, ack and faults);
+    `series()` the (rate, runs) of every cell that differs from this one only in rate."""
+    runs, missed = tested(results)
     if not runs:
+        if missed:
+            text = "; ".join(dict.fromkeys(faults_missed(r) for r in missed))
+            evidence = [f"in {len(missed)} of {len(missed)} runs: {text}"]
+            return Judgement(claim_id, "not tested", 0, 0, evidence, len(missed))
         return Judgement(claim_id, "not judged", 0, 0, ["no finished run"])
     preds = [parse_predicate(p) for p in expect]
     held = 0
@@ -170,17 +203,62 @@ def judge(
         held += ok
     # one line per predicate; a repeated cell lists each run's figure once
     evidence = ["; ".join(dict.fromkeys(w)) for w in whys.values()]
+    if missed:
+        evidence.append(f"{len(missed)} more run(s) not tested: a fault missed")
     verdict = "held" if held == len(runs) else ("refuted" if held == 0 else "mixed")
     for name, arg in preds:
-        if name != "slower-than":
-            continue
-        found = peer(arg)
-        if not found:
-            return Judgement(claim_id, "not judged", held, len(runs), [f"no {arg} cell to compare"])
-        name, other = found
-        mine, theirs = median_rate(runs), median_rate(other)
-        ratio = mine / theirs if theirs else float("inf")
-        evidence.append(f"publish {mine:,.0f}/s vs {theirs:,.0f}/s for {name} (ratio {ratio:.2f})")
-        if mine >= theirs * (1 - SLOWER_MARGIN):  # not slower: the cell-wide claim fails
-            verdict, held = "refuted", 0
-    return Judgement(claim_id, verdict, held, len(runs), evidence)
+        if name in SERIES:
+            grows, why = loss_grows(series())
+            if grows is None:
+                return Judgement(claim_id, "not judged", held, len(runs), [why])
+            evidence.append(why)
+            if not grows:  # a cell-wide claim: it fails for every run
+                verdict, held = "refuted", 0
+        elif name in COMPARISONS:
+            found = peer(arg)
+            if not found:
+                return Judgement(
+                    claim_id, "not judged", held, len(runs), [f"no {arg} cell to compare"]
+                )
+            other_name, other = found
+            other = tested(other)[0] or other  # cells compared for speed usually have no faults
+            mine, theirs = median_rate(runs), median_rate(other)
+            ratio = mine / theirs if theirs else float("inf")
+            evidence.append(
+                f"publish {mine:,.0f}/s vs {theirs:,.0f}/s for {other_name} (ratio {ratio:.2f})"
+            )
+            if mine >= theirs * (1 - SLOWER_MARGIN):  # not slower: the cell-wide claim fails
+                verdict, held = "refuted", 0
+    return Judgement(claim_id, verdict, held, len(runs), evidence, len(missed))
+
+
+def loss_share(r: Result) -> float:
+    """Lost, as a share of what the producers were told was sent (0.0-1.0)."""
+    c = r["counts"]
+    return c["lost"] / c["acknowledged"] if c["acknowledged"] else 0.0
+
+
+def rate_label(rate: float) -> str:
+    return "unpaced" if not rate else f"{rate:,.0f}/s"
+
+
+def loss_grows(series: Series) -> tuple[bool | None, str]:
+    """Whether the median share lost never falls as the offered rate rises, and ends
+    higher than it starts; None when fewer than two rates have a run whose faults hit."""
+    points = []
+    untested = []
+    # unpaced (rate 0) offers the most: it sorts last
+    for rate, results in sorted(series, key=lambda p: p[0] or float("inf")):
+        runs = tested(results)[0]
+        if runs:
+            points.append((rate, statistics.median(loss_share(r) for r in runs)))
+        else:
+            untested.append(rate_label(rate))
+    text = ", ".join(f"{share(round(v * 1e6), 1_000_000)} at {rate_label(r)}" for r, v in points)
+    if untested:
+        text += f" (not tested at {', '.join(untested)}: fault missed)"
+    if len(points) < 2:
+        return None, f"lost by offered rate: {text or 'no run'}; fewer than two rates tested"
+    values = [v for _, v in points]
+    grows = all(b >= a for a, b in itertools.pairwise(values)) and values[-1] > values[0]
+    return grows, f"lost by offered rate: {text}"

@@ -62,7 +62,8 @@ def cli() -> None:
     "faults",
     multiple=True,
     metavar="KIND@AT[:DOWN]",
-    help="restart@1s:2s, kill@3s:1s, drop@2s, consumer-kill@2s; repeatable.",
+    help="restart@1s:2s, kill@3s:1s, drop@2s, consumer-kill@2s; repeatable. Each is timed "
+    "as observed (down, up) and said to have missed if it struck nothing in flight.",
 )
 @click.option(
     "--broker",
@@ -89,6 +90,13 @@ def cli() -> None:
     help="Consumer acks: after (journal, then ack), before (ack, then journal), auto.",
 )
 @click.option(
+    "--consume",
+    default="during",
+    show_default=True,
+    help="during: the consumer runs while producers publish; after: it starts when the last "
+    "producer has finished (messages sit in the queue through the faults).",
+)
+@click.option(
     "--prefetch", default="100", show_default=True, help="Consumer prefetch (0: unlimited)."
 )
 @click.option(
@@ -101,7 +109,7 @@ def cli() -> None:
     "--retry-budget",
     default="15s",
     show_default=True,
-    help="How long a producer keeps retrying one message.",
+    help="How long a producer keeps retrying one message (0: give up at its first error).",
 )
 @click.option(
     "--drain-timeout",
@@ -151,6 +159,7 @@ def run(
     out: Path | None,
     consumer_lib: str,
     ack: str,
+    consume: str,
     prefetch: str,
     work_ms: str,
     retry_budget: str,
@@ -187,6 +196,7 @@ def run(
         broker=broker,
         consumer=consumer_lib,
         ack=ack,
+        consume=consume,
         prefetch=_int(prefetch, "--prefetch", minimum=0),
         retry_budget_s=parse_duration(retry_budget, "--retry-budget"),
         drain_timeout_s=parse_duration(drain_timeout, "--drain-timeout"),

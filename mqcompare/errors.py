@@ -11,3 +11,8 @@ class BadInput(Exception):
 
 class InfrastructureError(Exception):
     """Exit 3: the broker is unreachable, refuses us, or cannot perform a fault."""
+
+
+class BrokerNotBack(InfrastructureError):
+    """A fault took the broker down and it did not come back within the bound: the run
+    stops at once (exit 3) instead of publishing into a dead broker until it times out."""

@@ -1,42 +1,109 @@
-"""The nemesis: runs a fault plan against the broker and the consumer, on schedule.
+"""The nemesis: runs a fault plan against the broker and the consumer side, on schedule,
+and journals what each fault observably did.
 
-Faults run in order. Each starts AT seconds after the first publish, or as soon as
-the previous one ends if that is later; every fault runs even when the producers
-finished first. A `fault` begin/end record pair is journaled around each."""
+Faults run in order. Each is due AT seconds after the first publish, or as soon as the
+previous one ends if that is later; every fault runs even when the producers finished
+first. Each fault writes up to four `fault` records (DESIGN.md): `begin` when it is
+launched (with `at`, the planned second), `down` when its target was seen stopped (with
+what it struck), `up` when it was seen working again, `end` when the fault's work is
+over. A fault that struck nothing writes no `down`, and the checker says it missed."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import Any
 
 from mqcompare.broker import BrokerControl
+from mqcompare.errors import BrokerNotBack
 from mqcompare.journal import JournalWriter
+from mqcompare.observe import wait_for
 from mqcompare.spec import Fault
 
+Perform = Callable[[Fault, "FaultLog"], None]
 
-@dataclass
-class FaultTargets:
-    """What a fault can act on besides the broker; set by the runner."""
 
-    kill_consumer: Callable[[float], None] | None = None
-    extra: dict[str, Callable[[Fault], None]] = field(default_factory=dict)
+class FaultLog:
+    """The journal records of one fault, written as its phases are observed."""
+
+    def __init__(
+        self,
+        journal: JournalWriter,
+        n: int,
+        fault: Fault,
+        t0: float,
+        on_event: Callable[[str], None],
+        watchers: list[threading.Thread],
+        stop: threading.Event,
+    ) -> None:
+        self.journal, self.n, self.fault, self.t0 = journal, n, fault, t0
+        self.on_event = on_event
+        self.notes: list[str] = []
+        self.watchers, self.stop = watchers, stop
+
+    def _rel(self, t: float) -> str:
+        return f"{t - self.t0:.2f} s"
+
+    def begin(self) -> None:
+        t = time.time()
+        self.journal.fault(self.fault.kind, "begin", t, n=self.n, at=self.fault.at)
+        self.on_event(f"{self.fault}: launched at {self._rel(t)}")
+
+    def down(self, t: float, **detail: Any) -> None:
+        self.journal.fault(self.fault.kind, "down", t, n=self.n, **detail)
+        struck = f" ({detail['struck']})" if detail.get("struck") else ""
+        idle = ", but it held nothing" if detail.get("idle") else ""
+        self.on_event(f"{self.fault}: down at {self._rel(t)}{struck}{idle}")
+
+    def up(self, t: float) -> None:
+        self.journal.fault(self.fault.kind, "up", t, n=self.n)
+        self.on_event(f"{self.fault}: up at {self._rel(t)}")
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+        self.journal.fault(self.fault.kind, "note", n=self.n, text=text)
+        self.on_event(f"{self.fault}: {text}")
+
+    def watch_up(self, condition: Callable[[], bool], timeout: float, missing: str) -> None:
+        def watch() -> None:
+            t = wait_for(condition, timeout, poll=0.05, stop=self.stop)
+            if t is not None:
+                self.up(t)
+            elif not self.stop.is_set():
+                self.note(missing)
+
+        watcher = threading.Thread(target=watch, name=f"fault-{self.n}-up", daemon=True)
+        self.watchers.append(watcher)
+        watcher.start()
+
+    def end(self, error: str = "") -> None:
+        extra = {"error": error} if error else {}
+        t = time.time()
+        self.journal.fault(self.fault.kind, "end", t, n=self.n, **extra)
+        self.on_event(f"{self.fault}: {'FAILED: ' + error if error else 'over'} at {self._rel(t)}")
+
+
+def broker_faults(broker: BrokerControl) -> dict[str, Perform]:
+    """The faults every broker control performs (or refuses, for one it does not run)."""
+    return {
+        "restart": lambda f, log: broker.restart(f.down, log),
+        "kill": lambda f, log: broker.kill(f.down, log),
+        "drop": lambda f, log: broker.drop_connections(log),
+    }
 
 
 class FaultRunner(threading.Thread):
     def __init__(
         self,
         plan: tuple[Fault, ...],
-        broker: BrokerControl,
-        targets: FaultTargets,
+        perform: dict[str, Perform],
         journal: JournalWriter,
         on_event: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(name="faults", daemon=True)
         self.plan = plan
-        self.broker = broker
-        self.targets = targets
+        self.perform = perform
         self.journal = journal
         self.on_event = on_event or (lambda _msg: None)
         self.t0: float | None = None
@@ -44,6 +111,9 @@ class FaultRunner(threading.Thread):
         self.stop = threading.Event()
         self.errors: list[str] = []
         self.fired: list[str] = []
+        # a broker that did not come back: the run must stop rather than publish into it
+        self.fatal: BrokerNotBack | None = None
+        self.watchers: list[threading.Thread] = []  # recoveries still being watched
         self._busy_until = 0.0
 
     def start_clock(self, t0: float) -> None:
@@ -57,41 +127,44 @@ class FaultRunner(threading.Thread):
             if self.stop.is_set():
                 return
         assert self.t0 is not None
-        for fault in self.plan:
-            delay = self.t0 + fault.at - time.time()
-            if delay > 0 and self.stop.wait(delay):
-                return
-            if self.stop.is_set():
-                return
-            self._perform(fault)
+        try:
+            for n, fault in enumerate(self.plan):
+                delay = self.t0 + fault.at - time.time()
+                if delay > 0 and self.stop.wait(delay):
+                    return
+                if self.stop.is_set():
+                    return
+                self._perform(n, fault)
+                if self.fatal is not None:
+                    return
+        finally:
+            for watcher in self.watchers:  # bounded: each ends by its timeout or on stop
+                watcher.join()
 
     def busy(self) -> bool:
         """A fault is running, or ended so recently that clients are still reconnecting."""
         return time.monotonic() < self._busy_until
 
-    def _perform(self, fault: Fault) -> None:
+    def _perform(self, n: int, fault: Fault) -> None:
+        assert self.t0 is not None
         self._busy_until = float("inf")
-        self.journal.fault(fault.kind, "begin")
-        self.on_event(f"{fault}: begins")
+        log = FaultLog(self.journal, n, fault, self.t0, self.on_event, self.watchers, self.stop)
+        log.begin()
+        error = ""
         try:
-            if fault.kind == "restart":
-                self.broker.restart(fault.down)
-            elif fault.kind == "kill":
-                self.broker.kill(fault.down)
-            elif fault.kind == "drop":
-                self.broker.drop_connections()
-            elif fault.kind == "consumer-kill" and self.targets.kill_consumer:
-                self.targets.kill_consumer(fault.down)
-            elif fault.kind in self.targets.extra:
-                self.targets.extra[fault.kind](fault)
-            else:
+            perform = self.perform.get(fault.kind)
+            if perform is None:
                 raise RuntimeError(f"no target for fault {fault.kind}")
+            perform(fault, log)
+        except BrokerNotBack as exc:
+            self.fatal = exc
+            error = str(exc)
         except Exception as exc:
-            self.errors.append(f"{fault}: {exc}")
-            self.on_event(f"{fault}: FAILED: {exc}")
+            error = str(exc)
         finally:
+            if error:
+                self.errors.append(f"{fault}: {error}")
             # a client may still be inside its retry budget after the broker is back
             self._busy_until = time.monotonic() + 20.0
-            self.journal.fault(fault.kind, "end")
+            log.end(error)
             self.fired.append(str(fault))
-            self.on_event(f"{fault}: ends")

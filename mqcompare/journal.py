@@ -72,8 +72,11 @@ class JournalWriter:
             }
         )
 
-    def fault(self, kind: str, phase: str, t: float | None = None) -> None:
-        self._write({"ev": "fault", "kind": kind, "phase": phase, "t": t or time.time()})
+    def fault(self, kind: str, phase: str, t: float | None = None, **fields: Any) -> None:
+        """A fault's phase (begin, down, up, end; readers ignore phases they do not know),
+        with what the phase observed (`n`: the fault's place in the plan, `at`...)."""
+        record = {"ev": "fault", "kind": kind, "phase": phase, "t": t or time.time()}
+        self._write(record | fields)
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from mqcompare.broker import BrokerControl, open_broker
+from mqcompare.checker import faults_missed
 from mqcompare.claims import error_count
 from mqcompare.errors import InfrastructureError
 from mqcompare.files import write_json
@@ -137,7 +138,7 @@ def run_matrix(
     view: MatrixView | None = None
     try:
         broker.require(kinds)
-        broker.check_reachable()
+        broker.heal()
         out.mkdir(parents=True, exist_ok=True)
         doc["broker"] = broker.describe()
         console.print(f"broker: {broker.describe()}", markup=False, highlight=False)
@@ -162,6 +163,9 @@ def run_matrix(
                     view.done(f"{cell.id} run {k}: FAILED: {exc}")
                 else:
                     doc["results"].append(result | {"cell": cell.id, "repeat": k})
+                    missed = faults_missed(result)
+                    if missed:
+                        view.say(f"WARNING: {cell.id}: {missed}: this run tests no claim")
                     view.done(f"{cell.id}: {run_summary(result)}")
                 write_json(out / "results.json", doc)
         doc["complete"] = not doc["failed_runs"]

@@ -16,7 +16,15 @@ from rich.console import Console
 from rich.table import Table
 
 from mqcompare.preset import Preset
-from mqcompare.summary import CellSummary, ack_text, claim_rows, refuted, run_row, summarize
+from mqcompare.summary import (
+    CellSummary,
+    ack_text,
+    claim_rows,
+    fault_misses,
+    refuted,
+    run_row,
+    summarize,
+)
 
 COLUMNS = (
     "cell", "stack", "mode", "confirms", "ack", "faults", "runs", "lost", "duplicated",
@@ -24,7 +32,8 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def row(s: CellSummary, errors_top: int = 3) -> list[str]:
+def row(s: CellSummary, errors_top: int = 3, observed: bool = True) -> list[str]:
+    """A cell as the files show it; the terminal leaves out the observed fault windows."""
     c = s.cell
     return [
         c.id,
@@ -32,7 +41,7 @@ def row(s: CellSummary, errors_top: int = 3) -> list[str]:
         c.mode,
         "yes" if c.confirms else "no",
         ack_text(s),
-        " ".join(c.faults) or "-",
+        s.faults_text(observed),
         str(s.n) + (f" (+{len(s.failed)} failed)" if s.failed else ""),
         s.spread("lost"),
         s.spread("duplicated"),
@@ -76,7 +85,7 @@ def terminal_tables(preset: Preset, summaries: list[CellSummary]) -> list[Table]
                 overflow="fold",
             )
         for s in cells:
-            values = dict(zip(COLUMNS, row(s, errors_top=1), strict=True))
+            values = dict(zip(COLUMNS, row(s, errors_top=1, observed=False), strict=True))
             values["ack"] = SHORT_ACK.get(values["ack"], values["ack"])
             values["claim"] = values["claim"].replace("; ", "\n")
             invalid = s.verdict().startswith("INVALID")
@@ -90,6 +99,11 @@ def print_report(console: Console, doc: dict[str, Any]) -> None:
     summaries = summarize(doc, preset)
     for t in terminal_tables(preset, summaries):
         console.print(t)
+    misses = fault_misses(summaries)
+    if misses:
+        console.print("[bold yellow]Faults that missed[/bold yellow] (those runs test no claim):")
+        for line in misses:
+            console.print(f"  {line}", markup=False, highlight=False)
     wrong = refuted(preset, summaries)
     if wrong:
         console.print("[bold]Claims that did not hold:[/bold]")
@@ -129,6 +143,16 @@ def markdown(doc: dict[str, Any]) -> str:
     if preset.description:
         out += [preset.description, ""]
     out += _status_lines(doc)
+    misses = fault_misses(summaries)
+    if misses:
+        out += ["## Faults that missed", ""]
+        out += [
+            "A fault hits when its target was seen down while it carried messages (the "
+            "broker while producers published, a consumer while it delivered). These runs "
+            "test no claim about their faults:",
+            "",
+        ]
+        out += [f"- {line}" for line in misses] + [""]
     out += ["## Claims, held or refuted", ""]
     out += [
         "| experiment | claim | source | cell | verdict | evidence |",
@@ -232,6 +256,7 @@ def html(doc: dict[str, Any]) -> str:
                 "notes": [s for s in cells if s.cell.note],
                 "loss_chart": charts.loss_chart(cells),
                 "rate_chart": charts.rate_chart(cells),
+                "rate_loss_chart": charts.rate_loss_chart(cells),
             }
         )
     overview = [(sec["exp"], claim, tested) for sec in sections for claim, tested in sec["claims"]]
@@ -239,6 +264,7 @@ def html(doc: dict[str, Any]) -> str:
         preset=preset,
         meta=_meta_line(doc, preset),
         status=[line.replace("**", "") for line in _status_lines(doc) if line],
+        misses=fault_misses(summaries),
         sections=sections,
         overview=overview,
         columns=COLUMNS,

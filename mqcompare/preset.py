@@ -36,7 +36,7 @@ _DURATIONS = {
     "publish_timeout": "publish_timeout_s",
 }
 _CELERY_KEYS = ("acks_late", "reject_on_worker_lost", "concurrency", "publish_retry")
-CELL_KEYS = (*_CROSSED, *_PLURAL, *_SIZES, *_DURATIONS, "claims", "claim", "note")
+CELL_KEYS = (*_CROSSED, *_PLURAL, *_SIZES, *_DURATIONS, "consume", "claims", "claim", "note")
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ class Cell:
     messages: int = 1000
     rate: float = 0.0
     work_ms: float = 0.0
+    consume: str = "during"
     timeouts: dict[str, float] = field(default_factory=dict)
     claims: tuple[str, ...] = ()
     note: str = ""
@@ -78,6 +79,7 @@ class Cell:
             rate=self.rate,
             faults=tuple(Fault.parse(f) for f in self.faults),
             ack=self.ack,
+            consume=self.consume,
             run_id=new_run_id(),
             stack_options={"consumer_work_ms": self.work_ms, **self.celery},
             **timeouts,
@@ -283,6 +285,8 @@ def _expand(raw: dict[str, Any], exp: Experiment, where: str) -> list[Cell]:
         if cid not in exp.claims:
             raise BadInput(FLAG, f"{where}: claim {cid!r} is not one of experiment {exp.id}'s")
     sizes = {k: _number(raw, k, t, where) for k, t in _SIZES.items() if k in raw}
+    if "consume" in raw:  # checked with the rest of the spec by validate() below
+        sizes["consume"] = str(raw["consume"])
     timeouts = {
         attr: parse_duration(str(raw[key]), f"{FLAG} {where}: {key}")
         for key, attr in _DURATIONS.items()

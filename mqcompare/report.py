@@ -11,6 +11,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from mqcompare.checker import faults_missed
 from mqcompare.errors import BadInput
 
 
@@ -88,9 +89,25 @@ def result_table(result: dict[str, Any]) -> Group:
     if errors:
         parts.append(Text("errors: " + ", ".join(f"{k} {v}" for k, v in errors.items())))
     faults = result.get("faults") or []
+    windows = result.get("windows") or {}
     if faults:
-        spans = [f"{f['kind']} {f['begin_s']:.1f}-{_seconds(f['end_s'])} s" for f in faults]
-        parts.append(Text("faults: " + ", ".join(spans)))
+        pub, dlv = windows.get("publishing"), windows.get("delivering")
+        parts.append(
+            Text(
+                f"publishing {_span(pub)}, delivering {_span(dlv)} (seconds after the first "
+                f"publish); faults, as observed:"
+            )
+        )
+        for f in faults:
+            parts.append(Text("  " + fault_text(f), style="" if f.get("hit", True) else "yellow"))
+    missed = faults_missed(result)
+    if missed:
+        parts.append(
+            Text(
+                f"{missed}: this run tests no claim about its faults",
+                style="bold yellow",
+            )
+        )
     anomalies = {k: v for k, v in (result.get("anomalies") or {}).items() if v}
     for name, ids in anomalies.items():
         parts.append(Text(f"{name} (first ids): {' '.join(ids[:10])}", style="dim"))
@@ -122,7 +139,23 @@ def result_table(result: dict[str, Any]) -> Group:
 
 
 def _seconds(value: float | None) -> str:
-    return "?" if value is None else f"{value:.1f}"
+    return "?" if value is None else f"{value:.2f}"
+
+
+def _span(window: list[float] | None) -> str:
+    return "-" if not window else f"{window[0]:.2f}-{window[1]:.2f} s"
+
+
+def fault_text(f: dict[str, Any]) -> str:
+    """One fault as observed: 'restart@1s: down 1.08-3.41 s (0.08 s late): hit'."""
+    at = f"@{f['at_s']:g}s" if f.get("at_s") is not None else ""
+    name = f"{f['kind']}{at}"
+    if f.get("down_s") is None:
+        return f"{name}: launched at {f['begin_s']:.2f} s, {f.get('why', 'missed')}"
+    late = f", {f['lag_s']:.2f} s after it was due" if f.get("lag_s") is not None else ""
+    struck = f", {f['struck']}" if f.get("struck") else ""
+    window = f"down {f['down_s']:.2f}-{_seconds(f.get('up_s'))} s{late}{struck}"
+    return f"{name}: {window}: {'hit' if f.get('hit', True) else f.get('why', 'missed')}"
 
 
 def print_result(result: dict[str, Any], console: Console | None = None) -> None:

@@ -19,11 +19,13 @@ from typing import Any
 
 from mqcompare.broker import BrokerControl, open_broker
 from mqcompare.checker import check_files
-from mqcompare.errors import BadInput
-from mqcompare.faults import FaultRunner, FaultTargets
+from mqcompare.consumer_state import BUSY_ENV, READY_ENV, busy_with
+from mqcompare.errors import BadInput, BrokerNotBack
+from mqcompare.faults import FaultRunner, broker_faults
 from mqcompare.journal import JournalWriter, journal_files
+from mqcompare.observe import PhaseLog, pid_alive, wait_for
 from mqcompare.progress import JournalTail
-from mqcompare.spec import RunSpec
+from mqcompare.spec import BROKER_FAULTS, Fault, RunSpec
 from mqcompare.stacks import QueueAdmin, Stack, load_admin, load_stack
 
 URL_ENV = "MQCOMPARE_URL"
@@ -31,6 +33,8 @@ POLL_S = 0.2
 QUIET_S = 1.0  # no new delivery for this long, and an empty queue: drained
 STOP_GRACE_S = 5.0
 STACK_FAULTS = {"consumer-kill"}  # faults any stack's consumer side can take
+READY_TIMEOUT_S = 60.0  # a consumer started by a fault must consume within this
+BUSY_WAIT_S = 10.0  # how long worker-kill waits for a pool process that runs a task
 
 
 def worker_children(pid: int) -> list[int]:
@@ -51,11 +55,15 @@ class Child:
         log: Path,
         url: str,
         env_extra: dict[str, str] | None = None,
+        ready_file: Path | None = None,
     ) -> None:
         self.name = name
+        self.ready_file = ready_file
         env = dict(os.environ)
         env.update(env_extra or {})
         env[URL_ENV] = url  # the URL (and its password) goes by environment, not argv
+        if ready_file is not None:
+            env[READY_ENV] = str(ready_file)
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
                 argv,
@@ -72,6 +80,10 @@ class Child:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def ready(self) -> bool:
+        """It said it consumes (consumer_state.mark_ready)."""
+        return self.ready_file is not None and self.ready_file.exists()
 
     def dump_stacks(self) -> None:
         """Ask the process to print every thread's stack (faulthandler on SIGUSR1)."""
@@ -104,7 +116,7 @@ def validate(spec: RunSpec) -> Stack:
         raise BadInput(
             "--mode", f"{spec.stack} has no mode {spec.mode!r}; allowed: {', '.join(stack.modes)}"
         )
-    allowed = {"restart", "kill", "drop"} | STACK_FAULTS | set(getattr(stack, "faults", ()))
+    allowed = set(BROKER_FAULTS) | STACK_FAULTS | set(getattr(stack, "faults", ()))
     for fault in spec.faults:
         if fault.kind not in allowed:
             raise BadInput(
@@ -140,18 +152,22 @@ class Run:
         self.stalled = False
         self.stack = stack
         self.library = spec.consumer or stack.library
+        self.busy_dir = out / "busy"
 
     # -- consumer ------------------------------------------------------------------------
     def start_consumer(self) -> None:
         n = self.consumers_started
         self.consumers_started += 1
+        (self.out / "ready").mkdir(exist_ok=True)
+        env = {BUSY_ENV: str(self.busy_dir)}
         if hasattr(self.stack, "consumer_argv"):  # the stack brings its own consumer (a worker)
             self.consumer = Child(
                 f"worker-{n}",
                 self.stack.consumer_argv(self.spec, n),
                 self.out / f"worker-{n}.log",
                 self.broker.url,
-                {"MQCOMPARE_RUN_DIR": str(self.out)},
+                {"MQCOMPARE_RUN_DIR": str(self.out), **env},
+                ready_file=self.out / "ready" / f"worker-{n}",
             )
             return
         argv = [
@@ -174,23 +190,68 @@ class Run:
             str(self.spec.stack_options.get("consumer_work_ms", 0)),
         ]
         self.consumer = Child(
-            f"consumer-{n}", argv, self.out / f"consumer-{n}.log", self.broker.url
+            f"consumer-{n}",
+            argv,
+            self.out / f"consumer-{n}.log",
+            self.broker.url,
+            env,
+            ready_file=self.out / "ready" / f"consumer-{n}",
         )
 
-    def kill_worker_child(self, _fault: object) -> None:
-        """SIGKILL one pool process of the worker, the way the OOM killer would."""
-        with self.consumer_lock:
-            pids = worker_children(self.consumer.pid) if self.consumer else []
-            if not pids:
-                raise RuntimeError("the worker has no pool process to kill")
-            os.kill(pids[0], signal.SIGKILL)
+    # -- faults on the consuming side --------------------------------------------------
+    def kill_worker_child(self, _fault: Fault, log: PhaseLog) -> None:
+        """SIGKILL one pool process of the worker while it runs a task, the way the OOM
+        killer would; `down` says which task it held when it died."""
+        deadline = time.monotonic() + BUSY_WAIT_S
+        while True:
+            with self.consumer_lock:
+                worker = self.consumer
+                children = worker_children(worker.pid) if worker is not None else []
+                busy = [pid for pid in children if busy_with(self.busy_dir, pid)]
+                if busy:
+                    victim = busy[0]
+                    os.kill(victim, signal.SIGKILL)
+                    break
+            if time.monotonic() > deadline:
+                log.note(f"no pool process ran a task within {BUSY_WAIT_S:g} s: none was killed")
+                return
+            time.sleep(0.005)
+        t_down = wait_for(lambda: not pid_alive(victim), 10.0)
+        if t_down is None:
+            raise RuntimeError(f"pool process {victim} survived SIGKILL")
+        # its busy file is final now: what it held when it died
+        held = busy_with(self.busy_dir, victim)
+        if held:
+            log.down(t_down, struck=f"pool process {victim} running task {held}")
+        else:
+            log.down(t_down, struck=f"pool process {victim}", idle=True)
+        assert worker is not None
+        # celery replaces a dead pool process on its next maintenance tick (every 5 s)
+        log.watch_up(
+            lambda: bool(set(worker_children(worker.pid)) - set(children)),
+            30.0,
+            "the worker started no new pool process within 30 s",
+        )
 
-    def kill_consumer(self, down: float) -> None:
+    def kill_consumer(self, fault: Fault, log: PhaseLog) -> None:
+        """SIGKILL the consumer (a worker with its pool), start a new one `down` s later."""
         with self.consumer_lock:
-            if self.consumer is not None:
-                self.consumer.kill()
-            time.sleep(down)
+            victim = self.consumer
+            if victim is None or not victim.alive():
+                log.note("no consumer was running: none was killed")
+                return
+            victim.kill()  # returns once it is reaped: gone, observed
+            log.down(time.time(), struck=f"{victim.name} (pid {victim.pid})")
+            self.consumer = None  # not "exited on its own": nothing restarts it meanwhile
+        time.sleep(fault.down)
+        with self.consumer_lock:
             self.start_consumer()
+            new = self.consumer
+        assert new is not None
+        t_up = wait_for(new.ready, READY_TIMEOUT_S, poll=0.05)
+        if t_up is None:
+            raise RuntimeError(f"{new.name} was not consuming {READY_TIMEOUT_S:g} s after start")
+        log.up(t_up)
 
     # -- the run -----------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
@@ -200,24 +261,24 @@ class Run:
         runner_journal = JournalWriter(self.journal_dir / "runner.jsonl", "runner", spec.run_id)
         faults = FaultRunner(
             spec.faults,
-            self.broker,
-            FaultTargets(
-                self.kill_consumer,
-                {
-                    "worker-kill": self.kill_worker_child,
-                    "worker-crash": lambda fault: self.kill_consumer(fault.down),
-                },
-            ),
+            {
+                **broker_faults(self.broker),
+                "consumer-kill": self.kill_consumer,
+                "worker-kill": self.kill_worker_child,
+                "worker-crash": self.kill_consumer,
+            },
             runner_journal,
             on_event=self.say,
         )
         tail = JournalTail(self.journal_dir)
         started = time.time()
         interrupted = False
+        aborted: BrokerNotBack | None = None
         drain: dict[str, Any] = {"complete": False}
         try:
             admin.declare(spec.queue)
-            self.start_consumer()
+            if spec.consume == "during":
+                self.start_consumer()
             faults.start()
             self.producer = Child(
                 "producers",
@@ -226,12 +287,18 @@ class Run:
                 self.broker.url,
             )
             self._watch_producers(tail, faults)
+            if self.consumer is None:  # --consume after: the queue is read now
+                with self.consumer_lock:
+                    self.start_consumer()
             while faults.is_alive():  # the drain waits for the last fault
                 self._tick(tail, faults, "faults")
             drain = self._drain(admin, tail, faults)
         except KeyboardInterrupt:
             interrupted = True
             self.say("interrupted: stopping producers, consumer and faults")
+        except BrokerNotBack as exc:
+            aborted = exc
+            self.say(f"the broker did not come back: stopping the run ({exc})")
         finally:
             faults.stop.set()
             producer_code = self.producer.stop(grace=2.0) if self.producer else None
@@ -247,6 +314,8 @@ class Run:
             excerpt = self.broker.log_excerpt(since=started)
             if excerpt:
                 (out / "broker.log").write_text(excerpt)
+            if aborted is not None:
+                (out / "broker-boot.out").write_text(self.broker.boot_output())
 
         result = check_files(journal_files(out))
         result["spec"] = json.loads((out / "spec.json").read_text())
@@ -258,15 +327,23 @@ class Run:
         result["producers_stalled"] = self.stalled
         result["fault_errors"] = faults.errors
         result["interrupted"] = interrupted
+        result["aborted"] = str(aborted) if aborted else None
         explain = getattr(self.stack, "explain", None)
         result["notes"] = explain(result) if explain else []
         (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
         if interrupted:
             raise KeyboardInterrupt
+        if aborted is not None:
+            raise BrokerNotBack(
+                f"{aborted}; the run was stopped (its journals are kept; the node's boot "
+                f"output is in {out / 'broker-boot.out'})"
+            )
         return result
 
     def _tick(self, tail: JournalTail, faults: FaultRunner, phase: str) -> None:
         time.sleep(POLL_S)
+        if faults.fatal is not None:
+            raise faults.fatal
         counts = tail.poll()
         if tail.first_invoke is not None:
             faults.start_clock(tail.first_invoke)
@@ -341,7 +418,7 @@ def execute(
     broker = broker or open_broker(spec.broker)
     try:
         broker.require([f.kind for f in spec.faults])
-        broker.check_reachable()
+        broker.heal()  # a fault of an earlier run may have left it down
         admin = load_admin(library, broker.url)  # refused credentials: exit 3 here
         out.mkdir(parents=True, exist_ok=True)
         options = {**stack.options(spec), **spec.stack_options}

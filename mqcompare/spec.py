@@ -19,6 +19,10 @@ FAULT_KINDS = ("restart", "kill", "drop", "consumer-kill", "worker-kill", "worke
 # A down time only makes sense where something is stopped and started again.
 FAULTS_WITH_DOWN = ("restart", "kill", "consumer-kill", "worker-crash")
 BROKER_FAULTS = ("restart", "kill", "drop")
+# Faults that strike the consuming side: they hit when they land while messages are being
+# delivered (broker faults: while they are being published).
+CONSUMER_FAULTS = ("consumer-kill", "worker-kill", "worker-crash")
+CONSUME_MODES = ("during", "after")
 ACK_MODES = ("after", "before", "auto")
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)?$")
@@ -106,7 +110,11 @@ class RunSpec:
     broker: str = "auto"
     consumer: str = ""  # library the counting consumer uses; "" = the stack's own
     ack: str = "after"
+    # after: the consumer starts once the last producer has finished, so messages sit in
+    # the queue through the faults (as when the write-up read its console afterwards)
+    consume: str = "during"
     prefetch: int = 100
+    # how long a producer keeps retrying one message; 0: give up at its first error
     retry_budget_s: float = 15.0
     drain_timeout_s: float = 60.0
     publish_timeout_s: float = 600.0
@@ -124,12 +132,21 @@ class RunSpec:
             raise BadInput("--producers", f"at most 1000, got {self.producers}")
         if self.ack not in ACK_MODES:
             raise BadInput("--ack", f"{self.ack!r} is not one of {', '.join(ACK_MODES)}")
+        if self.consume not in CONSUME_MODES:
+            raise BadInput(
+                "--consume", f"{self.consume!r} is not one of {', '.join(CONSUME_MODES)}"
+            )
+        if self.retry_budget_s < 0:
+            raise BadInput(
+                "--retry-budget",
+                f"must be 0 (give up at the first error) or more seconds, got "
+                f"{self.retry_budget_s:g}",
+            )
         if not isinstance(self.rate, (int, float)) or self.rate < 0:
             raise BadInput("--rate", f"must be 0 (unpaced) or more messages/s, got {self.rate!r}")
         if self.prefetch < 0:
             raise BadInput("--prefetch", f"must be 0 (unlimited) or more, got {self.prefetch}")
         for name, flag in (
-            ("retry_budget_s", "--retry-budget"),
             ("drain_timeout_s", "--drain-timeout"),
             ("publish_timeout_s", "--publish-timeout"),
             ("stall_timeout_s", "--stall-timeout"),

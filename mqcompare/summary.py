@@ -8,6 +8,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from mqcompare.checker import faults_missed
 from mqcompare.claims import Judgement, error_count, errors_text, judge, planned, share
 from mqcompare.preset import Cell, Claim, Experiment, Preset
 from mqcompare.report import ack_label
@@ -68,6 +69,38 @@ class CellSummary:
         return errors_text(self.errors(), top) or "-"
 
     @property
+    def missed(self) -> list[Result]:
+        """Finished runs in which a fault missed (they test no claim about it)."""
+        return [r for r in self.runs if faults_missed(r)]
+
+    def faults_text(self, observed: bool = False) -> str:
+        """The fault plan, and in how many runs a fault missed: 'restart@1s:1s (missed in 1
+        of 3 runs)'; `observed` adds each fault's down window (median over runs):
+        'restart@1s:1s down 1.06-2.41 s'."""
+        plan = list(self.cell.faults)
+        if observed and self.runs:
+            plan = [f"{p} {self._window(i)}" for i, p in enumerate(plan)]
+        text = (", " if observed else " ").join(plan) or "-"
+        missed = len(self.missed)
+        if missed:
+            text += f" (missed in {missed} of {self.n} runs)" if self.n > 1 else " (missed)"
+        return text
+
+    def _window(self, i: int) -> str:
+        """Fault i's observed down window, median over the runs that saw it down."""
+        downs, ups = [], []
+        for r in self.runs:
+            seen = r.get("faults") or []
+            if i < len(seen) and seen[i].get("down_s") is not None:
+                downs.append(seen[i]["down_s"])
+                ups.append(
+                    seen[i].get("up_s") if seen[i].get("up_s") is not None else seen[i]["down_s"]
+                )
+        if not downs:
+            return "never seen down"
+        return f"down {statistics.median(downs):.2f}-{statistics.median(ups):.2f} s"
+
+    @property
     def hung(self) -> int:
         return sum(1 for r in self.runs if r.get("producers_stalled"))
 
@@ -114,8 +147,19 @@ def summarize(doc: dict[str, Any], preset: Preset) -> list[CellSummary]:
         claims = preset.experiments[s.cell.experiment].claims
         for cid in s.cell.claims:
             peer = functools.partial(_peer, summaries, s.cell)
-            s.judgements.append(judge(cid, claims[cid].expect, s.runs, peer))
+            series = functools.partial(_by_rate, summaries, s.cell)
+            s.judgements.append(judge(cid, claims[cid].expect, s.runs, peer, series))
     return summaries
+
+
+def _same_but_rate(a: Cell, b: Cell) -> bool:
+    keys = ("experiment", "stack", "mode", "confirms", "ack", "celery", "faults", "consume")
+    return all(getattr(a, k) == getattr(b, k) for k in keys)
+
+
+def _by_rate(summaries: list[CellSummary], c: Cell) -> list[tuple[float, list[Result]]]:
+    """(rate, runs) of the cells that differ from `c` only in rate and size, `c` included."""
+    return [(s.cell.rate, s.runs) for s in summaries if _same_but_rate(s.cell, c)]
 
 
 def _peer(summaries: list[CellSummary], c: Cell, other: str) -> tuple[str, list[Result]] | None:
@@ -164,6 +208,20 @@ def refuted(
     ]
 
 
+def fault_misses(summaries: list[CellSummary]) -> list[str]:
+    """One line per cell in which a fault missed: '2.05 celery shared-app: in 1 of 3 runs:
+    restart@4s missed (not tested)'."""
+    lines = []
+    for s in summaries:
+        missed = s.missed
+        if missed:
+            whys = "; ".join(dict.fromkeys(faults_missed(r) for r in missed))
+            lines.append(
+                f"{s.cell.id} {s.cell.stack} {s.cell.mode}: in {len(missed)} of {s.n} runs: {whys}"
+            )
+    return lines
+
+
 def run_row(r: Result) -> dict[str, Any]:
     """One run as a flat row (results.csv)."""
     spec, c = r.get("spec") or {}, r["counts"]
@@ -176,6 +234,7 @@ def run_row(r: Result) -> dict[str, Any]:
         "confirms": bool(spec.get("confirms")),
         "ack": ack_label(spec),
         "faults": " ".join(spec.get("faults", [])),
+        "faults_missed": faults_missed(r),
         "producers": spec.get("producers", 0),
         "messages": spec.get("messages", 0),
         "rate": spec.get("rate", 0),

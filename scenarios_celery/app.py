@@ -10,6 +10,7 @@ from typing import Any
 from celery import Celery, signals
 from kombu import Exchange, Queue
 
+from mqcompare.consumer_state import BusyMarker
 from mqcompare.journal import JournalWriter
 from mqcompare.spec import RunSpec
 from scenarios_kombu.connect import retry_policy
@@ -80,6 +81,7 @@ def make_app(
     )
     work_s = conf["work_ms"] / 1000.0
     journals: dict[int, JournalWriter] = {}
+    busy = BusyMarker()  # which task each pool process runs (for worker-kill)
 
     def journal() -> JournalWriter:
         # one journal per worker child process, opened in that process
@@ -94,11 +96,13 @@ def make_app(
     @app.task(bind=True, name=TASK)
     def record(self: Any, p: int, s: int, sent: float) -> None:
         """Simulated work, then the `deliver` record (before the ack with acks_late)."""
+        busy.working(p, s)
         if work_s:
             time.sleep(work_s)
         if journal_deliveries:
             redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
             journal().deliver(p, s, sent, redelivered)
+        busy.idle()
 
     if journal_dir is not None and journal_deliveries:
         signals.worker_process_init.connect(lambda **_: journal(), weak=False)

@@ -34,8 +34,19 @@ class Attempts:
 
     def reraise(self, exc: Exception) -> NoReturn:
         """Raise what a publish that kombu gave up on means for the journal."""
-        if isinstance(exc, MessageNacked) or not self.sending:
-            # the broker said no (kombu does not retry a nack), or kombu gave up while
-            # reconnecting: the last attempt never went out
+        if isinstance(exc, MessageNacked) or not self.sending or _refused(exc):
+            # the broker said no (kombu does not retry a nack), kombu gave up while
+            # reconnecting, or the connection was refused: the last attempt never went out
             raise NotSent(exc) from exc
         raise exc
+
+
+def _refused(exc: BaseException | None) -> bool:
+    """The connection was refused (kombu wraps it as OperationalError): nothing was sent.
+    Seen with no retries at all (a retry budget of 0), where no errback says so."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, ConnectionRefusedError):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False

@@ -11,22 +11,35 @@ from typing import Any
 import pytest
 
 from mqcompare.broker import LocalNode
+from mqcompare.errors import InfrastructureError
 from mqcompare.runner import execute
 from mqcompare.spec import Fault, RunSpec
 
 
 @pytest.fixture(scope="session")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
+def session_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
     if not LocalNode.installed():
         pytest.fail("rabbitmq-server is not installed (.ci/run installs it with apt-get)")
-    # CLI subprocesses find this node as the kept one (`--broker local`)
+    # CLI subprocesses find this node as the kept one (`--broker local`); its guardian
+    # stops it even if pytest itself is killed
     os.environ["MQCOMPARE_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
-    started = LocalNode.start_new(keep=True)
+    started = LocalNode.start_new(keep=True, guard=True)
     assert started.state.port != 5672
     yield started
     started.stop()
     pid = started.state.beam_pid()
     assert pid is None or not os.path.exists(f"/proc/{pid}"), "private node left running"
+
+
+@pytest.fixture
+def node(session_node: LocalNode) -> LocalNode:
+    """The session's node, answering: a test whose fault left it dead or stopped costs
+    that test only; the next one gets the node booted again (same ports, same data)."""
+    try:
+        session_node.heal()
+    except InfrastructureError as exc:
+        pytest.fail(f"the session's private node could not be brought back: {exc}")
+    return session_node
 
 
 def run_spec(stack: str, **kw: Any) -> RunSpec:

@@ -78,7 +78,8 @@ def matrix_cmd(*args: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def matrix_dir(node: LocalNode, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def matrix_dir(session_node: LocalNode, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    session_node.heal()
     base = tmp_path_factory.mktemp("matrix")
     preset = base / "tiny.toml"
     preset.write_text(TINY)

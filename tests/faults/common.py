@@ -1,5 +1,10 @@
 """Stack-neutral fault contract: with publisher confirms and late acks, no fault may make
-an acknowledged message disappear; each fault is journaled with when it really ran."""
+an acknowledged message disappear; each fault is journaled with what it was seen to do,
+and each test first checks that its fault hit (landed while what it struck carried
+messages), so a verdict never rests on a fault that missed.
+
+Producers are paced (4 x 600 at 200 messages/s each: 3 s of publishing), so a fault at
+1 s lands mid-publishing however loaded the machine is."""
 
 from __future__ import annotations
 
@@ -7,58 +12,75 @@ from typing import Any
 
 import pytest
 
-SIZE = {"producers": 4, "messages": 1500}
+PACED = {"producers": 4, "messages": 600, "rate": 200.0}
+TOTAL = 2400
 
 
-def assert_no_loss(r: dict[str, Any], kind: str) -> None:
+def the_fault(r: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The run's one fault, which must have hit."""
+    assert [f["kind"] for f in r["faults"]] == [kind], r["faults"]
+    (f,) = r["faults"]
+    assert f["hit"], f.get("why")
+    assert f["begin_s"] <= f["down_s"] <= f["end_s"]
+    assert r["fault_errors"] == []
+    return f
+
+
+def assert_no_loss(r: dict[str, Any]) -> None:
     c = r["counts"]
     assert c["lost"] == 0, r["anomalies"]["lost"]
     assert c["unexpected"] == 0
-    assert c["acknowledged"] == c["attempted"] == 6000, r["errors"]
-    assert [f["kind"] for f in r["faults"]] == [kind]
-    assert r["faults"][0]["end_s"] >= r["faults"][0]["begin_s"] >= 0
-    assert r["fault_errors"] == []
+    assert c["acknowledged"] == c["attempted"] == TOTAL, r["errors"]
 
 
-@pytest.mark.broker
-@pytest.mark.faults
 def with_work(ack: dict[str, Any], work_ms: float) -> dict[str, Any]:
     """Spec fields: an ack policy plus simulated consumer work."""
     opts = {**ack.get("stack_options", {}), "consumer_work_ms": work_ms}
     return {**ack, "stack_options": opts}
 
 
+@pytest.mark.broker
+@pytest.mark.faults
 class FaultContract:
     stack: str
     # how this stack's consumer acks after processing, and before it (spec fields)
     late_ack: dict[str, Any] = {"ack": "after"}  # noqa: RUF012 - read-only class data
     early_ack: dict[str, Any] = {"ack": "auto"}  # noqa: RUF012
-    consumer_kill = "consumer-kill@0.5s"  # late enough that the consumer is consuming
+    consumer_kill = "consumer-kill@1s"  # when the consumer is consuming
+    # consumer work per message, slower than the 800 messages/s offered: a backlog builds,
+    # so the consumer always holds a prefetch's worth when it is killed
+    work_ms = 2.0
 
     def test_restart_with_confirms_loses_nothing(self, run: Any) -> None:
-        r = run(self.stack, confirms=True, faults=["restart@0.5s:1s"], **SIZE)
-        assert_no_loss(r, "restart")
+        r = run(self.stack, confirms=True, faults=["restart@1s:1s"], **PACED)
+        f = the_fault(r, "restart")
+        assert_no_loss(r)
         assert r["errors"], "the producers saw the restart"
-        assert r["faults"][0]["end_s"] - r["faults"][0]["begin_s"] >= 1.0
+        assert f["up_s"] - f["down_s"] >= 1.0, "down for at least the planned second"
 
     def test_kill_with_confirms_loses_nothing(self, run: Any) -> None:
-        r = run(self.stack, confirms=True, faults=["kill@0.5s:0.5s"], **SIZE)
-        assert_no_loss(r, "kill")
+        r = run(self.stack, confirms=True, faults=["kill@1s:0.5s"], **PACED)
+        f = the_fault(r, "kill")
+        assert_no_loss(r)
         assert r["errors"]
+        assert f["up_s"] - f["down_s"] >= 0.5
 
     def test_drop_with_confirms_loses_nothing(self, run: Any) -> None:
-        r = run(self.stack, confirms=True, faults=["drop@0.5s"], **SIZE)
-        assert_no_loss(r, "drop")
+        r = run(self.stack, confirms=True, faults=["drop@1s"], **PACED)
+        f = the_fault(r, "drop")
+        assert_no_loss(r)
+        assert f["struck"].endswith(("connection", "connections"))
 
     def test_consumer_kill_with_late_acks_loses_nothing(self, run: Any) -> None:
         r = run(
             self.stack,
             confirms=True,
             faults=[self.consumer_kill],
-            **with_work(self.late_ack, 0.5),
-            **SIZE,
+            **with_work(self.late_ack, self.work_ms),
+            **PACED,
         )
-        assert_no_loss(r, "consumer-kill")
+        the_fault(r, "consumer-kill")
+        assert_no_loss(r)
         assert r["consumer_starts"] == 2
         # the killed consumer's unacked messages came back, flagged as redelivered
         assert r["counts"]["redelivered"] >= 1
@@ -71,23 +93,33 @@ class FaultContract:
             confirms=True,
             prefetch=200,
             faults=[self.consumer_kill],
-            **with_work(self.early_ack, 2),
-            **SIZE,
+            **with_work(self.early_ack, self.work_ms),
+            **PACED,
         )
+        the_fault(r, "consumer-kill")
         assert r["counts"]["lost"] >= 1
         assert not r["verdict"]["valid"]
 
-    def test_faults_run_in_order_even_after_the_producers_finished(self, run: Any) -> None:
+    def test_faults_run_in_order_and_one_after_publishing_misses(self, run: Any) -> None:
+        """A fault due after the producers finished still runs, in order, and the result
+        says it missed: it tests no claim."""
         r = run(
             self.stack,
             producers=1,
             messages=20,
             confirms=True,
             faults=["drop@0.2s", "drop@1.5s", "restart@1.6s:0.5s"],
+            # celery's worker may stay disconnected after a drop (its acks fail with
+            # "connection already closed" and it does not reconnect): not this test's point
+            drain_timeout_s=20.0,
         )
         kinds = [f["kind"] for f in r["faults"]]
         assert kinds == ["drop", "drop", "restart"]
         begins = [f["begin_s"] for f in r["faults"]]
         assert begins == sorted(begins) and begins[1] >= 1.5
         assert begins[2] >= r["faults"][1]["end_s"]  # the third waited for the second
+        restart = r["faults"][2]
+        assert r["windows"]["publishing"][1] < 1.6 <= restart["down_s"]
+        assert not restart["hit"]
+        assert restart["why"].startswith("missed publishing: down at")
         assert r["counts"]["lost"] == 0

@@ -1,6 +1,6 @@
 from typing import Any
 
-from tests.faults.common import SIZE, FaultContract
+from tests.faults.common import PACED, FaultContract, the_fault
 
 
 class TestPikaFaults(FaultContract):
@@ -8,6 +8,7 @@ class TestPikaFaults(FaultContract):
 
     def test_kill_without_confirms_loses_acknowledged_messages(self, run: Any) -> None:
         """The write-up's claim, on a crash: without confirms 'sent' means nothing."""
-        r = run(self.stack, confirms=False, faults=["kill@0.5s:0.5s"], **SIZE)
+        r = run(self.stack, confirms=False, faults=["kill@1s:0.5s"], **PACED)
+        the_fault(r, "kill")
         assert r["counts"]["lost"] > 0
         assert not r["verdict"]["valid"]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mqcompare.checker import NoJournal, check_dirs, check_files
+from mqcompare.checker import NoJournal, check_dirs, check_files, faults_missed
 from mqcompare.journal import JournalError
 from tests.journals import dlv, fail, header, info, inv, ok, write
 
@@ -181,17 +181,209 @@ def test_journals_of_several_machines_are_checked_together(tmp_path: Path) -> No
     assert together["counts"]["lost"] == 0 and together["counts"]["unique"] == 2
 
 
-def test_fault_spans_are_relative_to_the_first_publish(tmp_path: Path) -> None:
-    write(tmp_path / "producer.jsonl", "producer", [inv(0, 0, 100.0), ok(0, 0, 100.1)])
+def fault(kind: str, phase: str, t: float, n: int = 0, **extra: object) -> dict[str, object]:
+    return {"ev": "fault", "kind": kind, "phase": phase, "t": t, "n": n, **extra}
+
+
+def publishing(tmp_path: Path, start: float, end: float, step: float = 0.5) -> None:
+    """One producer publishing from `start` to `end`, one message per `step`."""
+    records, t, s = [], start, 0
+    while t <= end + 1e-9:
+        records += [inv(0, s, t), ok(0, s, t + 0.01)]
+        t, s = t + step, s + 1
+    write(tmp_path / "producer.jsonl", "producer", records)
+
+
+def test_a_fault_that_went_down_while_publishing_hit(tmp_path: Path) -> None:
+    publishing(tmp_path, 100.0, 105.0)
+    runner = [
+        fault("restart", "begin", 101.0, at=1.0),
+        fault("restart", "down", 101.08),
+        fault("restart", "up", 103.4),
+        fault("restart", "end", 103.5),
+    ]
+    write(tmp_path / "runner.jsonl", "runner", runner)
+    result = check_dirs([tmp_path])
+    assert result["windows"]["publishing"] == [0.0, 5.01]
+    assert result["faults"] == [
+        {
+            "kind": "restart",
+            "target": "broker",
+            "at_s": 1.0,
+            "begin_s": 1.0,
+            "down_s": 1.08,
+            "up_s": 3.4,
+            "end_s": 3.5,
+            "hit": True,
+            "lag_s": 0.08,
+        }
+    ]
+    assert faults_missed(result | {"spec": {"faults": ["restart@1s:2s"]}}) == ""
+
+
+def test_a_fault_that_went_down_after_publishing_ended_missed(tmp_path: Path) -> None:
+    """The issue's first run: the node stopped after the last producer had finished."""
+    publishing(tmp_path, 100.0, 102.5)
     write(
         tmp_path / "runner.jsonl",
         "runner",
         [
-            {"ev": "fault", "kind": "restart", "phase": "begin", "t": 101.0},
+            fault("restart", "begin", 101.0, 0, at=1.0),
+            fault("restart", "down", 102.6, 0),
+            fault("restart", "up", 104.0, 0),
+            fault("restart", "end", 104.0, 0),
+            fault("restart", "begin", 104.0, 1, at=4.0),
+            fault("restart", "down", 104.1, 1),
+            fault("restart", "up", 105.6, 1),
+            fault("restart", "end", 105.6, 1),
+        ],
+    )
+    result = check_dirs([tmp_path])
+    first, second = result["faults"]
+    assert not first["hit"] and not second["hit"]
+    assert first["why"] == "missed publishing: down at 2.60 s, publishing ended at 2.51 s"
+    assert second["lag_s"] == 0.1  # due when the first ended (4.0 s), down at 4.1 s
+    spec = {"faults": ["restart@1s:2s", "restart@4s:2s"]}
+    assert faults_missed(result | {"spec": spec}) == "restart@1s, restart@4s missed"
+
+
+def test_a_fault_that_struck_nothing_missed(tmp_path: Path) -> None:
+    publishing(tmp_path, 100.0, 105.0)
+    write(
+        tmp_path / "runner.jsonl",
+        "runner",
+        [
+            fault("drop", "begin", 101.0, at=1.0),
+            fault("drop", "note", 101.01, text="no client connection was open"),
+            fault("drop", "end", 101.02),
+            fault("kill", "begin", 102.0, 1, at=2.0),
+            fault("kill", "end", 102.5, 1, error="no pid file"),
+        ],
+    )
+    drop, kill = check_dirs([tmp_path])["faults"]
+    assert (drop["hit"], drop["why"]) == (False, "missed: no client connection was open")
+    assert drop["notes"] == ["no client connection was open"]
+    assert (kill["hit"], kill["why"]) == (False, "missed: no pid file")
+
+
+def test_an_instant_fault_hits_inside_the_window(tmp_path: Path) -> None:
+    publishing(tmp_path, 100.0, 105.0)
+    write(
+        tmp_path / "runner.jsonl",
+        "runner",
+        [
+            fault("drop", "begin", 102.0, at=2.0),
+            fault("drop", "down", 102.01, struck="11 connections"),
+            fault("drop", "up", 102.01),
+            fault("drop", "end", 102.02),
+        ],
+    )
+    (drop,) = check_dirs([tmp_path])["faults"]
+    assert drop["hit"] and drop["struck"] == "11 connections"
+    assert drop["down_s"] == drop["up_s"] == 2.01
+
+
+def test_consumer_faults_are_judged_against_delivering(tmp_path: Path) -> None:
+    """With --consume after, a consumer killed while producers publish strikes nothing."""
+    publishing(tmp_path, 100.0, 103.0)
+    write(tmp_path / "consumer-1.jsonl", "consumer", [dlv(0, s, 104.0 + s / 10) for s in range(7)])
+    write(
+        tmp_path / "runner.jsonl",
+        "runner",
+        [
+            fault("consumer-kill", "begin", 101.0, 0, at=1.0),
+            fault("consumer-kill", "down", 101.05, 0),
+            fault("consumer-kill", "up", 101.9, 0),
+            fault("consumer-kill", "end", 101.9, 0),
+            fault("consumer-kill", "begin", 104.2, 1, at=4.2),
+            fault("consumer-kill", "down", 104.25, 1),
+            fault("consumer-kill", "end", 104.3, 1),
+        ],
+    )
+    result = check_dirs([tmp_path])
+    before, during = result["faults"]
+    assert result["windows"]["delivering"] == [4.0, 4.6]
+    assert before["target"] == "consumer"
+    assert before["why"] == "missed delivering: back at 1.90 s, delivering began at 4.00 s"
+    assert during["hit"]
+
+
+def test_a_worker_kill_of_an_idle_process_missed(tmp_path: Path) -> None:
+    publishing(tmp_path, 100.0, 103.0)
+    write(tmp_path / "worker-1.jsonl", "consumer", [dlv(0, s, 100.5 + s / 2) for s in range(6)])
+    write(
+        tmp_path / "runner.jsonl",
+        "runner",
+        [
+            fault("worker-kill", "begin", 101.0, 0, at=1.0),
+            fault("worker-kill", "down", 101.01, 0, struck="pool process 7", idle=True),
+            fault("worker-kill", "end", 101.3, 0),
+            fault("worker-kill", "begin", 102.0, 1, at=2.0),
+            fault("worker-kill", "down", 102.01, 1, struck="pool process 8 running task 0:3"),
+            fault("worker-kill", "end", 102.3, 1),
+        ],
+    )
+    idle, busy = check_dirs([tmp_path])["faults"]
+    assert (idle["hit"], idle["why"]) == (False, "missed: it struck a process that held no message")
+    assert busy["hit"] and busy["struck"] == "pool process 8 running task 0:3"
+
+
+def test_journals_without_phases_or_n_still_pair_and_say_nothing_was_seen(
+    tmp_path: Path,
+) -> None:
+    """A journal from before the down/up phases: begin and end pair by order; with
+    nothing observed the fault is not known to have hit. Unknown phases are ignored."""
+    publishing(tmp_path, 100.0, 101.0)
+    write(
+        tmp_path / "runner.jsonl",
+        "runner",
+        [
+            {"ev": "fault", "kind": "restart", "phase": "begin", "t": 100.5},
+            {"ev": "fault", "kind": "restart", "phase": "wobble", "t": 100.6},
             {"ev": "fault", "kind": "restart", "phase": "end", "t": 103.5},
         ],
     )
-    assert check_dirs([tmp_path])["faults"] == [{"kind": "restart", "begin_s": 1.0, "end_s": 3.5}]
+    (span,) = check_dirs([tmp_path])["faults"]
+    assert (span["begin_s"], span["end_s"], span["at_s"]) == (0.5, 3.5, None)
+    assert (span["hit"], span["why"]) == (False, "missed: nothing went down")
+
+
+def test_a_planned_fault_that_never_began_is_missed() -> None:
+    result = {"spec": {"faults": ["restart@1s:1s", "kill@9s"]}, "faults": [{"hit": True}]}
+    assert faults_missed(result) == "kill@9s (never launched) missed"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.floats(0, 10),
+    st.floats(0, 10),
+    st.floats(0, 10),
+    st.floats(0, 5),
+)
+def test_hit_is_an_overlap_of_the_down_and_publishing_windows(
+    tmp_path_factory: pytest.TempPathFactory, start: float, length: float, down: float, dur: float
+) -> None:
+    d = tmp_path_factory.mktemp("w")
+    base = 1000.0
+    # the first publish defines 0; publishing then runs from `start` to `start + length`
+    write(
+        d / "producer.jsonl",
+        "producer",
+        [inv(0, 0, base), ok(0, 0, base), inv(0, 1, base + start), ok(0, 1, base + start + length)],
+    )
+    write(
+        d / "runner.jsonl",
+        "runner",
+        [
+            fault("kill", "begin", base + down),
+            fault("kill", "down", base + down),
+            fault("kill", "up", base + down + dur),
+            fault("kill", "end", base + down + dur),
+        ],
+    )
+    (span,) = check_dirs([d])["faults"]
+    end = round(start + length, 3)
+    assert span["hit"] == (round(down, 3) <= end)
 
 
 # -- a reference model over random histories --------------------------------------------

@@ -76,3 +76,60 @@ def test_short_by_asks_for_a_share_of_the_planned_messages_missing() -> None:
     for bad in ("short-by:0", "short-by:101", "short-by:lots", "short-by"):
         with pytest.raises(ValueError):
             parse_predicate(bad)
+
+
+def missed(**kw: object) -> dict[str, object]:
+    """A run whose one fault missed (down after publishing ended)."""
+    fault = {"kind": "restart", "at_s": 4.0, "hit": False, "why": "missed publishing"}
+    return result(faults=[fault], **kw)  # type: ignore[arg-type]
+
+
+def test_runs_whose_fault_missed_are_not_judged() -> None:
+    j = judge("c", ("loss",), [result(lost=3), missed(lost=0), missed(lost=0)], no_peer)
+    assert (j.verdict, j.runs, j.missed) == ("held", 1, 2)
+    assert "2 more run(s) not tested: a fault missed" in j.evidence
+    none = judge("c", ("loss",), [missed(), missed()], no_peer)
+    assert (none.verdict, none.label, none.runs) == ("not tested", "not tested (fault missed)", 0)
+    assert "restart@4s missed" in none.evidence[0]
+
+
+def test_a_fault_never_launched_counts_as_missed() -> None:
+    r = result()
+    r["spec"]["faults"] = ["restart@9s:1s"]
+    assert judge("c", ("no-loss",), [r], no_peer).verdict == "not tested"
+
+
+def test_redelivered_predicate() -> None:
+    again = result()
+    again["counts"]["redelivered"] = 4
+    assert judge("c", ("redelivered",), [again], no_peer).verdict == "held"
+    assert judge("c", ("redelivered",), [result()], no_peer).verdict == "refuted"
+
+
+def lossy(lost: int, total: int = 1000, **kw: object) -> dict[str, object]:
+    return result(total=total, lost=lost, **kw)  # type: ignore[arg-type]
+
+
+def test_loss_grows_with_rate_is_judged_on_the_series() -> None:
+    growing = [(30.0, [lossy(0)]), (300.0, [lossy(2)]), (0.0, [lossy(280)]), (3000.0, [lossy(9)])]
+    j = judge("g", ("loss-grows-with-rate",), [lossy(280)], no_peer, lambda: growing)
+    assert j.verdict == "held"
+    assert j.evidence[-1] == (
+        "lost by offered rate: 0.0 % at 30/s, 0.2 % at 300/s, 0.9 % at 3,000/s, 28 % at unpaced"
+    )
+    falling = [(30.0, [lossy(5)]), (300.0, [lossy(2)]), (0.0, [lossy(9)])]
+    assert judge("g", ("loss-grows-with-rate",), [lossy(9)], no_peer, lambda: falling).verdict == (
+        "refuted"
+    )
+    flat = [(30.0, [lossy(0)]), (0.0, [lossy(0)])]
+    assert judge("g", ("loss-grows-with-rate",), [lossy(0)], no_peer, lambda: flat).verdict == (
+        "refuted"
+    )
+
+
+def test_loss_grows_with_rate_leaves_out_rates_whose_fault_missed() -> None:
+    series = [(30.0, [missed()]), (0.0, [lossy(9)])]
+    j = judge("g", ("loss-grows-with-rate",), [lossy(9)], no_peer, lambda: series)
+    assert j.verdict == "not judged"
+    assert "not tested at 30/s: fault missed" in j.evidence[0]
+    assert "fewer than two rates tested" in j.evidence[0]

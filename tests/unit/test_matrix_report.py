@@ -188,3 +188,76 @@ def test_slower_than_default_compares_with_the_stacks_own_mode(tmp_path: Path) -
         and "connection-per-thread" in verdicts["pika"].evidence[-1]
     )
     assert verdicts["kombu"].verdict == "refuted" and "for pool" in verdicts["kombu"].evidence[-1]
+
+
+SWEEP = """
+name = "sweep"
+title = "Rate sweep"
+[defaults]
+producers = 1
+faults = ["restart@1s:1s"]
+
+[[experiments]]
+id = "5"
+title = "Loss against rate"
+question = "Does loss grow with rate?"
+protocol = "One restart at three rates."
+[[experiments.claims]]
+id = "grows"
+says = "Loss grows with rate."
+source = "test"
+expect = ["loss-grows-with-rate"]
+[[experiments.cells]]
+stack = "pika"
+rate = 30
+messages = 150
+[[experiments.cells]]
+stack = "pika"
+rate = 300
+messages = 1500
+[[experiments.cells]]
+stack = "pika"
+messages = 6000
+claim = "grows"
+"""
+
+
+def restarted(cell: str, lost: int, total: int, hit: bool = True, **kw: object) -> dict:
+    fault = {"kind": "restart", "at_s": 1.0, "begin_s": 1.0, "down_s": 1.05, "hit": hit}
+    if not hit:
+        fault["why"] = "missed publishing: down at 1.05 s, publishing ended at 0.90 s"
+    r = result("pika", cell=cell, total=total, lost=lost, faults=[fault], **kw)  # type: ignore[arg-type]
+    r["spec"]["faults"] = ["restart@1s:1s"]
+    return r
+
+
+def test_reports_leave_out_runs_whose_fault_missed_and_chart_loss_against_rate(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "sweep.toml"
+    path.write_text(SWEEP)
+    preset = load_preset(str(path))
+    results = [
+        restarted("5.01", 0, 150),
+        restarted("5.02", 0, 1500, hit=False),  # its only run missed: rate 300 not tested
+        restarted("5.03", 600, 6000),
+        restarted("5.03", 0, 6000, hit=False, repeat=2),
+    ]
+    doc = document(preset, results, repeat=2)
+    md = markdown(doc)
+    assert "## Faults that missed" in md
+    assert "5.02 pika connection-per-thread: in 1 of 1 runs: restart@1s missed" in md
+    assert "restart@1s:1s down 1.05-1.05 s (missed in 1 of 2 runs)" in md  # faults column
+    assert "lost by offered rate: 0.0 % at 30/s, 10 % at unpaced" in md
+    assert "not tested at 300/s: fault missed" in md
+    assert "5.03 pika connection-per-thread: **held**" in md
+    page = html(doc)
+    assert "silent loss against publish rate" in page  # the chart's title, as text
+    assert "Faults that missed" in page
+    rows = list(csv.DictReader(io.StringIO(results_csv(doc))))
+    assert [row["faults_missed"] for row in rows] == [
+        "",
+        "restart@1s missed",
+        "",
+        "restart@1s missed",
+    ]

@@ -100,6 +100,47 @@ def test_seed_has_the_write_ups_sizes() -> None:
     assert any(c.celery.get("reject_on_worker_lost") for c in celery_crash)
 
 
+def test_seed_runs_experiment_2_as_the_write_up_did() -> None:
+    """Beside the paced cells: saturating, read afterwards, and producers that give up,
+    each on every stack, with and without confirms where it applies."""
+    seed = load_preset("seed")
+    two = [c for c in seed.cells if c.experiment == "2"]
+    every = {"pika", "kombu", "celery"}
+    unpaced = [c for c in two if c.rate == 0 and c.consume == "during"]
+    after = [c for c in two if c.consume == "after"]
+    give_up = [c for c in two if c.timeouts.get("retry_budget_s") == 0]
+    for cells in (unpaced, after):
+        assert {(c.stack, c.confirms) for c in cells} == {
+            (s, conf) for s in every for conf in (False, True)
+        }
+        assert all(c.faults == ("restart@1s:1s",) for c in cells)
+    assert {c.stack for c in give_up} == every and not any(c.confirms for c in give_up)
+    assert all("give-up-reported" in c.claims for c in give_up)
+    # no cell is judged on a claim about the other confirms setting
+    for c in two:
+        about_confirms = {cid for cid in c.claims if cid.startswith("confirms-")}
+        assert not about_confirms or c.confirms, c.id
+
+
+def test_seed_sweeps_the_rate_under_one_restart() -> None:
+    seed = load_preset("seed")
+    sweep = [c for c in seed.cells if c.experiment == "5"]
+    for stack in ("pika", "kombu"):
+        cells = [c for c in sweep if c.stack == stack]
+        assert sorted(c.rate for c in cells) == [0, 30, 300, 3000]
+        assert {c.faults for c in cells} == {("restart@1s:1s",)}
+        assert [c.rate for c in cells if c.claims] == [0]  # judged once, on the series
+
+
+@pytest.mark.parametrize("name", ["quick", "seed", "full"])
+def test_every_built_in_claim_states_one_thing(name: str) -> None:
+    """A compound claim shows one verdict for several statements; each is its own claim."""
+    preset = load_preset(name)
+    for exp in preset.experiments.values():
+        for claim in exp.claims.values():
+            assert len(claim.expect) == 1, (exp.id, claim.id, claim.expect)
+
+
 def test_full_covers_every_mode_confirms_and_fault_kind() -> None:
     from mqcompare.stacks import load_stack
 
@@ -121,6 +162,7 @@ def test_full_covers_every_mode_confirms_and_fault_kind() -> None:
     [
         (('claim = "nothing-lost"', 'claim = "made-up"'), "made-up"),
         (("confirms = [false, true]", 'confirms = "sometimes"'), "confirms"),
+        (("confirms = [false, true]", 'consume = "later"'), "--consume"),
         (('stacks = ["pika", "kombu"]', 'stacks = ["zeromq"]'), "zeromq"),
         (('stacks = ["pika", "kombu"]', 'stack = "pika"\nmode = "sideways"'), "sideways"),
         (('expect = ["no-loss"]', 'expect = ["no-bugs"]'), "no-bugs"),

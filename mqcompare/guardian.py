@@ -1,0 +1,54 @@
+"""`python -m mqcompare.guardian`: stops the private nodes of a process that died without
+stopping them (SIGKILL, OOM killer), so that no broker of ours outlives mqcompare.
+
+The process that starts a node keeps the write end of this guardian's stdin and tells it,
+one JSON line per change, what to stop: `{"id": ..., "pgid": ..., "pidfile": ..., "dir":
+...}`; `{"release": id}` when it stopped the node itself. When stdin ends without a
+release (the kernel closes a dead process's pipes, however it died) the guardian SIGKILLs
+what it was told of, by the pids it was given, and removes the node's directory."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _stop(node: dict[str, Any]) -> None:
+    pidfile = node.get("pidfile")
+    if pidfile:
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(Path(pidfile).read_text().strip()), signal.SIGKILL)
+    pgid = node.get("pgid")
+    if pgid:
+        with contextlib.suppress(OSError):
+            os.killpg(int(pgid), signal.SIGKILL)
+    if node.get("dir"):
+        shutil.rmtree(node["dir"], ignore_errors=True)
+
+
+def main() -> int:
+    # a Ctrl-C meant for mqcompare must not take its guardian first
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    nodes: dict[str, dict[str, Any]] = {}
+    for line in sys.stdin:
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if "release" in msg:
+            nodes.pop(str(msg["release"]), None)
+        else:
+            nodes.setdefault(str(msg["id"]), {}).update(msg)
+    for node in nodes.values():
+        _stop(node)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
