@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 
+from mqcompare.consumer_state import BusyMarker
 from mqcompare.envelope import decode
 from mqcompare.journal import JournalWriter
 from mqcompare.orphan import watch_parent
@@ -29,6 +30,7 @@ class Handler:
 
     def __init__(self, journal: JournalWriter, ack: str, work_s: float) -> None:
         self.journal, self.ack, self.work_s = journal, ack, work_s
+        self.busy = BusyMarker()  # what it processes right now (for consumer-kill)
 
     def __call__(self, body: bytes, redelivered: bool, do_ack: object) -> None:
         try:
@@ -38,6 +40,7 @@ class Handler:
             if self.ack != "auto":
                 do_ack()  # type: ignore[operator]
             return
+        self.busy.working(p, s)
         if self.work_s:
             time.sleep(self.work_s)
         if self.ack == "before":
@@ -48,6 +51,7 @@ class Handler:
             do_ack()  # type: ignore[operator]
         else:
             self.journal.deliver(p, s, sent, redelivered)
+        self.busy.idle()
 
 
 def main(argv: list[str] | None = None) -> int:

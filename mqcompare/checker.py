@@ -258,7 +258,8 @@ def _fault_spans(
 ) -> list[dict[str, Any]]:
     """Each fault with its observed window, seconds after the first publish, and whether it
     hit: its down window overlapped the window in which what it struck carried messages
-    (publishing for broker faults, delivering for consumer and worker faults).
+    (publishing for broker faults, delivering for consumer and worker faults), or what it
+    struck was seen processing messages when it went down (`held`).
 
     Phases of one fault are paired by `n` (its place in the plan); journals written before
     `n` existed pair in time order by kind. Unknown phases are ignored."""
@@ -293,7 +294,7 @@ def _fault_spans(
             found = pending[0]
         if phase == "down" and found["down_s"] is None:
             found["down_s"] = rel(rec["t"])
-            for key in ("struck", "idle"):
+            for key in ("struck", "idle", "held"):
                 if key in rec:
                     found[key] = rec[key]
         elif phase == "up" and found["up_s"] is None:
@@ -325,6 +326,8 @@ def _hit(span: dict[str, Any], window: list[float] | None) -> tuple[bool, str]:
         return False, f"missed: {why}"
     if span.get("idle"):
         return False, "missed: it struck a process that held no message"
+    if span.get("held"):
+        return True, ""  # seen: what went down was processing these messages
     if window is None:
         return False, f"missed: nothing was {carrying}"
     down = span["down_s"]

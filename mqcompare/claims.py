@@ -244,21 +244,29 @@ def rate_label(rate: float) -> str:
 
 def loss_grows(series: Series) -> tuple[bool | None, str]:
     """Whether the median share lost never falls as the offered rate rises, and ends
-    higher than it starts; None when fewer than two rates have a run whose faults hit."""
+    higher than it starts; None when fewer than two rates have a run whose faults hit.
+    The evidence gives the worst run too: a restart catches a different amount each time."""
     points = []
     untested = []
     # unpaced (rate 0) offers the most: it sorts last
     for rate, results in sorted(series, key=lambda p: p[0] or float("inf")):
-        runs = tested(results)[0]
-        if runs:
-            points.append((rate, statistics.median(loss_share(r) for r in runs)))
+        shares = [loss_share(r) for r in tested(results)[0]]
+        if shares:
+            points.append((rate, statistics.median(shares), max(shares)))
         else:
             untested.append(rate_label(rate))
-    text = ", ".join(f"{share(round(v * 1e6), 1_000_000)} at {rate_label(r)}" for r, v in points)
+
+    def pct(v: float) -> str:
+        return share(round(v * 1e6), 1_000_000)
+
+    text = ", ".join(
+        f"{pct(med)} at {rate_label(r)}" + (f" (worst run {pct(top)})" if top > med else "")
+        for r, med, top in points
+    )
     if untested:
-        text += f" (not tested at {', '.join(untested)}: fault missed)"
+        text += f"; not tested at {', '.join(untested)}: fault missed"
     if len(points) < 2:
-        return None, f"lost by offered rate: {text or 'no run'}; fewer than two rates tested"
-    values = [v for _, v in points]
+        return None, f"median lost by offered rate: {text or 'no run'}; fewer than two rates tested"
+    values = [med for _, med, _ in points]
     grows = all(b >= a for a, b in itertools.pairwise(values)) and values[-1] > values[0]
-    return grows, f"lost by offered rate: {text}"
+    return grows, f"median lost by offered rate: {text}"

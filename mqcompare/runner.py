@@ -222,7 +222,7 @@ class Run:
         # its busy file is final now: what it held when it died
         held = busy_with(self.busy_dir, victim)
         if held:
-            log.down(t_down, struck=f"pool process {victim} running task {held}")
+            log.down(t_down, struck=f"pool process {victim} running task {held}", held=[held])
         else:
             log.down(t_down, struck=f"pool process {victim}", idle=True)
         assert worker is not None
@@ -240,8 +240,16 @@ class Run:
             if victim is None or not victim.alive():
                 log.note("no consumer was running: none was killed")
                 return
+            processes = [victim.pid, *worker_children(victim.pid)]
             victim.kill()  # returns once it is reaped: gone, observed
-            log.down(time.time(), struck=f"{victim.name} (pid {victim.pid})")
+            t_down = time.time()
+            # their busy files are final now: the messages they were processing when killed
+            held = [m for pid in processes if (m := busy_with(self.busy_dir, pid))]
+            struck = f"{victim.name} (pid {victim.pid})"
+            if held:
+                log.down(t_down, struck=f"{struck} processing {', '.join(held)}", held=held)
+            else:
+                log.down(t_down, struck=struck)
             self.consumer = None  # not "exited on its own": nothing restarts it meanwhile
         time.sleep(fault.down)
         with self.consumer_lock:

@@ -328,6 +328,32 @@ def test_a_worker_kill_of_an_idle_process_missed(tmp_path: Path) -> None:
     assert busy["hit"] and busy["struck"] == "pool process 8 running task 0:3"
 
 
+def test_a_consumer_killed_while_processing_hit_even_as_its_last_delivery(
+    tmp_path: Path,
+) -> None:
+    """With auto acks the killed consumer's last delivery is the last of the run (what it
+    held is lost): its kill lands just after the delivering window, yet it was seen
+    processing a message when it went down."""
+    publishing(tmp_path, 100.0, 100.5)
+    write(tmp_path / "consumer-0.jsonl", "consumer", [dlv(0, s, 100.1 + s / 10) for s in range(9)])
+    write(
+        tmp_path / "runner.jsonl",
+        "runner",
+        [
+            fault("consumer-kill", "begin", 100.9, at=0.9),
+            fault(
+                "consumer-kill", "down", 100.903, struck="consumer-0 processing 0:9", held=["0:9"]
+            ),
+            fault("consumer-kill", "up", 101.1),
+            fault("consumer-kill", "end", 101.1),
+        ],
+    )
+    result = check_dirs([tmp_path])
+    (kill,) = result["faults"]
+    assert result["windows"]["delivering"][1] < kill["down_s"]
+    assert kill["hit"] and kill["held"] == ["0:9"]
+
+
 def test_journals_without_phases_or_n_still_pair_and_say_nothing_was_seen(
     tmp_path: Path,
 ) -> None:

@@ -111,11 +111,17 @@ def lossy(lost: int, total: int = 1000, **kw: object) -> dict[str, object]:
 
 
 def test_loss_grows_with_rate_is_judged_on_the_series() -> None:
-    growing = [(30.0, [lossy(0)]), (300.0, [lossy(2)]), (0.0, [lossy(280)]), (3000.0, [lossy(9)])]
+    growing = [
+        (30.0, [lossy(0)]),
+        (300.0, [lossy(2)]),
+        (0.0, [lossy(280), lossy(300), lossy(10)]),
+        (3000.0, [lossy(9)]),
+    ]
     j = judge("g", ("loss-grows-with-rate",), [lossy(280)], no_peer, lambda: growing)
     assert j.verdict == "held"
     assert j.evidence[-1] == (
-        "lost by offered rate: 0.0 % at 30/s, 0.2 % at 300/s, 0.9 % at 3,000/s, 28 % at unpaced"
+        "median lost by offered rate: 0.0 % at 30/s, 0.2 % at 300/s, 0.9 % at 3,000/s, "
+        "28 % at unpaced (worst run 30 %)"
     )
     falling = [(30.0, [lossy(5)]), (300.0, [lossy(2)]), (0.0, [lossy(9)])]
     assert judge("g", ("loss-grows-with-rate",), [lossy(9)], no_peer, lambda: falling).verdict == (

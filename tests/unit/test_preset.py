@@ -126,10 +126,11 @@ def test_seed_sweeps_the_rate_under_one_restart() -> None:
     seed = load_preset("seed")
     sweep = [c for c in seed.cells if c.experiment == "5"]
     for stack in ("pika", "kombu"):
-        cells = [c for c in sweep if c.stack == stack]
-        assert sorted(c.rate for c in cells) == [0, 30, 300, 3000]
-        assert {c.faults for c in cells} == {("restart@1s:1s",)}
-        assert [c.rate for c in cells if c.claims] == [0]  # judged once, on the series
+        for consume in ("during", "after"):
+            cells = [c for c in sweep if c.stack == stack and c.consume == consume]
+            assert sorted(c.rate for c in cells) == [0, 30, 300, 3000]
+            assert {c.faults for c in cells} == {("restart@1s:1s",)}
+            assert [c.rate for c in cells if c.claims] == [0]  # judged once, on the series
 
 
 @pytest.mark.parametrize("name", ["quick", "seed", "full"])
