@@ -39,7 +39,8 @@ class TestCeleryFaults(FaultContract):
             "celery",
             faults=["consumer-kill@2s"],
             stack_options={"consumer_work_ms": 50, "acks_late": False},
-            **TASKS,
+            producers=4,
+            messages=100,  # 400 tasks of 50 ms on 2 processes: 10 s of work
         )
         the_fault(r, "consumer-kill")
         assert r["counts"]["lost"] >= 1
