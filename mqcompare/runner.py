@@ -38,11 +38,13 @@ BUSY_WAIT_S = 10.0  # how long worker-kill waits for a pool process that runs a 
 
 
 def worker_children(pid: int) -> list[int]:
-    """The child processes of `pid` (a celery worker's pool), from /proc."""
+    """The live child processes of `pid` (a celery worker's pool), from /proc. A killed
+    child stays listed, a zombie, until its parent reaps it: it is left out."""
     try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return []
+    return [int(c) for c in found if pid_alive(int(c))]
 
 
 class Child:

@@ -20,6 +20,9 @@ def kill_twice(run: Any, **celery: Any) -> dict[str, Any]:
     for f in r["faults"]:
         assert f["hit"], f.get("why")
         assert " running task " in f["struck"]
+    # the first victim may still be listed, a zombie, when the second kill comes
+    first, second = (f["struck"].split()[2] for f in r["faults"])
+    assert first != second, "the second kill struck the dead first victim again"
     return r
 
 
