@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mqcompare.stacks import RUN_DIR_ENV, URL_ENV
 from scenarios_celery.app import app_for_run
 
-app = app_for_run(
-    Path(os.environ["MQCOMPARE_RUN_DIR"]), os.environ["MQCOMPARE_URL"], journal_deliveries=False
-)
+app = app_for_run(Path(os.environ[RUN_DIR_ENV]), os.environ[URL_ENV], journal_deliveries=False)

@@ -24,6 +24,7 @@ from pathlib import Path
 from mqcompare.broker import LocalNode
 from mqcompare.runner import execute
 from mqcompare.spec import RunSpec
+from mqcompare.stacks import RUN_DIR_ENV, URL_ENV
 from scenarios_celery.app import TASK, make_app
 from scenarios_celery.stack import CeleryStack
 
@@ -44,15 +45,15 @@ def bare_round(node: LocalNode, producers: int, messages: int) -> float:
     total = producers * messages
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp)
-        options = CeleryStack().options(spec)
+        options = CeleryStack().settings(spec)
         (run_dir / "spec.json").write_text(json.dumps(spec.to_json() | {"stack_options": options}))
-        argv = CeleryStack().consumer_argv(spec, 0)
-        argv[argv.index("scenarios_celery.worker")] = "celery_bare_worker"
+        argv = CeleryStack().consumer_argv(spec, 0, run_dir / "journal")
+        argv[argv.index("scenarios_celery.consumer")] = "celery_bare_worker"
         log = run_dir / "worker.log"
         env = {
             **os.environ,
-            "MQCOMPARE_RUN_DIR": tmp,
-            "MQCOMPARE_URL": node.url,
+            RUN_DIR_ENV: tmp,
+            URL_ENV: node.url,
             "PYTHONPATH": str(Path(__file__).parent),
         }
         with open(log, "wb") as out:

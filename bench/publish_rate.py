@@ -30,6 +30,7 @@ from mqcompare.broker import LocalNode
 from mqcompare.envelope import encode
 from mqcompare.runner import execute
 from mqcompare.spec import RunSpec, new_run_id
+from mqcompare.stacks import URL_ENV
 from scenarios_pika.connect import connect
 
 
@@ -96,10 +97,10 @@ def bare_round(node: LocalNode, stack: str, producers: int, messages: int, confi
                 f"{tmp}/consumer.jsonl",
                 "--run-id",
                 queue,
-                "--library",
-                stack,  # the same consumer mqcompare runs for this stack
+                "--client",
+                f"scenarios_{stack}.consumer",  # the same consumer mqcompare runs for it
             ],
-            env={"MQCOMPARE_URL": node.url, "PATH": "/usr/bin:/bin"},
+            env={URL_ENV: node.url, "PATH": "/usr/bin:/bin"},
         )
         try:
             publish = LOOPS[stack](node.url, queue, confirms)

@@ -1,5 +1,6 @@
-"""`python -m consumer --queue Q --journal FILE [--ack after|before|auto] [--prefetch N]
-[--library pika] [--work-ms N] --run-id ID`, broker URL in MQCOMPARE_URL.
+"""`python -m consumer --client scenarios_pika.consumer --queue Q --journal FILE
+[--ack after|before|auto] [--prefetch N] [--work-ms N] --run-id ID`, broker URL in
+MQCOMPARE_URL: the stack-neutral counting consumer, with a stack's consumer.py as client.
 
 Consumes until SIGTERM, reconnecting whenever the connection is lost, and writes a
 `deliver` record for every message: before acking it (ack after), after acking it
@@ -20,9 +21,7 @@ from mqcompare.envelope import decode
 from mqcompare.journal import JournalWriter
 from mqcompare.orphan import watch_parent
 from mqcompare.spec import ACK_MODES
-from mqcompare.stacks import CONSUMERS
-
-URL_ENV = "MQCOMPARE_URL"
+from mqcompare.stacks import URL_ENV
 
 
 class Handler:
@@ -61,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run-id", required=True)
     ap.add_argument("--ack", choices=ACK_MODES, default="after")
     ap.add_argument("--prefetch", type=int, default=100)
-    ap.add_argument("--library", choices=sorted(CONSUMERS), default="pika")
+    ap.add_argument("--client", required=True, help="a stack's consumer module")
     ap.add_argument("--work-ms", type=float, default=0.0)
     args = ap.parse_args(argv)
     url = os.environ.pop(URL_ENV, "")
@@ -69,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     watch_parent(stop.set)
-    client = importlib.import_module(CONSUMERS[args.library])
+    client = importlib.import_module(args.client)
     with JournalWriter(args.journal, "consumer", args.run_id) as journal:
         handler = Handler(journal, args.ack, args.work_ms / 1000.0)
         client.consume(url, args.queue, args.prefetch, args.ack, handler, stop)

@@ -3,9 +3,11 @@ unexpected messages found, 2 bad input, 3 infrastructure, 130 interrupted."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -13,8 +15,17 @@ import click
 from rich.console import Console
 
 from mqcompare.errors import BadInput, InfrastructureError
+from mqcompare.files import write_json
 from mqcompare.journal import JournalError
 from mqcompare.spec import Fault, RunSpec, new_run_id, parse_duration, redact_url
+from mqcompare.stacks import (
+    STACKS,
+    all_options,
+    all_stacks,
+    load_stack,
+    only_takers,
+    resolve_mode,
+)
 
 # Piped output (CI logs, files) is not squeezed to 80 columns.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
@@ -34,14 +45,27 @@ def cli() -> None:
     """Which RabbitMQ client stack loses or duplicates messages under faults, and at what cost."""
 
 
-@cli.command(
-    epilog="Stacks and modes. pika: connection-per-thread (default), shared-unsafe, "
-    "shared-locked, channel-per-thread, fork-shared, process-per-producer. "
-    "kombu: pool (default), shared-unsafe, shared-locked, connection-per-thread. "
-    "celery: shared-app (default), producer-per-thread; faults worker-kill@T (SIGKILL one "
-    "pool process), worker-crash@T[:DOWN] (SIGKILL the worker, start another)."
-)
-@click.option("--stack", required=True, help="Client stack: pika, kombu or celery.")
+def _stacks_epilog() -> str:
+    lines = []
+    for st in all_stacks():
+        modes = ", ".join(f"{m}{' (default)' if m == st.default_mode else ''}" for m in st.modes)
+        extra = f"; faults {', '.join(st.faults)}" if st.faults else ""
+        lines.append(f"{st.name}: {modes}{extra}.")
+    return "Stacks and modes. " + " ".join(lines)
+
+
+def _stack_options(command: Any) -> Any:
+    """A flag for every stack option any stack declares, named in its help by stack."""
+    for key, (opt, stacks) in reversed(all_options().items()):
+        default = str(opt.default).lower() if opt.switch else opt.default
+        text = f"{', '.join(stacks)}: {opt.help}  [default: {default}]"
+        extra: dict[str, Any] = {"is_flag": True} if opt.switch and "/" not in opt.flag else {}
+        command = click.option(opt.flag, key, default=None, help=text, **extra)(command)
+    return command
+
+
+@cli.command(epilog=_stacks_epilog())
+@click.option("--stack", required=True, help=f"Client stack: {', '.join(STACKS)}.")
 @click.option("--mode", default=None, help="Concurrency mode; each stack has a default.")
 @click.option("--producers", default="10", help="Producer threads or processes.  [default: 10]")
 @click.option("--messages", default="1000", help="Messages per producer.  [default: 1000]")
@@ -62,7 +86,8 @@ def cli() -> None:
     "faults",
     multiple=True,
     metavar="KIND@AT[:DOWN]",
-    help="restart@1s:2s, kill@3s:1s, drop@2s, consumer-kill@2s; repeatable. Each is timed "
+    help="restart@1s:2s, kill@3s:1s, drop@2s, consumer-kill@2s, and the stack's own; "
+    "repeatable. Each is timed "
     "as observed (down, up) and said to have missed if it struck nothing in flight.",
 )
 @click.option(
@@ -81,7 +106,7 @@ def cli() -> None:
     "--consumer",
     "consumer_lib",
     default="",
-    help="Consumer library: pika or kombu  [default: the stack's].",
+    help="Another stack's counting consumer (e.g. kombu)  [default: the stack's own].",
 )
 @click.option(
     "--ack",
@@ -129,23 +154,7 @@ def cli() -> None:
     show_default=True,
     help="Producers that journal nothing for this long hang: they are stopped and reported.",
 )
-@click.option(
-    "--acks-late/--no-acks-late",
-    default=None,
-    help="celery: ack after the task returns  [default: acks-late].",
-)
-@click.option(
-    "--reject-on-worker-lost",
-    is_flag=True,
-    default=None,
-    help="celery: requeue the task of a killed pool process.",
-)
-@click.option("--concurrency", default=None, help="celery: worker pool processes  [default: 2].")
-@click.option(
-    "--publish-retry",
-    default=None,
-    help="celery: same (the 15 s budget of every stack; default) or celery-default.",
-)
+@_stack_options
 @click.option("--json", "as_json", is_flag=True, help="Print result.json instead of the table.")
 def run(
     stack: str,
@@ -166,24 +175,18 @@ def run(
     drain_timeout: str,
     publish_timeout: str,
     stall_timeout: str,
-    acks_late: bool | None,
-    reject_on_worker_lost: bool | None,
-    concurrency: str | None,
-    publish_retry: str | None,
     as_json: bool,
+    **stack_options: Any,
 ) -> None:
     """Run one experiment and judge it; the run directory holds journals and result.json."""
     from mqcompare.runner import execute
-    from mqcompare.stacks import CONSUMERS, load_stack, resolve_mode
 
     stack_obj = load_stack(stack)
     mode_obj = resolve_mode(stack_obj, mode)
-    if consumer_lib and consumer_lib not in CONSUMERS:
-        raise BadInput("--consumer", f"{consumer_lib!r} is not one of {', '.join(CONSUMERS)}")
-    if stack == "celery" and (ack != "after" or consumer_lib):
-        # celery's worker is the consumer: it acks as its own settings say
-        flag = "--ack" if ack != "after" else "--consumer"
-        raise BadInput(flag, "the celery worker is the consumer; use --acks-late/--no-acks-late")
+    given = {k: v for k, v in stack_options.items() if v is not None}
+    declared = {o.key for o in stack_obj.options}
+    for key in given.keys() - declared:
+        raise BadInput(all_options()[key][0].name, f"{only_takers(key)}, not {stack}")
     run_id = new_run_id()
     spec = RunSpec(
         stack=stack,
@@ -205,13 +208,14 @@ def run(
         run_id=run_id,
         stack_options={
             "consumer_work_ms": _float(work_ms, "--work-ms"),
-            **_celery_options(stack, acks_late, reject_on_worker_lost, concurrency, publish_retry),
+            **stack_obj.option_values(given),
         },
     )
     out = out or Path("runs") / run_id
     live = _Live(enabled=not as_json and console.is_terminal, spec=spec)
     try:
-        result = execute(spec, out, say=live.say, show=live.update)
+        with _out_dir(out):
+            result = execute(spec, out, say=live.say, show=live.update)
     finally:
         live.stop()
     if as_json:
@@ -224,36 +228,21 @@ def run(
     sys.exit(0 if result["verdict"]["valid"] else 1)
 
 
-def _celery_options(
-    stack: str,
-    acks_late: bool | None,
-    reject: bool | None,
-    concurrency: str | None,
-    publish_retry: str | None,
-) -> dict[str, Any]:
-    given = {
-        "--acks-late/--no-acks-late": acks_late,
-        "--reject-on-worker-lost": reject,
-        "--concurrency": concurrency,
-        "--publish-retry": publish_retry,
-    }
-    if stack != "celery":
-        for flag, value in given.items():
-            if value is not None:
-                raise BadInput(flag, f"only the celery stack takes it, not {stack}")
-        return {}
-    options: dict[str, Any] = {}
-    if acks_late is not None:
-        options["acks_late"] = acks_late
-    if reject:
-        options["reject_on_worker_lost"] = True
-    if concurrency is not None:
-        options["concurrency"] = _int(concurrency, "--concurrency")
-    if publish_retry is not None:
-        if publish_retry not in ("same", "celery-default"):
-            raise BadInput("--publish-retry", f"{publish_retry!r} is not same or celery-default")
-        options["publish_retry"] = publish_retry
-    return options
+@contextlib.contextmanager
+def _out_dir(path: Path) -> Iterator[None]:
+    """Make `--out` now, before a broker boots (one line, exit 2, if it cannot be made);
+    remove it again if the command is refused before writing anything into it."""
+    existed = path.is_dir()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput("--out", f"cannot create {path}: {exc.strerror or exc}") from None
+    try:
+        yield
+    except (BadInput, InfrastructureError):
+        if not existed and not any(path.iterdir()):
+            path.rmdir()
+        raise
 
 
 def _int(text: str, flag: str, minimum: int = 1) -> int:
@@ -330,7 +319,7 @@ def check(dirs: tuple[str, ...], out_file: Path | None, as_json: bool) -> None:
     merged = {**previous, **result}
     if "duration_s" in previous:
         merged["duration_s"] = previous["duration_s"]
-    target.write_text(json.dumps(merged, indent=2) + "\n")
+    write_json(target, merged, indent=2)
     if as_json:
         click.echo(json.dumps(merged, indent=2))
     else:
@@ -344,7 +333,7 @@ def check(dirs: tuple[str, ...], out_file: Path | None, as_json: bool) -> None:
 @cli.command(
     epilog="Presets: quick (the three experiments on every stack, about 3 minutes), seed "
     "(the write-up's own sizes), full (every mode x confirms x fault x stack), or a .toml "
-    "file of your own (see mqcompare/presets/seed.toml). Exit 0 when every run completed, "
+    "file of your own (see mqcompare/matrix/presets/seed.toml). Exit 0 when every run completed, "
     "whatever they found; 3 when a run could not; 130 on Ctrl-C (finished cells reported)."
 )
 @click.option("--preset", "preset_name", required=True, help="quick, seed, full or FILE.toml.")
@@ -368,10 +357,9 @@ def matrix(preset_name: str, stacks: str, repeat: str, broker: str, out: Path | 
     """Run a preset's cells on one broker; results.json, results.csv, report.md, report.html."""
     import time
 
-    from mqcompare.matrix import run_matrix
-    from mqcompare.matrix_report import print_report, write_reports
-    from mqcompare.preset import load_preset
-    from mqcompare.stacks import STACKS
+    from mqcompare.matrix.preset import load_preset
+    from mqcompare.matrix.report import print_report, write_reports
+    from mqcompare.matrix.run import run_matrix
 
     preset = load_preset(preset_name)
     if stacks:
@@ -393,7 +381,8 @@ def matrix(preset_name: str, stacks: str, repeat: str, broker: str, out: Path | 
         markup=False,
     )
     try:
-        doc = run_matrix(preset, out, runs, broker, console)
+        with _out_dir(out):
+            doc = run_matrix(preset, out, runs, broker, console)
     except KeyboardInterrupt as exc:
         if not (exc.args and isinstance(exc.args[0], dict)):
             raise  # before the matrix began: nothing to report
@@ -415,8 +404,8 @@ def report(directory: Path) -> None:
     """Rebuild the reports in DIRECTORY from its results alone: results.json of a matrix
     (report.md, report.html, results.csv), or the result.json files of single runs."""
     if (directory / "results.json").is_file():
-        from mqcompare.matrix import load_doc
-        from mqcompare.matrix_report import print_report, write_reports
+        from mqcompare.matrix.report import print_report, write_reports
+        from mqcompare.matrix.run import load_doc
 
         try:
             doc = load_doc(directory)

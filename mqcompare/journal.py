@@ -13,14 +13,6 @@ from typing import Any
 import orjson
 
 FORMAT = "mqcompare.journal/1"
-REQUIRED = {
-    "invoke": ("p", "s", "t"),
-    "ok": ("p", "s", "t"),
-    "fail": ("p", "s", "t", "err"),
-    "info": ("p", "s", "t", "err"),
-    "deliver": ("p", "s", "t", "sent", "redelivered"),
-    "fault": ("kind", "phase", "t"),
-}
 
 
 class JournalError(ValueError):

@@ -20,9 +20,8 @@ from mqcompare.envelope import encode
 from mqcompare.journal import JournalWriter, invoke_line, ok_line
 from mqcompare.orphan import watch_parent
 from mqcompare.spec import RunSpec
-from mqcompare.stacks import NotSent, Publisher, Session, load_stack
+from mqcompare.stacks import URL_ENV, NotSent, Publisher, Session, load_stack
 
-URL_ENV = "MQCOMPARE_URL"
 FIRST_BACKOFF_S = 0.05
 MAX_BACKOFF_S = 1.0
 

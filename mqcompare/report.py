@@ -13,6 +13,7 @@ from rich.text import Text
 
 from mqcompare.checker import faults_missed
 from mqcompare.errors import BadInput
+from mqcompare.stacks import ack_policy
 
 
 def headline(result: dict[str, Any]) -> str:
@@ -27,18 +28,14 @@ def headline(result: dict[str, Any]) -> str:
     )
 
 
-def ack_policy(spec: dict[str, Any]) -> str:
-    """How the consumer acks: the counting consumer's --ack, or celery's settings."""
-    opts = spec.get("stack_options") or {}
-    if "acks_late" not in opts:
-        return f"ack {spec.get('ack')}"
-    policy = "acks_late" if opts["acks_late"] else "early ack"
-    return policy + (" + reject_on_worker_lost" if opts.get("reject_on_worker_lost") else "")
-
-
 def ack_label(spec: dict[str, Any]) -> str:
     """The ack policy for a table cell: "after", "auto", "acks_late"..."""
     return ack_policy(spec).removeprefix("ack ")
+
+
+def verdict_word(valid: bool, exactly_once: bool) -> str:
+    """A verdict in one table cell's words (every table says it the same way)."""
+    return "exactly once" if exactly_once else ("valid, duplicates" if valid else "INVALID")
 
 
 def verdict_text(result: dict[str, Any]) -> Text:
@@ -198,7 +195,7 @@ def summary_row(result: dict[str, Any]) -> list[str]:
     if len(errors) > 1:
         top += f" +{len(errors) - 1}"
     v = result["verdict"]
-    verdict = "exactly once" if v["exactly_once"] else ("valid" if v["valid"] else "INVALID")
+    verdict = verdict_word(v["valid"], v["exactly_once"])
     if result.get("producers_stalled"):
         verdict += ", hung"
     return [

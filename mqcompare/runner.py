@@ -22,13 +22,13 @@ from mqcompare.checker import check_files
 from mqcompare.consumer_state import BUSY_ENV, READY_ENV, busy_with
 from mqcompare.errors import BadInput, BrokerNotBack
 from mqcompare.faults import FaultRunner, broker_faults
+from mqcompare.files import write_json
 from mqcompare.journal import JournalWriter, journal_files
 from mqcompare.observe import PhaseLog, pid_alive, wait_for
 from mqcompare.progress import JournalTail
 from mqcompare.spec import BROKER_FAULTS, Fault, RunSpec
-from mqcompare.stacks import QueueAdmin, Stack, load_admin, load_stack
+from mqcompare.stacks import RUN_DIR_ENV, URL_ENV, Admin, Stack, all_stacks, load_stack
 
-URL_ENV = "MQCOMPARE_URL"
 POLL_S = 0.2
 QUIET_S = 1.0  # no new delivery for this long, and an empty queue: drained
 STOP_GRACE_S = 5.0
@@ -118,7 +118,16 @@ def validate(spec: RunSpec) -> Stack:
         raise BadInput(
             "--mode", f"{spec.stack} has no mode {spec.mode!r}; allowed: {', '.join(stack.modes)}"
         )
-    allowed = set(BROKER_FAULTS) | STACK_FAULTS | set(getattr(stack, "faults", ()))
+    if stack.worker and (spec.ack != "after" or spec.consumer):
+        # the worker is the consumer: it acks as the stack's own options say
+        flag = "--ack" if spec.ack != "after" else "--consumer"
+        flags = ", ".join(o.flag for o in stack.options)
+        raise BadInput(flag, f"the {stack.name} worker is the consumer; use {flags}")
+    if spec.consumer:
+        counting = [s.name for s in all_stacks() if not s.worker]
+        if spec.consumer not in counting:
+            raise BadInput("--consumer", f"{spec.consumer!r}; allowed: {', '.join(counting)}")
+    allowed = set(BROKER_FAULTS) | STACK_FAULTS | set(stack.faults)
     for fault in spec.faults:
         if fault.kind not in allowed:
             raise BadInput(
@@ -136,7 +145,7 @@ class Run:
         stack: Stack,
         out: Path,
         broker: BrokerControl,
-        admin: QueueAdmin,
+        admin: Admin,
         say: Callable[[str], None],
         show: Callable[[dict[str, Any]], None],
     ) -> None:
@@ -153,7 +162,6 @@ class Run:
         self.producer: Child | None = None
         self.stalled = False
         self.stack = stack
-        self.library = spec.consumer or stack.library
         self.busy_dir = out / "busy"
 
     # -- consumer ------------------------------------------------------------------------
@@ -161,43 +169,15 @@ class Run:
         n = self.consumers_started
         self.consumers_started += 1
         (self.out / "ready").mkdir(exist_ok=True)
-        env = {BUSY_ENV: str(self.busy_dir)}
-        if hasattr(self.stack, "consumer_argv"):  # the stack brings its own consumer (a worker)
-            self.consumer = Child(
-                f"worker-{n}",
-                self.stack.consumer_argv(self.spec, n),
-                self.out / f"worker-{n}.log",
-                self.broker.url,
-                {"MQCOMPARE_RUN_DIR": str(self.out), **env},
-                ready_file=self.out / "ready" / f"worker-{n}",
-            )
-            return
-        argv = [
-            sys.executable,
-            "-m",
-            "consumer",
-            "--queue",
-            self.spec.queue,
-            "--journal",
-            str(self.journal_dir / f"consumer-{n}.jsonl"),
-            "--run-id",
-            self.spec.run_id,
-            "--ack",
-            self.spec.ack,
-            "--prefetch",
-            str(self.spec.prefetch),
-            "--library",
-            self.library,
-            "--work-ms",
-            str(self.spec.stack_options.get("consumer_work_ms", 0)),
-        ]
+        # a counting consumer journals to its own file; a worker's processes each to theirs
+        name = f"{'worker' if self.stack.worker else 'consumer'}-{n}"
         self.consumer = Child(
-            f"consumer-{n}",
-            argv,
-            self.out / f"consumer-{n}.log",
+            name,
+            self.stack.consumer_argv(self.spec, n, self.journal_dir / f"{name}.jsonl"),
+            self.out / f"{name}.log",
             self.broker.url,
-            env,
-            ready_file=self.out / "ready" / f"consumer-{n}",
+            {BUSY_ENV: str(self.busy_dir), RUN_DIR_ENV: str(self.out)},
+            ready_file=self.out / "ready" / name,
         )
 
     # -- faults on the consuming side --------------------------------------------------
@@ -338,9 +318,8 @@ class Run:
         result["fault_errors"] = faults.errors
         result["interrupted"] = interrupted
         result["aborted"] = str(aborted) if aborted else None
-        explain = getattr(self.stack, "explain", None)
-        result["notes"] = explain(result) if explain else []
-        (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+        result["notes"] = self.stack.explain(result)
+        write_json(out / "result.json", result, indent=2)
         if interrupted:
             raise KeyboardInterrupt
         if aborted is not None:
@@ -423,17 +402,18 @@ def execute(
 ) -> dict[str, Any]:
     """Run `spec`, writing the run directory `out`; the result (also in out/result.json)."""
     stack = validate(spec)
-    library = spec.consumer or stack.library  # of the counting consumer and queue admin
+    # the stack's settings import its client library: a missing one is exit 3 before
+    # any broker boots
+    options = {**stack.settings(spec), **spec.stack_options}
     own_broker = broker is None
     broker = broker or open_broker(spec.broker)
     try:
         broker.require([f.kind for f in spec.faults])
         broker.heal()  # a fault of an earlier run may have left it down
-        admin = load_admin(library, broker.url)  # refused credentials: exit 3 here
+        admin = stack.admin(broker.url)  # refused credentials: exit 3 here
         out.mkdir(parents=True, exist_ok=True)
-        options = {**stack.options(spec), **spec.stack_options}
         spec_data = spec.to_json() | {"stack_options": options, "broker": broker.display_url}
-        (out / "spec.json").write_text(json.dumps(spec_data, indent=2) + "\n")
+        write_json(out / "spec.json", spec_data, indent=2)
         return Run(spec, stack, out, broker, admin, say, show).execute()
     finally:
         if own_broker:

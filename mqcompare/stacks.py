@@ -1,17 +1,27 @@
-"""The Stack protocol and the name -> "module:Class" table, imported lazily so that a
-missing client library breaks only its own stack. The core never imports a client.
+"""The Stack contract and the one name table. Everything the core asks of a stack is here.
 
-A stack is small: for each mode it opens what that mode shares (a `Session`, made in
-the producer process before producers start), hands each producer a `Publisher`
-that publishes one message at a time, and says what it does on error by raising
-`NotSent` (definitely not sent: journaled `fail`) or anything else (outcome open:
-journaled `info`)."""
+A stack is a folder, `scenarios_<name>/`, with the same files in each:
+  stack.py     the Stack: its modes, the faults it adds, its options, its consumer side,
+               how it explains a loss and labels its ack policy. Imports no client
+               library, so reports, presets and `--help` read it anywhere.
+  connect.py   how its clients connect (timeouts, retry policy)
+  publish.py   one Session factory per mode (named by the Mode), and its Publishers
+  admin.py     `Admin(url)`: declare, depth and delete the run's queue; exit 3 early
+  consumer.py  `consume(...)` for the counting consumer, or the worker it launches
+
+For each mode a stack opens what that mode shares (a `Session`, made in the producer
+process before producers start) and hands each producer a `Publisher` that publishes one
+message at a time, raising `NotSent` when the library says it definitely did not send
+it (journaled `fail`) or anything else when the outcome is open (journaled `info`)."""
 
 from __future__ import annotations
 
+import functools
 import importlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from mqcompare.errors import BadInput, InfrastructureError
@@ -21,15 +31,9 @@ STACKS = {
     "kombu": "scenarios_kombu.stack:KombuStack",
     "celery": "scenarios_celery.stack:CeleryStack",
 }
-# Queue administration and the counting consumer, by client library.
-ADMINS = {
-    "pika": "scenarios_pika.admin:PikaAdmin",
-    "kombu": "scenarios_kombu.admin:KombuAdmin",
-}
-CONSUMERS = {
-    "pika": "consumer.pika_client",
-    "kombu": "consumer.kombu_client",
-}
+
+URL_ENV = "MQCOMPARE_URL"  # every child gets the broker URL (and its password) this way
+RUN_DIR_ENV = "MQCOMPARE_RUN_DIR"  # and the run directory (spec.json, journal/)
 
 RetryHook = Callable[[int, int, BaseException], None]
 """What a stack that retries by itself calls just before it publishes the same message
@@ -46,13 +50,6 @@ class NotSent(Exception):
     @property
     def err(self) -> str:
         return type(self.cause).__name__
-
-
-@dataclass(frozen=True)
-class Mode:
-    name: str
-    help: str
-    processes: bool = False  # producers are OS processes (forked from the producer process)
 
 
 class Publisher(Protocol):
@@ -75,19 +72,7 @@ class Session(Protocol):
     def close(self) -> None: ...
 
 
-class Stack(Protocol):
-    name: str
-    library: str
-    modes: dict[str, Mode]
-    default_mode: str
-
-    def session(self, spec: Any, url: str) -> Session: ...
-
-    def options(self, spec: Any) -> dict[str, Any]:
-        """The stack's own settings this spec implies, recorded in the result."""
-
-
-class QueueAdmin(Protocol):
+class Admin(Protocol):
     def declare(self, queue: str) -> None: ...
 
     def depth(self, queue: str) -> int:
@@ -98,26 +83,184 @@ class QueueAdmin(Protocol):
     def close(self) -> None: ...
 
 
-def _load(table: dict[str, str], name: str, flag: str) -> Any:
-    target = table.get(name)
-    if target is None:
-        raise BadInput(flag, f"unknown {flag.strip('-')} {name!r}; allowed: {', '.join(table)}")
-    module_name, _, attr = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise InfrastructureError(
-            f"{flag} {name}: cannot import {module_name} ({exc}); pip install mqcompare[{name}]"
-        ) from None
-    return getattr(module, attr) if attr else module
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    help: str
+    session: str  # "function" in the stack's publish.py: (spec, url) -> Session
+    processes: bool = False  # producers are OS processes (forked from the producer process)
 
 
+def mode_table(*modes: Mode) -> dict[str, Mode]:
+    return {m.name: m for m in modes}
+
+
+@dataclass(frozen=True)
+class StackOption:
+    """A setting only some stacks have: one CLI flag, one preset key, recorded in
+    spec.json's stack_options under `key`."""
+
+    key: str  # the preset key and the stack_options key
+    flag: str  # "--concurrency", or "--acks-late/--no-acks-late" for a switch
+    help: str
+    default: Any  # bool, int or str: also the type a given value must have
+    choices: tuple[str, ...] = ()
+
+    @property
+    def switch(self) -> bool:
+        return isinstance(self.default, bool)
+
+    @property
+    def name(self) -> str:
+        """The flag's first spelling: what an error names."""
+        return self.flag.split("/")[0]
+
+    def parse(self, value: Any, where: str = "") -> Any:
+        """`value` (a CLI string, or a TOML value) as this option's type; BadInput if not."""
+        flag = f"{where}{self.key}" if where else self.name
+        if self.switch:
+            if not isinstance(value, bool):
+                raise BadInput(flag, f"must be true or false, got {value!r}")
+            return value
+        if isinstance(self.default, int):
+            try:
+                number = int(value) if not isinstance(value, bool) else None
+            except (TypeError, ValueError):
+                number = None
+            if number is None or number < 1:
+                raise BadInput(flag, f"must be a whole number of at least 1, got {value!r}")
+            return number
+        if self.choices and value not in self.choices:
+            raise BadInput(flag, f"{value!r}; allowed: {', '.join(self.choices)}")
+        return str(value)
+
+
+class Stack:
+    """What the core may ask of a stack. A stack subclasses it in its `stack.py`, sets the
+    attributes, and overrides the hooks whose default does not fit."""
+
+    name: str
+    library: str  # the client library it is about (recorded; named when it is missing)
+    modes: dict[str, Mode]
+    default_mode: str
+    faults: tuple[str, ...] = ()  # faults it adds to the broker's and consumer-kill
+    options: tuple[StackOption, ...] = ()
+    # Its consumer side: False, the counting consumer (`python -m consumer`) with this
+    # stack's consumer.py, acking as --ack says; True, a worker its consumer.py runs,
+    # which acks as the stack's options say (--ack and --consumer do not apply).
+    worker: bool = False
+
+    @property
+    def package(self) -> str:
+        return type(self).__module__.rpartition(".")[0]
+
+    def _import(self, module: str) -> Any:
+        name = f"{self.package}.{module}"
+        try:
+            return importlib.import_module(name)
+        except ImportError as exc:
+            raise InfrastructureError(
+                f"--stack {self.name}: cannot import {name} ({exc}); pip install {self.library}"
+            ) from None
+
+    def session(self, spec: Any, url: str) -> Session:
+        factory = getattr(self._import("publish"), self.modes[spec.mode].session)
+        session: Session = factory(spec, url)
+        return session
+
+    def admin(self, url: str) -> Admin:
+        admin: Admin = self._import("admin").Admin(url)
+        return admin
+
+    def settings(self, spec: Any) -> dict[str, Any]:
+        """What the run's spec.json records as stack_options: the library's version and
+        every setting of this stack the spec implies, defaults resolved."""
+        return dict(self._import("publish").settings(spec))
+
+    def consumer_argv(self, spec: Any, n: int, journal: Path) -> list[str]:
+        """The command of consumer process n; it journals to `journal` (a counting
+        consumer) or into the run directory's journal/ (a worker's processes)."""
+        return [
+            sys.executable,
+            "-m",
+            "consumer",
+            "--client",
+            f"{load_stack(spec.consumer).package if spec.consumer else self.package}.consumer",
+            "--queue",
+            spec.queue,
+            "--journal",
+            str(journal),
+            "--run-id",
+            spec.run_id,
+            "--ack",
+            spec.ack,
+            "--prefetch",
+            str(spec.prefetch),
+            "--work-ms",
+            str(spec.stack_options.get("consumer_work_ms", 0)),
+        ]
+
+    def explain(self, result: dict[str, Any]) -> list[str]:
+        """`why:` lines for what the result found, in the words of the library's docs."""
+        return []
+
+    def ack_policy(self, spec: dict[str, Any]) -> str:
+        """How the consumer side acks, as a recorded spec.json says: "ack after"..."""
+        return f"ack {spec.get('ack', 'after')}"
+
+    def option(self, stack_options: dict[str, Any], key: str) -> Any:
+        """Option `key`'s value in a spec's stack_options, else its declared default."""
+        declared = next(o for o in self.options if o.key == key)
+        return stack_options.get(key, declared.default)
+
+    def option_values(self, given: dict[str, Any], where: str = "") -> dict[str, Any]:
+        """The options this stack takes out of `given` (flag or preset values), parsed."""
+        return {o.key: o.parse(given[o.key], where) for o in self.options if o.key in given}
+
+
+@functools.cache
 def load_stack(name: str) -> Stack:
-    return _load(STACKS, name, "--stack")()
+    target = STACKS.get(name)
+    if target is None:
+        raise BadInput("--stack", f"unknown stack {name!r}; allowed: {', '.join(STACKS)}")
+    module_name, _, attr = target.partition(":")
+    stack: Stack = getattr(importlib.import_module(module_name), attr)()
+    return stack
 
 
-def load_admin(library: str, url: str) -> QueueAdmin:
-    return _load(ADMINS, library, "--consumer")(url)
+def all_stacks() -> list[Stack]:
+    return [load_stack(name) for name in STACKS]
+
+
+def counting_consumers() -> list[str]:
+    """The stacks whose consumer.py the counting consumer can use (--consumer)."""
+    return [s.name for s in all_stacks() if not s.worker]
+
+
+def all_options() -> dict[str, tuple[StackOption, list[str]]]:
+    """Every stack option by key, with the stacks that take it; one key, one meaning."""
+    found: dict[str, tuple[StackOption, list[str]]] = {}
+    for stack in all_stacks():
+        for option in stack.options:
+            seen = found.get(option.key)
+            if seen is not None and seen[0] != option:
+                raise RuntimeError(f"stack option {option.key} is declared twice, differently")
+            found.setdefault(option.key, (option, []))[1].append(stack.name)
+    return found
+
+
+def only_takers(key: str) -> str:
+    """ "only celery takes it": for an option given to a stack that does not take it."""
+    takers = all_options()[key][1]
+    return f"only {' and '.join(takers)} {'takes' if len(takers) == 1 else 'take'} it"
+
+
+def ack_policy(spec: dict[str, Any]) -> str:
+    """A recorded spec's ack policy, in its stack's words; a stack this installation does
+    not know (a journal from elsewhere) by its --ack."""
+    if spec.get("stack") in STACKS:
+        return load_stack(str(spec["stack"])).ack_policy(spec)
+    return Stack.ack_policy(Stack(), spec)
 
 
 def resolve_mode(stack: Stack, mode: str | None) -> Mode:

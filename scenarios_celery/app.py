@@ -13,37 +13,24 @@ from kombu import Exchange, Queue
 from mqcompare.consumer_state import BusyMarker
 from mqcompare.journal import JournalWriter
 from mqcompare.spec import RunSpec
-from scenarios_kombu.connect import retry_policy
+from scenarios_celery.connect import publish_policy
+from scenarios_celery.stack import CeleryStack
 
 TASK = "mqcompare.record"
-# celery's own default (task_publish_retry_policy): about 0.6 s of retries
-CELERY_DEFAULT_POLICY = {
-    "max_retries": 3,
-    "interval_start": 0,
-    "interval_max": 1,
-    "interval_step": 0.2,
-}
 
 
-def settings(spec: Any) -> dict[str, Any]:
-    """The celery options a spec implies (also what the result records)."""
+def app_settings(spec: Any) -> dict[str, Any]:
+    """The celery options a spec implies, defaults resolved (also what the result records)."""
     opts = spec.stack_options
-    concurrency = int(opts.get("concurrency", 2))
+    conf = {o.key: CeleryStack().option(opts, o.key) for o in CeleryStack.options}
+    concurrency = conf["concurrency"]
     return {
-        "acks_late": bool(opts.get("acks_late", True)),
-        "reject_on_worker_lost": bool(opts.get("reject_on_worker_lost", False)),
-        "concurrency": concurrency,
+        **conf,
         # the same number of unacked messages in hand as every stack's consumer
         "prefetch_multiplier": max(1, spec.prefetch // concurrency) if spec.prefetch else 0,
         "work_ms": float(opts.get("consumer_work_ms", 0)),
-        "publish_retry": opts.get("publish_retry", "same"),
+        "publish_retry_policy": publish_policy(conf["publish_retry"], spec.retry_budget_s),
     }
-
-
-def publish_policy(spec: Any) -> dict[str, Any]:
-    if settings(spec)["publish_retry"] == "celery-default":
-        return dict(CELERY_DEFAULT_POLICY)
-    return retry_policy(spec.retry_budget_s)
 
 
 def app_for_run(run_dir: Path, url: str, journal_deliveries: bool = True) -> Celery:
@@ -55,7 +42,7 @@ def make_app(
     spec: Any, url: str, journal_dir: Path | None = None, journal_deliveries: bool = True
 ) -> Celery:
     """The run's app; `journal_deliveries=False` only for the benchmark's bare side."""
-    conf = settings(spec)
+    conf = app_settings(spec)
     app = Celery("mqcompare", set_as_current=False)
     app.conf.update(
         broker_url=url,
@@ -70,7 +57,7 @@ def make_app(
         task_reject_on_worker_lost=conf["reject_on_worker_lost"],
         worker_prefetch_multiplier=conf["prefetch_multiplier"],
         task_publish_retry=True,
-        task_publish_retry_policy=publish_policy(spec),
+        task_publish_retry_policy=conf["publish_retry_policy"],
         task_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,

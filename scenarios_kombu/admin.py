@@ -13,7 +13,7 @@ from mqcompare.spec import redact_url
 from scenarios_kombu.connect import CONNECT_TIMEOUT_S
 
 
-class KombuAdmin:
+class Admin:
     def __init__(self, url: str) -> None:
         self.url = url
         self._conn: Connection | None = None

@@ -13,7 +13,7 @@ from mqcompare.spec import redact_url
 from scenarios_pika.connect import connect
 
 
-class PikaAdmin:
+class Admin:
     def __init__(self, url: str) -> None:
         self.url = url
         self._conn: pika.BlockingConnection | None = None

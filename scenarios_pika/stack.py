@@ -1,229 +1,47 @@
 """pika, used each way experiment 1 asks about. Only connection-per-thread and
-process-per-producer are pika's documented use; the other modes exist to measure
-what the write-up claims happens when that advice is ignored."""
+process-per-producer are pika's documented use (pika FAQ); the other modes exist to
+measure what the write-up claims happens when that advice is ignored."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import threading
-from typing import Any
+from mqcompare.stacks import Mode, Stack, mode_table
 
-import pika
-import pika.exceptions as px
 
-from mqcompare.stacks import Mode, NotSent
-from scenarios_pika.connect import HEARTBEAT_S, connect
-
-MODES = {
-    m.name: m
-    for m in (
-        Mode("connection-per-thread", "each producer thread opens its own connection (pika FAQ)"),
+class PikaStack(Stack):
+    name = "pika"
+    library = "pika"
+    default_mode = "connection-per-thread"
+    modes = mode_table(
         Mode(
-            "shared-unsafe", "one connection and channel made once, shared by all threads, no lock"
+            "connection-per-thread",
+            "each producer thread opens its own connection (pika FAQ)",
+            "own_connection",
         ),
-        Mode("shared-locked", "one connection and channel shared by all threads behind a lock"),
-        Mode("channel-per-thread", "one connection, each thread opens its own channel on it"),
+        Mode(
+            "shared-unsafe",
+            "one connection and channel made once, shared by all threads, no lock",
+            "shared_unsafe",
+        ),
+        Mode(
+            "shared-locked",
+            "one connection and channel shared by all threads behind a lock",
+            "shared_locked",
+        ),
+        Mode(
+            "channel-per-thread",
+            "one connection, each thread opens its own channel on it",
+            "channel_per_thread",
+        ),
         Mode(
             "fork-shared",
             "connection made in the parent, producers are forked processes using it",
+            "shared_unsafe",
             processes=True,
         ),
         Mode(
             "process-per-producer",
             "each producer is a process with its own connection",
+            "own_connection",
             processes=True,
         ),
     )
-}
-
-# Raised before a frame left this process, or the broker said no: definitely not sent.
-_NOT_SENT = (
-    px.ChannelWrongStateError,
-    px.ConnectionWrongStateError,
-    px.UnroutableError,
-    px.NackError,
-)
-
-
-def _open(url: str, confirms: bool) -> tuple[Any, Any]:
-    try:
-        conn = connect(url)
-        ch = conn.channel()
-        if confirms:
-            ch.confirm_delivery()
-    except Exception as exc:  # nothing was published on a connection that never opened
-        raise NotSent(exc) from exc
-    return conn, ch
-
-
-class _Publisher:
-    retries_itself = False
-
-
-class _Sender:
-    """Publishes one persistent message to the run's queue on a given channel."""
-
-    def __init__(self, spec: Any) -> None:
-        self.queue = spec.queue
-        self.confirms = spec.confirms
-
-    def send(self, ch: Any, p: int, s: int, body: bytes) -> None:
-        props = pika.BasicProperties(delivery_mode=2, message_id=f"{p}:{s}")
-        try:
-            # mandatory: with confirms, an unroutable message is an error, not a silent drop
-            ch.basic_publish("", self.queue, body, props, mandatory=self.confirms)
-        except _NOT_SENT as exc:
-            raise NotSent(exc) from exc
-
-
-class OwnConnection(_Publisher):
-    """connection-per-thread / process-per-producer: opened lazily in the producer itself."""
-
-    def __init__(self, url: str, sender: _Sender) -> None:
-        self.url, self.sender = url, sender
-        self.conn: Any = None
-        self.ch: Any = None
-
-    def publish(self, p: int, s: int, body: bytes) -> None:
-        if self.ch is None:
-            self.conn, self.ch = _open(self.url, self.sender.confirms)
-        self.sender.send(self.ch, p, s, body)
-
-    def reset(self) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self.conn is not None:
-            with contextlib.suppress(Exception):
-                self.conn.close()
-        self.conn = self.ch = None
-
-
-class SharedConnection:
-    """One connection (and channel) for every producer of a process, as module-scope code
-    makes it. The producer that sees it break replaces it; a generation number keeps the
-    others from replacing the replacement. The broken one is abandoned, not closed: closing
-    it would write on a socket other threads (or forked processes) still use."""
-
-    def __init__(self, url: str, confirms: bool) -> None:
-        self.url, self.confirms = url, confirms
-        self.generation = 0
-        self.conn, self.ch = _open(url, confirms)
-        self.owner = os.getpid()  # a forked child must not close its parent's connection
-
-    def current(self) -> tuple[int, Any, Any]:
-        return self.generation, self.conn, self.ch
-
-    def replace(self, seen: int) -> None:
-        if self.generation == seen:
-            self.conn = self.ch = None
-            self.conn, self.ch = _open(self.url, self.confirms)
-            self.owner = os.getpid()
-            self.generation = seen + 1
-
-
-class SharedChannel(_Publisher):
-    """shared-unsafe / shared-locked / fork-shared: publish on the shared channel."""
-
-    def __init__(self, shared: SharedConnection, sender: _Sender, lock: Any = None) -> None:
-        self.shared, self.sender, self.lock = shared, sender, lock
-        self.seen = shared.generation
-        self.broken = False
-
-    def _publish(self, p: int, s: int, body: bytes) -> None:
-        if self.broken or self.shared.ch is None:
-            self.shared.replace(self.seen)
-            self.broken = False
-        self.seen, _, ch = self.shared.current()
-        self.sender.send(ch, p, s, body)
-
-    def publish(self, p: int, s: int, body: bytes) -> None:
-        if self.lock is None:
-            self._publish(p, s, body)
-        else:
-            with self.lock:
-                self._publish(p, s, body)
-
-    def reset(self) -> None:
-        self.broken = True
-
-    def close(self) -> None:
-        pass  # the session owns the shared connection
-
-
-class ThreadChannel(_Publisher):
-    """channel-per-thread: this thread's own channel on the shared connection."""
-
-    def __init__(self, shared: SharedConnection, sender: _Sender) -> None:
-        self.shared, self.sender = shared, sender
-        self.seen = -1
-        self.ch: Any = None
-
-    def publish(self, p: int, s: int, body: bytes) -> None:
-        if self.ch is None:
-            generation, conn, _ = self.shared.current()
-            if conn is None or not conn.is_open:
-                self.shared.replace(generation)
-                generation, conn, _ = self.shared.current()
-            try:
-                self.ch = conn.channel()
-                if self.sender.confirms:
-                    self.ch.confirm_delivery()
-            except Exception as exc:
-                self.ch = None
-                raise NotSent(exc) from exc
-            self.seen = generation
-        self.sender.send(self.ch, p, s, body)
-
-    def reset(self) -> None:
-        if self.ch is not None and not self.ch.connection.is_open:
-            self.shared.replace(self.seen)
-        self.ch = None
-
-    def close(self) -> None:
-        pass
-
-
-class PikaSession:
-    def __init__(self, spec: Any, url: str) -> None:
-        self.url = url
-        self.mode = spec.mode
-        self.sender = _Sender(spec)
-        self.shared: SharedConnection | None = None
-        self.lock = threading.Lock() if spec.mode == "shared-locked" else None
-        if spec.mode in ("shared-unsafe", "shared-locked", "channel-per-thread", "fork-shared"):
-            self.shared = SharedConnection(url, spec.confirms)
-
-    def publisher(self, p: int, on_retry: Any = None) -> Any:
-        # pika does not retry by itself: the core's loop reconnects and publishes again
-        if self.shared is None:
-            return OwnConnection(self.url, self.sender)
-        if self.mode == "channel-per-thread":
-            return ThreadChannel(self.shared, self.sender)
-        return SharedChannel(self.shared, self.sender, self.lock)
-
-    def close(self) -> None:
-        shared = self.shared
-        if shared is not None and shared.conn is not None and shared.owner == os.getpid():
-            with contextlib.suppress(Exception):
-                shared.conn.close()
-
-
-class PikaStack:
-    name = "pika"
-    library = "pika"
-    modes = MODES
-    default_mode = "connection-per-thread"
-
-    def session(self, spec: Any, url: str) -> PikaSession:
-        return PikaSession(spec, url)
-
-    def options(self, spec: Any) -> dict[str, Any]:
-        return {
-            "pika_version": pika.__version__,
-            "delivery_mode": 2,
-            "mandatory": spec.confirms,
-            "heartbeat_s": HEARTBEAT_S,
-            "retry": f"reconnect and publish again, up to {spec.retry_budget_s:g} s per message",
-        }

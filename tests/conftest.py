@@ -73,4 +73,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Contract classes name their modes as class attributes; each becomes a test case."""
     for name in ("exactly_once_mode", "unsafe_mode"):
         if name in metafunc.fixturenames and metafunc.cls is not None:
-            metafunc.parametrize(name, getattr(metafunc.cls, name + "s"))
+            modes: list[Any] = list(getattr(metafunc.cls, name + "s"))
+            if not modes:  # skipped, with the reason the stack gives, never silently passed
+                why = getattr(metafunc.cls, "no_" + name, "") or f"no {name}s declared"
+                modes = [pytest.param(None, marks=pytest.mark.skip(reason=why))]
+            metafunc.parametrize(name, modes)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that boots or uses the private node must be marked `broker` (on its class or
+    module), so that `pytest -m "not broker"` runs none of them; checked, not trusted."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if "session_node" in getattr(item, "fixturenames", ())
+        and item.get_closest_marker("broker") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(f"tests that use the broker lack @pytest.mark.broker: {unmarked}")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mqcompare.matrix import RESULTS_FORMAT
-from mqcompare.preset import Preset
+from mqcompare.matrix.preset import Preset
+from mqcompare.matrix.run import RESULTS_FORMAT
 
 COUNTS = [
     "attempted",

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mqcompare.claims import judge, parse_predicate
+from mqcompare.matrix.claims import judge, parse_predicate
 from tests.results import result
 
 

@@ -11,10 +11,22 @@ from pathlib import Path
 
 import pytest
 
+# mqcompare's main() in a Python where importing any client library fails
+WITHOUT_CLIENTS = (
+    "import sys\n"
+    "for name in ('pika', 'kombu', 'celery', 'amqp'):\n"
+    "    sys.modules[name] = None\n"
+    "from mqcompare.cli import main\n"
+    "main(sys.argv[1:])\n"
+)
 
-def mqcompare(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+
+def mqcompare(
+    *args: str, timeout: float = 30, clients: bool = True
+) -> subprocess.CompletedProcess[str]:
+    python = ["-m", "mqcompare.cli"] if clients else ["-c", WITHOUT_CLIENTS]
     return subprocess.run(
-        [sys.executable, "-m", "mqcompare.cli", *args],
+        [sys.executable, *python, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -45,14 +57,21 @@ def closed_port() -> int:
         (["--stack", "pika", "--rate", "-1"], "--rate"),
         (["--stack", "pika", "--rate", "fast"], "--rate"),
         (["--stack", "pika", "--concurrency", "4"], "--concurrency"),
+        (["--stack", "kombu", "--no-acks-late"], "--acks-late"),
+        (["--stack", "celery", "--concurrency", "none"], "--concurrency"),
+        (["--stack", "celery", "--consumer", "pika"], "--consumer"),
+        (["--stack", "pika", "--out", "/proc/forbidden/run"], "--out"),
         (["--stack", "celery", "--ack", "auto"], "--ack"),
         (["--stack", "celery", "--publish-retry", "forever"], "--publish-retry"),
         (["--bogus"], "--bogus"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args: list[str], flag: str, tmp_path: Path) -> None:
-    done = mqcompare("run", *args, "--out", str(tmp_path / "run"))
+    out = [] if "--out" in args else ["--out", str(tmp_path / "run")]
+    started = time.monotonic()
+    done = mqcompare("run", *args, *out)
     assert done.returncode == 2, done.stderr
+    assert time.monotonic() - started < 10, "refused before any broker boots"
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr
     assert flag in lines[0]
@@ -82,6 +101,32 @@ def test_check_without_journal_is_exit_2(tmp_path: Path) -> None:
     done = mqcompare("check", str(tmp_path))
     assert done.returncode == 2
     assert "no journal" in done.stderr
+
+
+def test_help_check_and_report_import_no_client_library(tmp_path: Path) -> None:
+    """Stacks are read through their import-light stack.py: --help lists every stack's
+    modes and options, and results are checked and reported, with no client installed."""
+    done = mqcompare("run", "--help", clients=False)
+    assert done.returncode == 0, done.stderr
+    for text in ("pika", "kombu", "celery", "--acks-late", "channel-per-thread"):
+        assert text in done.stdout
+    from tests.journals import dlv, inv, ok, write
+
+    write(tmp_path / "journal" / "p.jsonl", "producer", [inv(0, 0, 1), ok(0, 0, 2)])
+    write(tmp_path / "journal" / "c.jsonl", "consumer", [dlv(0, 0, 3)])
+    assert mqcompare("check", str(tmp_path), clients=False).returncode == 0
+    spec = {"stack": "celery", "mode": "shared-app", "stack_options": {"acks_late": False}}
+    import json
+
+    result = json.loads((tmp_path / "result.json").read_text())
+    (tmp_path / "result.json").write_text(json.dumps(result | {"spec": spec}))
+    done = mqcompare("report", str(tmp_path), clients=False)
+    assert done.returncode == 0, done.stderr
+    assert "early ack" in (tmp_path / "report.md").read_text()
+    started = time.monotonic()
+    done = mqcompare("run", "--stack", "pika", "--out", str(tmp_path / "r"), clients=False)
+    assert done.returncode == 3 and "pika" in done.stderr, done.stderr
+    assert time.monotonic() - started < 10, "said before any broker boots"
 
 
 def test_check_recomputes_from_journals_and_writes_out(tmp_path: Path) -> None:

@@ -7,11 +7,11 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 from mqcompare.checker import check_dirs
 from mqcompare.journal import JournalWriter, read_records
+from mqcompare.observe import wait_for
 
 WRITER = """
 import sys, itertools
@@ -28,7 +28,8 @@ def test_sigkilled_writer_loses_at_most_one_line(tmp_path: Path) -> None:
     path = tmp_path / "journal" / "producer.jsonl"
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-    time.sleep(0.3)
+    # killed mid-stream, once it has written plenty: a condition, not a guess of its speed
+    assert wait_for(lambda: path.stat().st_size > 200_000, 30.0) is not None
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     records = list(read_records(path))

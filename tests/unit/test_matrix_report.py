@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from mqcompare.matrix_report import html, markdown, results_csv, write_reports
-from mqcompare.preset import load_preset
+from mqcompare.matrix.preset import load_preset
+from mqcompare.matrix.report import html, markdown, results_csv, write_reports
 from tests.results import document, result
+from tests.unit.test_cli import mqcompare
 
 PRESET = """
 name = "two"
@@ -135,12 +136,7 @@ def test_report_command_rebuilds_the_same_files(doc: dict, tmp_path: Path) -> No
     first = {p.name: p.read_text() for p in write_reports(doc, out)}
     for name in first:
         (out / name).unlink()
-    done = subprocess.run(
-        [sys.executable, "-m", "mqcompare.cli", "report", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = mqcompare("report", str(out), clients=False)  # with no client library at all
     assert done.returncode == 0, done.stderr
     assert "1. Sharing" in done.stdout and "loses: held" in done.stdout
     for name, text in first.items():
@@ -159,8 +155,8 @@ def test_report_refuses_a_foreign_results_json(tmp_path: Path) -> None:
 
 
 def test_slower_than_default_compares_with_the_stacks_own_mode(tmp_path: Path) -> None:
-    from mqcompare.preset import load_preset
-    from mqcompare.summary import summarize
+    from mqcompare.matrix.preset import load_preset
+    from mqcompare.matrix.summary import summarize
 
     path = tmp_path / "lock.toml"
     path.write_text(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mqcompare.errors import BadInput
-from mqcompare.preset import Preset, load_preset
+from mqcompare.matrix.preset import Preset, load_preset
 
 TINY = """
 name = "tiny"
@@ -96,8 +96,8 @@ def test_seed_has_the_write_ups_sizes() -> None:
         for c in restarts
     )
     celery_crash = [c for c in seed.cells if c.experiment == "3" and c.stack == "celery"]
-    assert {c.celery.get("acks_late") for c in celery_crash} == {False, True}
-    assert any(c.celery.get("reject_on_worker_lost") for c in celery_crash)
+    assert {c.options.get("acks_late") for c in celery_crash} == {False, True}
+    assert any(c.options.get("reject_on_worker_lost") for c in celery_crash)
 
 
 def test_seed_runs_experiment_2_as_the_write_up_did() -> None:

@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from mqcompare.observe import wait_for
-from tests.contract.test_cli_broker import alive, cli, watch_descendants
+from tests.e2e.test_cli_broker import alive, cli, watch_descendants
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

@@ -15,8 +15,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from mqcompare.preset import Preset
-from mqcompare.summary import (
+from mqcompare.matrix.preset import Preset
+from mqcompare.matrix.summary import (
     CellSummary,
     ack_text,
     claim_rows,
@@ -25,6 +25,7 @@ from mqcompare.summary import (
     run_row,
     summarize,
 )
+from mqcompare.stacks import STACKS
 
 COLUMNS = (
     "cell", "stack", "mode", "confirms", "ack", "faults", "runs", "lost", "duplicated",
@@ -231,13 +232,13 @@ def _versions(doc: dict[str, Any]) -> str:
 
 
 def html(doc: dict[str, Any]) -> str:
-    from mqcompare import charts
+    from mqcompare.matrix import charts
 
     preset = Preset.from_json(doc["preset"])
     summaries = summarize(doc, preset)
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(
-            lambda name: resources.files("mqcompare.templates").joinpath(name).read_text()
+            lambda name: resources.files("mqcompare.matrix.templates").joinpath(name).read_text()
         ),
         autoescape=True,
         trim_blocks=True,
@@ -270,8 +271,8 @@ def html(doc: dict[str, Any]) -> str:
         columns=COLUMNS,
         verdict_class=lambda v: v.replace(" ", "-"),
         stacks=sorted({s.cell.stack for s in summaries}),
-        colors=charts.STACK_COLORS,
-        css=resources.files("mqcompare.templates").joinpath("report.css").read_text(),
+        colors={stack: charts.stack_color(stack) for stack in STACKS},
+        css=resources.files("mqcompare.matrix.templates").joinpath("report.css").read_text(),
     )
 
 

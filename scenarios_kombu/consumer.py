@@ -1,4 +1,4 @@
-"""The counting consumer's kombu client: a Consumer / drain_events loop."""
+"""kombu's consumer for the counting consumer (consumer/): a Consumer / drain_events loop."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from kombu import Connection, Consumer, Queue
 
-from consumer.reconnecting import reconnecting
+from consumer.reconnect import reconnecting
 from scenarios_kombu.connect import CONNECT_TIMEOUT_S
 
 

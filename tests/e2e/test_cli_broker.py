@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from mqcompare.broker import LocalNode
+from mqcompare.observe import wait_for
 
 pytestmark = pytest.mark.broker
 
@@ -174,7 +175,7 @@ def test_ctrl_c_stops_within_seconds_and_leaves_no_process(
     proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert time.monotonic() - stopped < 20
-    time.sleep(1.0)
+    wait_for(lambda: alive(seen) == [], 10.0)
     assert alive(seen) == []
     result = json.loads((out / "result.json").read_text())
     assert result["interrupted"] is True

@@ -3,8 +3,9 @@
 A preset lists experiments; each experiment states its question, its protocol, the
 claims under test (the write-up's, or a library's documentation's), and cells. A cell
 names stack(s), mode(s), confirms, ack policy, fault plan(s) and sizes; any of stacks,
-modes, confirms, ack, celery and plans may be a list, and the cell expands to every
-combination. `mqcompare matrix --preset FILE.toml` runs a user's own file the same way.
+modes, confirms, ack and plans may be a list, and the cell expands to every combination;
+a stack's own options (e.g. celery's `acks_late`) are keys of the cell too.
+`mqcompare matrix --preset FILE.toml` runs a user's own file the same way.
 """
 
 from __future__ import annotations
@@ -17,16 +18,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from mqcompare.claims import PREDICATES, parse_predicate
 from mqcompare.errors import BadInput
+from mqcompare.matrix.claims import PREDICATES, parse_predicate
 from mqcompare.spec import ACK_MODES, Fault, RunSpec, new_run_id, parse_duration
-from mqcompare.stacks import STACKS, load_stack
+from mqcompare.stacks import STACKS, all_options, load_stack, only_takers
 
 BUILTIN = ("quick", "seed", "full")
 FLAG = "--preset"
 
 # cell keys: those that may be lists (crossed) and those that are single values
-_CROSSED = ("stack", "mode", "confirms", "ack", "celery", "faults")
+_CROSSED = ("stack", "mode", "confirms", "ack", "faults")
 _PLURAL = {"stacks": "stack", "modes": "mode", "plans": "faults"}
 _SIZES = {"producers": int, "messages": int, "rate": float, "work_ms": float}
 _DURATIONS = {
@@ -35,8 +36,18 @@ _DURATIONS = {
     "retry_budget": "retry_budget_s",
     "publish_timeout": "publish_timeout_s",
 }
-_CELERY_KEYS = ("acks_late", "reject_on_worker_lost", "concurrency", "publish_retry")
-CELL_KEYS = (*_CROSSED, *_PLURAL, *_SIZES, *_DURATIONS, "consume", "claims", "claim", "note")
+_OPTIONS = tuple(all_options())  # the stacks' own options, each a cell key
+CELL_KEYS = (
+    *_CROSSED,
+    *_PLURAL,
+    *_SIZES,
+    *_DURATIONS,
+    *_OPTIONS,
+    "consume",
+    "claims",
+    "claim",
+    "note",
+)
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,7 @@ class Cell:
     mode: str
     confirms: bool = False
     ack: str = "after"
-    celery: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # the stack's own (StackOption)
     faults: tuple[str, ...] = ()
     producers: int = 10
     messages: int = 1000
@@ -81,12 +92,15 @@ class Cell:
             ack=self.ack,
             consume=self.consume,
             run_id=new_run_id(),
-            stack_options={"consumer_work_ms": self.work_ms, **self.celery},
+            stack_options={"consumer_work_ms": self.work_ms, **self.options},
             **timeouts,
         )
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+_CELL_FIELDS = {f.name for f in dataclasses.fields(Cell)} - {"faults", "claims", "options"}
 
 
 @dataclass(frozen=True)
@@ -142,7 +156,13 @@ class Preset:
             for e in data["experiments"]
         }
         cells = tuple(
-            Cell(**{**c, "faults": tuple(c["faults"]), "claims": tuple(c["claims"])})
+            Cell(
+                **{k: v for k, v in c.items() if k in _CELL_FIELDS},
+                faults=tuple(c["faults"]),
+                claims=tuple(c["claims"]),
+                # a results.json from before stack options kept them under the stack's name
+                options=c.get("options", c.get(c["stack"], {})),
+            )
             for c in data["cells"]
         )
         return cls(
@@ -172,7 +192,9 @@ def load_preset(name_or_path: str) -> Preset:
 
 def _read(name_or_path: str) -> tuple[dict[str, Any], str]:
     if name_or_path in BUILTIN:
-        text = resources.files("mqcompare.presets").joinpath(f"{name_or_path}.toml").read_text()
+        text = (
+            resources.files("mqcompare.matrix.presets").joinpath(f"{name_or_path}.toml").read_text()
+        )
         source = f"built-in preset {name_or_path}"
     else:
         path = Path(name_or_path)
@@ -275,7 +297,7 @@ def _expand(raw: dict[str, Any], exp: Experiment, where: str) -> list[Cell]:
     axes: dict[str, Any] = {k: raw.get(k) for k in _CROSSED}
     axes["stack"] = axes["stack"] or [*STACKS]
     axes["mode"] = axes["mode"] or ["default"]
-    for key in ("confirms", "ack", "celery"):
+    for key in ("confirms", "ack"):
         value = axes[key]
         axes[key] = value if isinstance(value, list) else [value]
     axes["faults"] = axes["faults"] or [[]]
@@ -285,6 +307,10 @@ def _expand(raw: dict[str, Any], exp: Experiment, where: str) -> list[Cell]:
         if cid not in exp.claims:
             raise BadInput(FLAG, f"{where}: claim {cid!r} is not one of experiment {exp.id}'s")
     sizes = {k: _number(raw, k, t, where) for k, t in _SIZES.items() if k in raw}
+    options = {k: raw[k] for k in _OPTIONS if k in raw}
+    for key in options:
+        if not set(all_options()[key][1]) & set(axes["stack"]):
+            raise BadInput(FLAG, f"{where}: {key}: {only_takers(key)}")
     if "consume" in raw:  # checked with the rest of the spec by validate() below
         sizes["consume"] = str(raw["consume"])
     timeouts = {
@@ -293,9 +319,7 @@ def _expand(raw: dict[str, Any], exp: Experiment, where: str) -> list[Cell]:
         if key in raw
     }
     out: list[Cell] = []
-    for stack_name, mode, confirms, ack, celery, plan in itertools.product(
-        *(axes[k] for k in _CROSSED)
-    ):
+    for stack_name, mode, confirms, ack, plan in itertools.product(*(axes[k] for k in _CROSSED)):
         if stack_name not in STACKS:
             raise BadInput(FLAG, f"{where}: stack {stack_name!r}; allowed: {', '.join(STACKS)}")
         stack = load_stack(stack_name)
@@ -320,7 +344,7 @@ def _expand(raw: dict[str, Any], exp: Experiment, where: str) -> list[Cell]:
                     m,
                     confirms,
                     ack,
-                    celery,
+                    options,
                     plan,
                     exp,
                     sizes,
@@ -340,7 +364,7 @@ def _cell(
     mode: str,
     confirms: Any,
     ack: Any,
-    celery: Any,
+    options: dict[str, Any],
     plan: Any,
     exp: Experiment,
     sizes: dict[str, Any],
@@ -355,14 +379,8 @@ def _cell(
     ack = ack or "after"
     if ack not in ACK_MODES:
         raise BadInput(FLAG, f"{where}: ack {ack!r}; allowed: {', '.join(ACK_MODES)}")
-    celery = celery or {}
-    if stack == "celery":
-        if ack != "after":
-            raise BadInput(FLAG, f"{where}: the celery worker acks as `celery` says, not `ack`")
-        if not isinstance(celery, dict) or set(celery) - set(_CELERY_KEYS):
-            raise BadInput(FLAG, f"{where}: celery takes a table of {', '.join(_CELERY_KEYS)}")
-    else:
-        celery = {}  # a cell shared by several stacks: only celery reads it
+    # a cell shared by several stacks: each takes the options it has
+    options = load_stack(stack).option_values(options, f"{FLAG} {where}: ")
     if not isinstance(plan, list) or not all(isinstance(f, str) for f in plan):
         raise BadInput(FLAG, f'{where}: faults is a list like ["restart@1s:2s"]')
     for f in plan:
@@ -377,7 +395,7 @@ def _cell(
         mode=mode,
         confirms=confirms,
         ack=ack,
-        celery=dict(celery),
+        options=options,
         faults=tuple(plan),
         timeouts=timeouts,
         claims=tuple(claims),

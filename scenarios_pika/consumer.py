@@ -1,4 +1,4 @@
-"""The counting consumer's pika client: a BlockingConnection consume loop."""
+"""pika's consumer for the counting consumer (consumer/): a BlockingConnection consume loop."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from functools import partial
 
 import pika.exceptions as px
 
-from consumer.reconnecting import reconnecting
+from consumer.reconnect import reconnecting
 from scenarios_pika.connect import connect
 
 

@@ -19,10 +19,10 @@ from rich.text import Text
 
 from mqcompare.broker import BrokerControl, open_broker
 from mqcompare.checker import faults_missed
-from mqcompare.claims import error_count
 from mqcompare.errors import InfrastructureError
 from mqcompare.files import write_json
-from mqcompare.preset import Cell, Preset
+from mqcompare.matrix.claims import error_count
+from mqcompare.matrix.preset import Cell, Preset
 from mqcompare.report import headline
 from mqcompare.runner import execute
 from mqcompare.spec import Fault
@@ -31,7 +31,7 @@ RESULTS_FORMAT = "mqcompare.matrix/1"
 
 
 def cell_label(cell: Cell) -> str:
-    return headline({"spec": cell.spec().to_json() | {"stack_options": cell.celery}})
+    return headline({"spec": cell.spec().to_json() | {"stack_options": cell.options}})
 
 
 class RateMeter:

@@ -13,11 +13,20 @@ matplotlib.use("Agg")  # no display here, and none needed
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from mqcompare.claims import loss_share, rate_label, tested
-from mqcompare.summary import CellSummary, ack_text
+from mqcompare.matrix.claims import loss_share, rate_label, tested
+from mqcompare.matrix.summary import CellSummary, ack_text
+from mqcompare.stacks import STACKS
 
-STACK_COLORS = {"pika": "#3b6fb6", "kombu": "#2e8b57", "celery": "#b5473a"}
+# one colour per stack, in the order of the stack table
+PALETTE = ("#3b6fb6", "#2e8b57", "#b5473a", "#8a5ab0", "#c08a1e", "#2a9d9d")
 OTHER_COLOR = "#777777"
+
+
+def stack_color(stack: str) -> str:
+    names = list(STACKS)
+    return PALETTE[names.index(stack) % len(PALETTE)] if stack in names else OTHER_COLOR
+
+
 plt.rcParams.update(
     {
         "svg.fonttype": "none",  # <text> elements in the page's own font, not paths
@@ -35,7 +44,7 @@ def short_label(s: CellSummary) -> str:
     parts = [c.id, c.stack, c.mode]
     if c.confirms:
         parts.append("+confirms")
-    if (c.stack == "celery" and c.celery) or c.ack != "after":
+    if c.options or c.ack != "after":
         parts.append(ack_text(s))
     kinds = [f.split("@")[0] for f in c.faults]
     if kinds:
@@ -62,7 +71,7 @@ def loss_chart(cells: list[CellSummary]) -> str:
     if not cells:
         return ""
     labels = [short_label(s) for s in cells]
-    colors = [STACK_COLORS.get(s.cell.stack, OTHER_COLOR) for s in cells]
+    colors = [stack_color(s.cell.stack) for s in cells]
     height = 0.9 + 0.26 * len(cells)
     fig, axes = plt.subplots(1, 2, figsize=(9.5, height), sharey=True)
     for ax, count, title in zip(axes, ("lost", "duplicated"), ("lost", "duplicated"), strict=True):
@@ -100,7 +109,7 @@ def rate_chart(cells: list[CellSummary]) -> str:
     fig, ax = plt.subplots(figsize=(9.5, height))
     bar = 0.38
     for i, key in enumerate(keys):
-        color = STACK_COLORS.get(key[0], OTHER_COLOR)
+        color = stack_color(key[0])
         for j, confirms in enumerate((False, True)):
             if confirms not in groups[key]:
                 continue
@@ -133,7 +142,7 @@ def rate_loss_chart(cells: list[CellSummary]) -> str:
     groups: dict[tuple[object, ...], list[CellSummary]] = {}
     for s in cells:
         c = s.cell
-        key = (c.stack, c.mode, c.confirms, c.ack, c.faults, c.consume, str(c.celery))
+        key = (c.stack, c.mode, c.confirms, c.ack, c.faults, c.consume, str(c.options))
         groups.setdefault(key, []).append(s)
     groups = {k: v for k, v in groups.items() if len({s.cell.rate for s in v}) >= 2}
     if not groups:
@@ -155,7 +164,7 @@ def rate_loss_chart(cells: list[CellSummary]) -> str:
         hi = [max(v) - m for m, (_, v) in zip(med, points, strict=True)]
         label = f"{stack} {mode}" + (" +confirms" if confirms else "")
         ax.errorbar(xs, med, yerr=[lo, hi], marker="o", capsize=3, linewidth=1.4,
-                    color=STACK_COLORS.get(str(stack), OTHER_COLOR), label=label)  # fmt: skip
+                    color=stack_color(str(stack)), label=label)  # fmt: skip
         for x, m in zip(xs, med, strict=True):
             ax.annotate(f"{m:.2g} %", (x, m), xytext=(4, 4), textcoords="offset points",
                         fontsize=8)  # fmt: skip

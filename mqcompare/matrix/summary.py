@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mqcompare.checker import faults_missed
-from mqcompare.claims import Judgement, error_count, errors_text, judge, planned, share
-from mqcompare.preset import Cell, Claim, Experiment, Preset
-from mqcompare.report import ack_label
+from mqcompare.matrix.claims import Judgement, error_count, errors_text, judge, planned, share
+from mqcompare.matrix.preset import Cell, Claim, Experiment, Preset
+from mqcompare.report import ack_label, verdict_word
 from mqcompare.stacks import load_stack
 
 Result = dict[str, Any]
@@ -113,12 +113,8 @@ class CellSummary:
             return "failed" if self.failed else "not run"
         n, valid = self.n, self.valid_runs
         once = sum(1 for r in self.runs if r["verdict"]["exactly_once"])
-        if once == n:
-            text = "exactly once"
-        elif valid == n:
-            text = "valid, duplicates"
-        elif valid == 0:
-            text = "INVALID"
+        if once == n or valid in (0, n):
+            text = verdict_word(valid == n, once == n)
         else:
             text = f"INVALID in {n - valid} of {n}"
         if self.hung:
@@ -128,8 +124,16 @@ class CellSummary:
 
 def ack_text(s: CellSummary) -> str:
     """How the consumer acked: from a run's recorded spec, which holds the stack's
-    resolved settings (celery's acks_late default), else from the cell."""
-    spec = s.runs[0]["spec"] if s.runs else {"ack": s.cell.ack, "stack_options": s.cell.celery}
+    resolved settings (defaults of the stack's options), else from the cell."""
+    spec = (
+        s.runs[0]["spec"]
+        if s.runs
+        else {
+            "stack": s.cell.stack,
+            "ack": s.cell.ack,
+            "stack_options": s.cell.options,
+        }
+    )
     return ack_label(spec)
 
 
@@ -153,7 +157,7 @@ def summarize(doc: dict[str, Any], preset: Preset) -> list[CellSummary]:
 
 
 def _same_but_rate(a: Cell, b: Cell) -> bool:
-    keys = ("experiment", "stack", "mode", "confirms", "ack", "celery", "faults", "consume")
+    keys = ("experiment", "stack", "mode", "confirms", "ack", "options", "faults", "consume")
     return all(getattr(a, k) == getattr(b, k) for k in keys)
 
 
@@ -171,8 +175,8 @@ def _peer(summaries: list[CellSummary], c: Cell, other: str) -> tuple[str, list[
     want = (c.mode, False) if other == "no-confirms" else (other, c.confirms)
     for s in summaries:
         o = s.cell
-        same = (o.experiment, o.stack, o.ack, o.faults, o.celery) == (
-            c.experiment, c.stack, c.ack, c.faults, c.celery,
+        same = (o.experiment, o.stack, o.ack, o.faults, o.options) == (
+            c.experiment, c.stack, c.ack, c.faults, c.options,
         )  # fmt: skip
         if same and (o.mode, o.confirms) == want and s.runs:
             return other, s.runs

@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import pytest
 from PIL import Image
 
 from mqcompare.broker import LocalNode, port_open
+from mqcompare.observe import wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -253,16 +253,14 @@ def test_ctrl_c_reports_the_finished_cells_and_stops_its_own_node(tmp_path: Path
         text=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if json.loads((out / "results.json").read_text())["results"]:
-                    break
-            except (OSError, ValueError, KeyError):
-                pass
+
+        def publishing_in_cell_2() -> bool:
             assert proc.poll() is None, proc.communicate()
-            time.sleep(0.3)
-        time.sleep(2.0)  # into cell 1.02
+            journals = (out / "runs").glob("1.02-*/journal/producer*.jsonl")
+            return any('"ev":"ok"' in j.read_text() for j in journals)
+
+        # the Ctrl-C lands while cell 1.02 publishes (for 10 s): seen, not guessed
+        assert wait_for(publishing_in_cell_2, 120.0, poll=0.2) is not None
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
