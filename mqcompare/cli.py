@@ -27,10 +27,8 @@ from mqcompare.stacks import (
     resolve_mode,
 )
 
-# Piped output (CI logs, files) is not squeezed to 80 columns.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
-# the matrix's tables have a dozen columns: a log gets them unwrapped
-wide_console = Console(highlight=False, width=None if sys.stdout.isatty() else 190)
+# Piped output (CI logs, files, a README) is 120 columns, not squeezed to 80.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 err_console = Console(stderr=True, highlight=False)
 
 
@@ -388,7 +386,7 @@ def matrix(preset_name: str, stacks: str, repeat: str, broker: str, out: Path | 
             raise  # before the matrix began: nothing to report
         doc = exc.args[0]
         console.print("interrupted: reporting the cells that finished", markup=False)
-    print_report(wide_console, doc)
+    print_report(console, doc)
     for path in write_reports(doc, out):
         console.print(f"written: {path}", markup=False)
     console.print(f"written: {out / 'results.json'}", markup=False)
@@ -411,7 +409,7 @@ def report(directory: Path) -> None:
             doc = load_doc(directory)
         except (ValueError, KeyError) as exc:
             raise BadInput("DIRECTORY", f"{directory / 'results.json'}: {exc}") from None
-        print_report(wide_console, doc)
+        print_report(console, doc)
         for path in write_reports(doc, directory):
             console.print(f"written: {path}", markup=False)
         return

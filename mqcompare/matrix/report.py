@@ -12,8 +12,9 @@ from typing import Any
 
 import jinja2
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
+from rich.text import Text
 
 from mqcompare.matrix.preset import Preset
 from mqcompare.matrix.summary import (
@@ -57,41 +58,51 @@ def row(s: CellSummary, errors_top: int = 3, observed: bool = True) -> list[str]
 
 
 SHORT_ACK = {
-    "early ack": "early",
-    "acks_late": "late",
-    "acks_late + reject_on_worker_lost": "late+reject",
+    "after": "",  # every stack's default: not worth a word in a narrow table
+    "early ack": "early ack",
+    "acks_late": "acks_late",
+    "acks_late + reject_on_worker_lost": "acks_late+reject",
 }
-# the terminal's columns: (heading, column of `row`); no latency, no recovered, no runs
+# the terminal's columns: (heading, column of `row`, least width or 0: never wrapped);
+# a 120-column log holds them
 TERMINAL = (
-    ("cell", "cell"), ("stack", "stack"), ("mode", "mode"), ("conf", "confirms"),
-    ("ack", "ack"), ("faults", "faults"), ("lost", "lost"), ("dup", "duplicated"),
-    ("errors", "errors"), ("msg/s", "publish/s"), ("verdict", "verdict"), ("claim", "claim"),
+    ("cell", "cell", 0), ("stack, mode", "setting", 22), ("faults", "faults", 14),
+    ("lost", "lost", 10), ("dup", "duplicated", 10), ("msg/s", "publish/s", 0),
+    ("verdict", "verdict", 17),
 )  # fmt: skip
 
 
-def terminal_tables(preset: Preset, summaries: list[CellSummary]) -> list[Table]:
-    """One table per experiment, narrower than the files' (a 140-column log stays legible):
-    the top error kind only, short ack names, one claim per line; report.md has every column."""
+def terminal_tables(preset: Preset, summaries: list[CellSummary]) -> list[Group]:
+    """One table per experiment, narrower than the files' (120 columns): stack, mode,
+    confirms and ack in one column, and each cell's top error class and claims on a line
+    of their own below the table; report.md has every column."""
     tables = []
     for exp in preset.experiments.values():
         cells = [s for s in summaries if s.cell.experiment == exp.id]
         if not cells:
             continue
         t = Table(title=f"{exp.id}. {exp.title}", title_justify="left", box=box.SIMPLE_HEAD)
-        for heading, _ in TERMINAL:
+        for heading, _, least in TERMINAL:
             t.add_column(
                 heading,
                 justify="right" if heading == "msg/s" else "left",
-                no_wrap=heading in ("cell", "stack", "mode", "conf", "ack", "msg/s"),
+                no_wrap=not least,
+                min_width=least or None,
                 overflow="fold",
             )
+        claims = []
         for s in cells:
             values = dict(zip(COLUMNS, row(s, errors_top=1, observed=False), strict=True))
-            values["ack"] = SHORT_ACK.get(values["ack"], values["ack"])
-            values["claim"] = values["claim"].replace("; ", "\n")
+            ack = SHORT_ACK.get(values["ack"], values["ack"])
+            confirms = " +confirms" if s.cell.confirms else ""
+            values["setting"] = f"{s.cell.stack} {s.cell.mode}{confirms}{' ' + ack if ack else ''}"
             invalid = s.verdict().startswith("INVALID")
-            t.add_row(*(values[col] for _, col in TERMINAL), style="red" if invalid else None)
-        tables.append(t)
+            t.add_row(*(values[col] for _, col, _ in TERMINAL), style="red" if invalid else None)
+            below = [f"errors {values['errors']}"] if values["errors"] != "-" else []
+            below += [values["claim"]] if values["claim"] != "-" else []
+            if below:
+                claims.append(f"  {s.cell.id} {'; '.join(below)}")
+        tables.append(Group(t, Text("\n".join(claims)) if claims else Text("")))
     return tables
 
 

@@ -260,3 +260,18 @@ def test_reports_leave_out_runs_whose_fault_missed_and_chart_loss_against_rate(
         "",
         "restart@1s missed",
     ]
+
+
+def test_terminal_tables_fit_120_columns(doc: dict) -> None:
+    """A log (CI, a pasted run) is 120 columns: the tables fit, nothing is folded, and
+    each cell's errors and claims follow its table."""
+    from rich.console import Console
+
+    from mqcompare.matrix.report import print_report
+
+    buf = io.StringIO()
+    print_report(Console(file=buf, width=120, color_system=None), doc)
+    lines = buf.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 120
+    assert any("connection-per-thread" in line for line in lines), "modes are not cut"
+    assert any(line.strip().startswith("1.01") and "loses: held" in line for line in lines)
