@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= runs/demo
 
-.PHONY: demo test lint bench broker-check clean
+.PHONY: demo test lint bench broker-check docker-image clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ broker-check:
 demo: $(STAMP) broker-check
 	rm -rf $(OUT)
 	$(BIN)/mqcompare matrix --preset quick --out $(OUT)
+
+# RabbitMQ in Docker without a registry: Debian's packages via debootstrap, about a minute;
+# kept once built (FACTS.md, "Docker")
+docker-image:
+	bash rabbitmq-image/build-image.sh mqcompare/rabbitmq:local
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -58,7 +58,7 @@ def state_dir() -> Path:
     return Path(env) if env else Path.home() / ".local" / "state" / "mqcompare"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -93,6 +93,40 @@ def epmd_registered(name: str, port: int = EPMD_PORT) -> bool:
     except OSError:
         return False
     return len(reply) == 2 and reply[0] == ord("w") and reply[1] == 0
+
+
+class Guardian:
+    """The guardian process (mqcompare/guardian.py) of what this process starts: told one
+    JSON line per change, it stops what it was told of if this process dies first."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+
+    @classmethod
+    def start(cls) -> Guardian:
+        return cls(
+            subprocess.Popen(
+                [sys.executable, "-m", "mqcompare.guardian"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C to mqcompare's group must not reach it
+            )
+        )
+
+    def tell(self, ident: str, **msg: object) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.write((json.dumps({"id": ident, **msg}) + "\n").encode())
+            self.proc.stdin.flush()
+
+    def release(self, ident: str) -> None:
+        """We stopped it ourselves: the guardian ends without touching it."""
+        with contextlib.suppress(OSError, ValueError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.write((json.dumps({"release": ident}) + "\n").encode())
+            self.proc.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
 
 
 class BrokerControl:
@@ -132,10 +166,16 @@ class BrokerControl:
         """InfrastructureError naming the first fault this broker cannot perform."""
         for kind in kinds:
             if kind in BROKER_FAULTS and kind not in self.faults:
-                what = {"restart": "restarted", "kill": "killed", "drop": "made to drop clients"}
+                what = {
+                    "restart": "restarted",
+                    "kill": "killed",
+                    "pause": "paused",
+                    "drop": "made to drop clients",
+                }
                 raise InfrastructureError(
                     f"--fault {kind}: the broker {self.display_url} cannot be {what[kind]} by "
-                    f"mqcompare (it only controls nodes it runs); use --broker local"
+                    f"mqcompare (it only controls brokers it runs); use --broker local or "
+                    f"--broker docker"
                 )
 
     def restart(self, down: float, log: PhaseLog) -> None:
@@ -143,6 +183,9 @@ class BrokerControl:
 
     def kill(self, down: float, log: PhaseLog) -> None:
         raise InfrastructureError(f"{self.display_url} cannot be killed")
+
+    def pause(self, down: float, log: PhaseLog) -> None:
+        raise InfrastructureError(f"{self.display_url} cannot be paused")
 
     def drop_connections(self, log: PhaseLog) -> None:
         raise InfrastructureError(f"{self.display_url} cannot drop connections")
@@ -198,7 +241,7 @@ class LocalNode(BrokerControl):
         self.owned = owned
         self.url = f"amqp://guest:guest@127.0.0.1:{state.port}/%2F"
         self._server: subprocess.Popen[bytes] | None = None
-        self._guardian: subprocess.Popen[bytes] | None = None
+        self._guardian: Guardian | None = None
         self._user, self._home = _run_as()
 
     # -- finding the installation -------------------------------------------------
@@ -245,7 +288,7 @@ class LocalNode(BrokerControl):
                 "rabbitmq-server is not installed: apt-get install -y rabbitmq-server "
                 "(or pass --broker amqp://user:pass@host:port/)"
             )
-        port, dist = _free_port(), _free_port()
+        port, dist = free_port(), free_port()
         d = Path(tempfile.mkdtemp(prefix=f"mqcompare-node-{port}-"))
         for sub in ("mnesia", "log"):
             (d / sub).mkdir()
@@ -263,31 +306,12 @@ class LocalNode(BrokerControl):
         return node
 
     def _start_guardian(self) -> None:
-        self._guardian = subprocess.Popen(
-            [sys.executable, "-m", "mqcompare.guardian"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            start_new_session=True,  # a Ctrl-C to mqcompare's group must not reach it
-        )
+        self._guardian = Guardian.start()
         self._tell_guardian(dir=self.state.dir, pidfile=str(self.state.pidfile))
 
     def _tell_guardian(self, **msg: object) -> None:
-        if self._guardian is None or self._guardian.stdin is None:
-            return
-        with contextlib.suppress(OSError, ValueError):
-            self._guardian.stdin.write((json.dumps({"id": self.state.node, **msg}) + "\n").encode())
-            self._guardian.stdin.flush()
-
-    def _release_guardian(self) -> None:
-        if self._guardian is None:
-            return
-        with contextlib.suppress(OSError, ValueError):
-            assert self._guardian.stdin is not None
-            self._guardian.stdin.write((json.dumps({"release": self.state.node}) + "\n").encode())
-            self._guardian.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._guardian.wait(timeout=10)
-        self._guardian = None
+        if self._guardian is not None:
+            self._guardian.tell(self.state.node, **msg)
 
     def _chown(self) -> None:
         if self._user is None:
@@ -535,6 +559,27 @@ class LocalNode(BrokerControl):
             log.note(f"the node took more than {UP_TIMEOUT_S:g} s to come back")
         log.up(t_up)
 
+    def pause(self, down: float, log: PhaseLog) -> None:
+        """Freeze: SIGSTOP the node's VM (Jepsen's pause nemesis; its TCP connections stay
+        open, nothing answers), `down` once the kernel says it is stopped, SIGCONT after
+        `down` seconds, `up` when it serves again."""
+        pid = self.state.beam_pid()
+        if pid is None:
+            raise InfrastructureError(f"no pid file for {self.state.node}; cannot pause it")
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            t_down = wait_for(lambda: _stopped(pid), 10.0, poll=0.005)
+            if t_down is None:
+                raise InfrastructureError(f"{self.state.node} (pid {pid}) did not stop")
+            log.down(t_down)
+            sleep_until(t_down + down)
+        finally:
+            os.kill(pid, signal.SIGCONT)  # never leave a frozen node behind
+        t_up = wait_for(self.serving, UP_TIMEOUT_S)
+        if t_up is None:
+            raise BrokerNotBack(f"pause: {self.state.node} did not serve again after SIGCONT")
+        log.up(t_up)
+
     def drop_connections(self, log: PhaseLog) -> None:
         """Close every client connection; `down` once the broker has closed them all."""
         answer = self.eval(DROP_EXPR, timeout=30)
@@ -585,7 +630,9 @@ class LocalNode(BrokerControl):
                 os.killpg(self._server.pid, signal.SIGTERM)
         self._reap_server()
         shutil.rmtree(self.state.dir, ignore_errors=True)
-        self._release_guardian()
+        if self._guardian is not None:
+            self._guardian.release(self.state.node)
+            self._guardian = None
         if self.state.keep:
             with contextlib.suppress(FileNotFoundError):
                 (state_dir() / "broker.json").unlink()
@@ -614,6 +661,15 @@ class LocalNode(BrokerControl):
             self.stop()
         elif self.state.keep:
             _save_state(self.state)  # a kill fault gave the kept node a new server pid
+
+
+def _stopped(pid: int) -> bool:
+    """The process is stopped by a signal (state T in /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] in "Tt"
 
 
 def _erl_call() -> str | None:
@@ -670,8 +726,9 @@ def kept_node() -> LocalNode | None:
     return LocalNode(state, owned=False)
 
 
-def open_broker(choice: str) -> BrokerControl:
-    """The broker for --broker CHOICE (auto|local|docker|amqp://...), started if need be."""
+def open_broker(choice: str, label: str = "") -> BrokerControl:
+    """The broker for --broker CHOICE (auto|local|docker|amqp://...), started if need be;
+    `label` names what owns a container (a run or matrix id)."""
     if choice.startswith(("amqp://", "amqps://")):
         return ExternalBroker(choice)
     if choice == "auto":
@@ -680,17 +737,20 @@ def open_broker(choice: str) -> BrokerControl:
             return ExternalBroker(env_url)
         if LocalNode.installed():
             return open_broker("local")
+        from mqcompare.docker_broker import engine_answers
+
+        if engine_answers():
+            return open_broker("docker", label)
         raise InfrastructureError(
-            "no broker: install RabbitMQ (apt-get install -y rabbitmq-server), or set "
-            "MQCOMPARE_BROKER_URL / pass --broker amqp://user:pass@host:port/"
+            "no broker: install RabbitMQ (apt-get install -y rabbitmq-server), start a Docker "
+            "engine, or set MQCOMPARE_BROKER_URL / pass --broker amqp://user:pass@host:port/"
         )
     if choice == "local":
         return kept_node() or LocalNode.start_new()
     if choice == "docker":
-        raise InfrastructureError(
-            "--broker docker: Docker broker control is not built yet; start the broker with "
-            "`docker compose up -d` and pass --broker amqp://guest:guest@127.0.0.1:5672/"
-        )
+        from mqcompare.docker_broker import DockerBroker, kept_container
+
+        return kept_container() or DockerBroker.start_new(label or str(os.getpid()))
     raise BadInput(
         "--broker", f"{redact_url(choice)!r} is not one of auto, local, docker, amqp://..."
     )

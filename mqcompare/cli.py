@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -41,6 +42,20 @@ def _fail(code: int, message: str) -> NoReturn:
 @click.version_option(package_name="mqcompare")
 def cli() -> None:
     """Which RabbitMQ client stack loses or duplicates messages under faults, and at what cost."""
+
+
+_DOCKER_IMAGE = click.option(
+    "--docker-image",
+    default=None,
+    help="The container's image  [default: $MQCOMPARE_DOCKER_IMAGE, else rabbitmq:3-management].",
+)
+
+
+def _use_image(image: str | None) -> None:
+    if image:
+        from mqcompare.docker_broker import IMAGE_ENV
+
+        os.environ[IMAGE_ENV] = image  # read wherever a container is started, children too
 
 
 def _stacks_epilog() -> str:
@@ -84,16 +99,17 @@ def _stack_options(command: Any) -> Any:
     "faults",
     multiple=True,
     metavar="KIND@AT[:DOWN]",
-    help="restart@1s:2s, kill@3s:1s, drop@2s, consumer-kill@2s, and the stack's own; "
-    "repeatable. Each is timed "
-    "as observed (down, up) and said to have missed if it struck nothing in flight.",
+    help="restart@1s:2s, kill@3s:1s, pause@2s:3s, drop@2s, consumer-kill@2s, and the "
+    "stack's own; repeatable. Each is timed as observed (down, up) and said to have missed "
+    "if it struck nothing in flight.",
 )
 @click.option(
     "--broker",
     default="auto",
     show_default=True,
-    help="auto, local (private node), docker, or amqp://user:pass@host:port/vhost.",
+    help="auto, local (private node), docker (a container), or amqp://user:pass@host:port/vhost.",
 )
+@_DOCKER_IMAGE
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -174,11 +190,13 @@ def run(
     publish_timeout: str,
     stall_timeout: str,
     as_json: bool,
+    docker_image: str | None,
     **stack_options: Any,
 ) -> None:
     """Run one experiment and judge it; the run directory holds journals and result.json."""
     from mqcompare.runner import execute
 
+    _use_image(docker_image)
     stack_obj = load_stack(stack)
     mode_obj = resolve_mode(stack_obj, mode)
     given = {k: v for k, v in stack_options.items() if v is not None}
@@ -343,16 +361,25 @@ def check(dirs: tuple[str, ...], out_file: Path | None, as_json: bool) -> None:
     "--broker",
     default="auto",
     show_default=True,
-    help="auto, local (private node), or amqp://... (no broker faults then).",
+    help="auto, local (private node), docker (a container), or amqp://... (no broker faults).",
 )
+@_DOCKER_IMAGE
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Output directory.  [default: runs/matrix-PRESET-TIME]",
 )
-def matrix(preset_name: str, stacks: str, repeat: str, broker: str, out: Path | None) -> None:
+def matrix(
+    preset_name: str,
+    stacks: str,
+    repeat: str,
+    broker: str,
+    docker_image: str | None,
+    out: Path | None,
+) -> None:
     """Run a preset's cells on one broker; results.json, results.csv, report.md, report.html."""
+    _use_image(docker_image)
     import time
 
     from mqcompare.matrix.preset import load_preset
@@ -423,14 +450,29 @@ def report(directory: Path) -> None:
 
 @cli.group()
 def broker() -> None:
-    """A private RabbitMQ node that several runs share (`--broker local` finds it)."""
+    """A broker that several runs share: a private node (`--broker local` finds it) or a
+    container (`--broker docker` finds it)."""
 
 
 @broker.command("up")
-def broker_up() -> None:
-    """Start the kept node, unless one is already up."""
+@click.option("--docker", is_flag=True, help="Keep a RabbitMQ container instead of a node.")
+@_DOCKER_IMAGE
+def broker_up(docker: bool, docker_image: str | None) -> None:
+    """Start the kept node (or container), unless one is already up."""
     from mqcompare.broker import LocalNode, kept_node, state_dir
 
+    _use_image(docker_image)
+    if docker:
+        from mqcompare.docker_broker import KEPT_FILE, DockerBroker, kept_container
+
+        kept = kept_container()
+        if kept is None:
+            kept = DockerBroker.start_new("kept", keep=True)
+            console.print(f"started {kept.describe()} ({redact_url(kept.url)})", markup=False)
+        else:
+            console.print(f"already up: {kept.describe()}", markup=False)
+        console.print(f"state: {KEPT_FILE()}", markup=False)
+        return
     node = kept_node()
     if node is None:
         node = LocalNode.start_new(keep=True)
@@ -442,29 +484,47 @@ def broker_up() -> None:
 
 @broker.command("down")
 def broker_down() -> None:
-    """Stop the kept node and remove its data."""
+    """Stop the kept node and the kept container, and remove their data."""
     from mqcompare.broker import kept_node
+    from mqcompare.docker_broker import kept_container
 
+    stopped = []
     node = kept_node()
-    if node is None:
-        console.print("no kept node is running", markup=False)
-        return
-    node.stop()
-    console.print(f"stopped {node.state.node}", markup=False)
+    if node is not None:
+        node.stop()
+        stopped.append(node.state.node)
+    container = kept_container() if _docker_state_exists() else None
+    if container is not None:
+        container.stop()
+        stopped.append(container.container.name)
+    console.print(f"stopped {', '.join(stopped)}" if stopped else "nothing kept is running")
 
 
 @broker.command("status")
 def broker_status() -> None:
-    """Say whether the kept node is up; exit 0 if it is, 1 if not."""
+    """Say whether a kept node or container is up; exit 0 if one is, 1 if not."""
     from mqcompare.broker import kept_node
+    from mqcompare.docker_broker import kept_container
 
     node = kept_node()
-    if node is None:
+    container = kept_container() if _docker_state_exists() else None
+    if node is None and container is None:
         console.print("down", markup=False)
         sys.exit(1)
-    console.print(
-        f"up: {node.describe()} ({redact_url(node.url)}), data in {node.state.dir}", markup=False
-    )
+    if node is not None:
+        console.print(
+            f"up: {node.describe()} ({redact_url(node.url)}), data in {node.state.dir}",
+            markup=False,
+        )
+    if container is not None:
+        console.print(f"up: {container.describe()} ({redact_url(container.url)})", markup=False)
+
+
+def _docker_state_exists() -> bool:
+    """A container was kept: only then is the Docker engine asked (it may not be there)."""
+    from mqcompare.docker_broker import KEPT_FILE
+
+    return bool(KEPT_FILE().exists())
 
 
 def _on_sigterm(signum: int, frame: object) -> None:

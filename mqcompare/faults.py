@@ -89,6 +89,7 @@ def broker_faults(broker: BrokerControl) -> dict[str, Perform]:
     return {
         "restart": lambda f, log: broker.restart(f.down, log),
         "kill": lambda f, log: broker.kill(f.down, log),
+        "pause": lambda f, log: broker.pause(f.down, log),
         "drop": lambda f, log: broker.drop_connections(log),
     }
 

@@ -1,11 +1,13 @@
-"""`python -m mqcompare.guardian`: stops the private nodes of a process that died without
-stopping them (SIGKILL, OOM killer), so that no broker of ours outlives mqcompare.
+"""`python -m mqcompare.guardian`: stops the private nodes and containers of a process that
+died without stopping them (SIGKILL, OOM killer), so that no broker of ours outlives
+mqcompare.
 
 The process that starts a node keeps the write end of this guardian's stdin and tells it,
 one JSON line per change, what to stop: `{"id": ..., "pgid": ..., "pidfile": ..., "dir":
-...}`; `{"release": id}` when it stopped the node itself. When stdin ends without a
-release (the kernel closes a dead process's pipes, however it died) the guardian SIGKILLs
-what it was told of, by the pids it was given, and removes the node's directory."""
+...}` for a node, `{"id": ..., "container": ...}` for a container; `{"release": id}` when
+it stopped it itself. When stdin ends without a release (the kernel closes a dead
+process's pipes, however it died) the guardian SIGKILLs what it was told of, by the pids
+it was given, removes the node's directory, and removes the container with its volume."""
 
 from __future__ import annotations
 
@@ -30,6 +32,11 @@ def _stop(node: dict[str, Any]) -> None:
             os.killpg(int(pgid), signal.SIGKILL)
     if node.get("dir"):
         shutil.rmtree(node["dir"], ignore_errors=True)
+    if node.get("container"):
+        with contextlib.suppress(Exception):
+            import docker
+
+            docker.from_env().containers.get(node["container"]).remove(force=True, v=True)
 
 
 def main() -> int:

@@ -33,6 +33,12 @@ def ack_label(spec: dict[str, Any]) -> str:
     return ack_policy(spec).removeprefix("ack ")
 
 
+def planned(result: dict[str, Any]) -> int:
+    """The messages a run's spec asked for: producers x messages."""
+    spec = result.get("spec") or {}
+    return int(spec.get("producers", 0)) * int(spec.get("messages", 0))
+
+
 def verdict_word(valid: bool, exactly_once: bool) -> str:
     """A verdict in one table cell's words (every table says it the same way)."""
     return "exactly once" if exactly_once else ("valid, duplicates" if valid else "INVALID")
@@ -109,8 +115,7 @@ def result_table(result: dict[str, Any]) -> Group:
     for name, ids in anomalies.items():
         parts.append(Text(f"{name} (first ids): {' '.join(ids[:10])}", style="dim"))
     spec = result.get("spec") or {}
-    planned = int(spec.get("producers", 0)) * int(spec.get("messages", 0))
-    missing = planned - c["attempted"]
+    missing = planned(result) - c["attempted"]
     if missing > 0 or result.get("producers_stalled"):
         hung = result.get("producers_stalled")
         why = (
@@ -123,7 +128,7 @@ def result_table(result: dict[str, Any]) -> Group:
         )
         parts.append(
             Text(
-                f"{why}{missing:,} of {planned:,} messages never attempted",
+                f"{why}{missing:,} of {planned(result):,} messages never attempted",
                 style="bold yellow" if hung else "yellow",
             )
         )

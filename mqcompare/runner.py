@@ -406,7 +406,7 @@ def execute(
     # any broker boots
     options = {**stack.settings(spec), **spec.stack_options}
     own_broker = broker is None
-    broker = broker or open_broker(spec.broker)
+    broker = broker or open_broker(spec.broker, spec.run_id)
     try:
         broker.require([f.kind for f in spec.faults])
         broker.heal()  # a fault of an earlier run may have left it down

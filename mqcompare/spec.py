@@ -15,10 +15,10 @@ from urllib.parse import urlsplit, urlunsplit
 from mqcompare.errors import BadInput
 
 # Faults the runner knows; which of them a broker or stack can perform is checked later.
-FAULT_KINDS = ("restart", "kill", "drop", "consumer-kill", "worker-kill", "worker-crash")
+FAULT_KINDS = ("restart", "kill", "pause", "drop", "consumer-kill", "worker-kill", "worker-crash")
 # A down time only makes sense where something is stopped and started again.
-FAULTS_WITH_DOWN = ("restart", "kill", "consumer-kill", "worker-crash")
-BROKER_FAULTS = ("restart", "kill", "drop")
+FAULTS_WITH_DOWN = ("restart", "kill", "pause", "consumer-kill", "worker-crash")
+BROKER_FAULTS = ("restart", "kill", "pause", "drop")
 # Faults that strike the consuming side: they hit when they land while messages are being
 # delivered (broker faults: while they are being published).
 CONSUMER_FAULTS = ("consumer-kill", "worker-kill", "worker-crash")

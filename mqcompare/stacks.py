@@ -115,9 +115,10 @@ class StackOption:
         """The flag's first spelling: what an error names."""
         return self.flag.split("/")[0]
 
-    def parse(self, value: Any, where: str = "") -> Any:
-        """`value` (a CLI string, or a TOML value) as this option's type; BadInput if not."""
-        flag = f"{where}{self.key}" if where else self.name
+    def parse(self, value: Any, by_key: bool = False) -> Any:
+        """`value` (a CLI string, or a TOML value) as this option's type; BadInput naming the
+        flag (or, for a preset, the key) if not."""
+        flag = self.key if by_key else self.name
         if self.switch:
             if not isinstance(value, bool):
                 raise BadInput(flag, f"must be true or false, got {value!r}")
@@ -213,9 +214,9 @@ class Stack:
         declared = next(o for o in self.options if o.key == key)
         return stack_options.get(key, declared.default)
 
-    def option_values(self, given: dict[str, Any], where: str = "") -> dict[str, Any]:
+    def option_values(self, given: dict[str, Any], by_key: bool = False) -> dict[str, Any]:
         """The options this stack takes out of `given` (flag or preset values), parsed."""
-        return {o.key: o.parse(given[o.key], where) for o in self.options if o.key in given}
+        return {o.key: o.parse(given[o.key], by_key) for o in self.options if o.key in given}
 
 
 @functools.cache

@@ -18,16 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from mqcompare.checker import faults_missed
+from mqcompare.report import planned
 
 Result = dict[str, Any]
 
 # a rate this much lower than the other cell's counts as slower (the machines are noisy)
 SLOWER_MARGIN = 0.05
-
-
-def planned(result: Result) -> int:
-    spec = result.get("spec") or {}
-    return int(spec.get("producers", 0)) * int(spec.get("messages", 0))
 
 
 def error_count(result: Result) -> int:

@@ -24,6 +24,7 @@ from mqcompare.spec import ACK_MODES, Fault, RunSpec, new_run_id, parse_duration
 from mqcompare.stacks import STACKS, all_options, load_stack, only_takers
 
 BUILTIN = ("quick", "seed", "full")
+CELL_BROKERS = ("local", "docker")  # a cell's own broker, beside the matrix's --broker
 FLAG = "--preset"
 
 # cell keys: those that may be lists (crossed) and those that are single values
@@ -44,6 +45,7 @@ CELL_KEYS = (
     *_DURATIONS,
     *_OPTIONS,
     "consume",
+    "broker",
     "claims",
     "claim",
     "note",
@@ -75,6 +77,7 @@ class Cell:
     rate: float = 0.0
     work_ms: float = 0.0
     consume: str = "during"
+    broker: str = ""  # "" the matrix's --broker; or local, docker: this cell's own
     timeouts: dict[str, float] = field(default_factory=dict)
     claims: tuple[str, ...] = ()
     note: str = ""
@@ -91,6 +94,7 @@ class Cell:
             faults=tuple(Fault.parse(f) for f in self.faults),
             ack=self.ack,
             consume=self.consume,
+            broker=self.broker or "auto",
             run_id=new_run_id(),
             stack_options={"consumer_work_ms": self.work_ms, **self.options},
             **timeouts,
@@ -313,6 +317,12 @@ def _expand(raw: dict[str, Any], exp: Experiment, where: str) -> list[Cell]:
             raise BadInput(FLAG, f"{where}: {key}: {only_takers(key)}")
     if "consume" in raw:  # checked with the rest of the spec by validate() below
         sizes["consume"] = str(raw["consume"])
+    if "broker" in raw:
+        if raw["broker"] not in CELL_BROKERS:
+            raise BadInput(
+                FLAG, f"{where}: broker {raw['broker']!r}; allowed: {', '.join(CELL_BROKERS)}"
+            )
+        sizes["broker"] = raw["broker"]
     timeouts = {
         attr: parse_duration(str(raw[key]), f"{FLAG} {where}: {key}")
         for key, attr in _DURATIONS.items()
@@ -380,7 +390,10 @@ def _cell(
     if ack not in ACK_MODES:
         raise BadInput(FLAG, f"{where}: ack {ack!r}; allowed: {', '.join(ACK_MODES)}")
     # a cell shared by several stacks: each takes the options it has
-    options = load_stack(stack).option_values(options, f"{FLAG} {where}: ")
+    try:
+        options = load_stack(stack).option_values(options, by_key=True)
+    except BadInput as exc:
+        raise BadInput(FLAG, f"{where}: {exc}") from None
     if not isinstance(plan, list) or not all(isinstance(f, str) for f in plan):
         raise BadInput(FLAG, f'{where}: faults is a list like ["restart@1s:2s"]')
     for f in plan:

@@ -40,7 +40,7 @@ def row(s: CellSummary, errors_top: int = 3, observed: bool = True) -> list[str]
     return [
         c.id,
         c.stack,
-        c.mode,
+        c.mode + (f" ({c.broker} broker)" if c.broker else ""),
         "yes" if c.confirms else "no",
         ack_text(s),
         s.faults_text(observed),
@@ -94,8 +94,8 @@ def terminal_tables(preset: Preset, summaries: list[CellSummary]) -> list[Group]
         for s in cells:
             values = dict(zip(COLUMNS, row(s, errors_top=1, observed=False), strict=True))
             ack = SHORT_ACK.get(values["ack"], values["ack"])
-            confirms = " +confirms" if s.cell.confirms else ""
-            values["setting"] = f"{s.cell.stack} {s.cell.mode}{confirms}{' ' + ack if ack else ''}"
+            setting = [s.cell.stack, values["mode"], "+confirms" if s.cell.confirms else "", ack]
+            values["setting"] = " ".join(part for part in setting if part)
             invalid = s.verdict().startswith("INVALID")
             t.add_row(*(values[col] for _, col, _ in TERMINAL), style="red" if invalid else None)
             below = [f"errors {values['errors']}"] if values["errors"] != "-" else []

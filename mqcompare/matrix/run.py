@@ -112,6 +112,42 @@ def run_summary(result: dict[str, Any]) -> str:
     )
 
 
+class Brokers:
+    """The matrix's brokers: its own (--broker), opened before the first cell, and any other
+    that cells name (`broker = "docker"`), opened when first needed; all closed at the end.
+    A broker that cannot be opened fails the runs of the cells that name it, not the
+    matrix."""
+
+    def __init__(self, default: str, label: str, preset: Preset) -> None:
+        self.default, self.label = default, label
+        self.kinds: dict[str, set[str]] = {}
+        for c in preset.cells:
+            kinds = self.kinds.setdefault(c.broker or default, set())
+            kinds.update(Fault.parse(f).kind for f in c.faults)
+        self.open: dict[str, BrokerControl] = {}
+        self.failed: dict[str, InfrastructureError] = {}
+
+    def get(self, choice: str) -> BrokerControl:
+        choice = choice or self.default
+        if choice in self.failed:
+            raise self.failed[choice]
+        if choice not in self.open:
+            try:
+                broker = open_broker(choice, self.label)
+            except InfrastructureError as exc:
+                self.failed[choice] = exc
+                raise
+            self.open[choice] = broker
+            broker.require(sorted(self.kinds.get(choice, ())))
+            broker.heal()
+        return self.open[choice]
+
+    def close(self) -> None:
+        for broker in self.open.values():
+            with contextlib.suppress(Exception):
+                broker.close()
+
+
 def run_matrix(
     preset: Preset,
     out: Path,
@@ -122,7 +158,6 @@ def run_matrix(
     """Run every cell `repeat` times; the results document (also out/results.json).
     A KeyboardInterrupt stops the matrix after saving the finished runs, and is
     re-raised with the document attached as its first argument."""
-    kinds = sorted({Fault.parse(f).kind for c in preset.cells for f in c.faults})
     doc: dict[str, Any] = {
         "format": RESULTS_FORMAT,
         "preset": preset.to_json(),
@@ -134,12 +169,13 @@ def run_matrix(
         "failed_runs": [],
         "results": [],
     }
-    broker: BrokerControl = open_broker(broker_choice)
+    brokers = Brokers(broker_choice, f"matrix-{preset.name}", preset)
     view: MatrixView | None = None
+    began = False
     try:
-        broker.require(kinds)
-        broker.heal()
+        broker = brokers.get(broker_choice)  # the matrix's own: exit 3 at once if it fails
         out.mkdir(parents=True, exist_ok=True)
+        began = True
         doc["broker"] = broker.describe()
         console.print(f"broker: {broker.describe()}", markup=False, highlight=False)
         write_json(out / "results.json", doc)
@@ -150,7 +186,10 @@ def run_matrix(
                 view.begin(n, total, cell, k, repeat)
                 run_dir = out / "runs" / f"{cell.id}-{cell.stack}-{cell.mode}-r{k}"
                 try:
-                    result = execute(cell.spec(), run_dir, broker, say=view.say, show=view.show)
+                    cell_broker = brokers.get(cell.broker)
+                    result = execute(
+                        cell.spec(), run_dir, cell_broker, say=view.say, show=view.show
+                    )
                 except KeyboardInterrupt:
                     with contextlib.suppress(OSError, ValueError):  # the cut-short run
                         partial = json.loads((run_dir / "result.json").read_text())
@@ -175,9 +214,9 @@ def run_matrix(
     finally:
         if view is not None:
             view.stop()
-        broker.close()
+        brokers.close()
         doc["finished_at"] = time.time()
-        if out.is_dir():  # not made when the broker could not serve the matrix
+        if began:  # not when the broker could not serve the matrix
             write_json(out / "results.json", doc)
     return doc
 

@@ -116,6 +116,12 @@ def test_seed_runs_experiment_2_as_the_write_up_did() -> None:
         assert all(c.faults == ("restart@1s:1s",) for c in cells)
     assert {c.stack for c in give_up} == every and not any(c.confirms for c in give_up)
     assert all("give-up-reported" in c.claims for c in give_up)
+    # the write-up's own setup: a container stopped and started three times, every stack
+    docker = [c for c in two if c.broker == "docker"]
+    assert {(c.stack, c.confirms) for c in docker} == {
+        (s, conf) for s in every for conf in (False, True)
+    }
+    assert all(len(c.faults) == 3 and c.rate == 30 and c.messages == 300 for c in docker)
     # no cell is judged on a claim about the other confirms setting
     for c in two:
         about_confirms = {cid for cid in c.claims if cid.startswith("confirms-")}
@@ -173,6 +179,9 @@ def test_full_covers_every_mode_confirms_and_fault_kind() -> None:
         (('claim = "nothing-lost"', 'faults = ["nuke@1s"]'), "nuke"),
         (('claim = "nothing-lost"', 'faults = ["worker-kill@1s"]'), "worker-kill"),
         (("[[experiments.cells]]", "[[experiments.cells]\n"), "TOML"),
+        (("confirms = [false, true]", 'broker = "kubernetes"'), "broker"),
+        (("confirms = [false, true]", "acks_late = false"), "only celery takes it"),
+        (('stacks = ["pika", "kombu"]', 'stack = "celery"\nconcurrency = "two"'), "concurrency"),
     ],
 )
 def test_mistakes_name_the_preset_and_the_key(

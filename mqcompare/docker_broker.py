@@ -1,0 +1,278 @@
+"""A RabbitMQ broker in a Docker container that mqcompare starts, faults and removes, through
+the Docker SDK: the write-up's own setup (its fault was `docker stop` / `docker start`).
+
+The container publishes AMQP on a loopback port chosen before it starts, so that the
+port survives `docker stop` / `docker start` (an ephemeral mapping would move, and the
+clients with it). Docker's port proxy accepts TCP connections even while the broker in
+the container is down, so "up" here is an AMQP handshake answered, never a bare connect."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+from mqcompare.broker import (
+    DROP_EXPR,
+    UP_TIMEOUT_S,
+    BrokerControl,
+    Guardian,
+    free_port,
+    state_dir,
+)
+from mqcompare.errors import BrokerNotBack, InfrastructureError
+from mqcompare.files import write_json
+from mqcompare.observe import PhaseLog, sleep_until, wait_for
+from mqcompare.spec import BROKER_FAULTS
+
+IMAGE_ENV = "MQCOMPARE_DOCKER_IMAGE"
+DEFAULT_IMAGE = "rabbitmq:3-management"
+LOCAL_IMAGE = "mqcompare/rabbitmq:local"  # what `make docker-image` builds without a registry
+LABEL = "mqcompare.run"
+BOOT_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 30  # docker stop: SIGTERM, then SIGKILL after this many seconds
+AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
+
+
+def KEPT_FILE() -> Any:
+    """Where `mqcompare broker up --docker` describes the container it keeps."""
+    return state_dir() / "docker.json"
+
+
+def kept_container() -> DockerBroker | None:
+    """The container `mqcompare broker up --docker` keeps, if it still answers."""
+    try:
+        state = json.loads(KEPT_FILE().read_text())
+    except (OSError, ValueError):
+        return None
+    try:
+        client = docker_client()
+        container = client.containers.get(state["container"])
+    except Exception:
+        return None
+    broker = DockerBroker(client, container, int(state["port"]), str(state["image"]), keep=True)
+    broker.owned = False
+    return broker if broker.serving() else None
+
+
+def amqp_answers(host: str, port: int, timeout: float = 1.0) -> bool:
+    """A broker answers the AMQP 0-9-1 protocol header with a Connection.Start frame (type
+    1). Docker's proxy, with nothing behind it, accepts and then closes the connection."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(AMQP_HEADER)
+            first = s.recv(1)
+    except OSError:
+        return False
+    return first == b"\x01"
+
+
+def docker_client() -> Any:
+    """A client of the local Docker engine; InfrastructureError if none answers."""
+    try:
+        import docker
+    except ImportError:  # pragma: no cover - a dependency of mqcompare
+        raise InfrastructureError("--broker docker: the docker package is not installed") from None
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except Exception as exc:
+        raise InfrastructureError(
+            f"--broker docker: no Docker engine answers ({type(exc).__name__}); start dockerd "
+            f"or use --broker local"
+        ) from None
+    return client
+
+
+def engine_answers() -> bool:
+    try:
+        docker_client()
+    except InfrastructureError:
+        return False
+    return True
+
+
+def image_name() -> str:
+    return os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE
+
+
+class DockerBroker(BrokerControl):
+    """One container of a RabbitMQ image, labelled with the run (or matrix) that owns it."""
+
+    faults = frozenset(BROKER_FAULTS)
+
+    def __init__(self, client: Any, container: Any, port: int, image: str, keep: bool) -> None:
+        self.client = client
+        self.container = container
+        self.port = port
+        self.image = image
+        self.keep = keep
+        self.owned = True
+        self.url = f"amqp://guest:guest@127.0.0.1:{port}/%2F"
+        self.guardian: Guardian | None = None
+
+    @classmethod
+    def start_new(cls, label: str, keep: bool = False, image: str | None = None) -> DockerBroker:
+        client = docker_client()
+        image = image or image_name()
+        try:
+            client.images.get(image)
+        except Exception:
+            raise InfrastructureError(
+                f"--broker docker: image {image} is not here and cannot be pulled without a "
+                f"registry; `make docker-image` builds {LOCAL_IMAGE} from Debian packages "
+                f"({IMAGE_ENV}={LOCAL_IMAGE})"
+            ) from None
+        port = free_port()
+        container = client.containers.create(
+            image,
+            detach=True,
+            hostname="mqcompare",  # the node's name (rabbit@mqcompare) survives a restart
+            name=f"mqcompare-{label}-{port}",
+            labels={LABEL: label},
+            ports={"5672/tcp": ("127.0.0.1", port)},
+            stop_signal="SIGTERM",
+        )
+        broker = cls(client, container, port, image, keep)
+        if not keep:
+            # a guardian removes the container if mqcompare dies without removing it
+            broker.guardian = Guardian.start()
+            broker.guardian.tell(container.id, container=container.id)
+        try:
+            container.start()
+            if wait_for(broker.serving, BOOT_TIMEOUT_S, poll=0.1) is None:
+                raise InfrastructureError(
+                    f"the RabbitMQ container {container.name} ({image}) did not answer AMQP on "
+                    f"127.0.0.1:{port} within {BOOT_TIMEOUT_S:g} s; its log: "
+                    f"{broker.boot_output(lines=5).strip()[-300:]}"
+                )
+            if keep:
+                KEPT_FILE().parent.mkdir(parents=True, exist_ok=True)
+                kept = {"container": container.id, "port": port, "image": image}
+                write_json(KEPT_FILE(), kept)
+        except BaseException:
+            broker.stop()
+            raise
+        return broker
+
+    # -- observing ---------------------------------------------------------------------
+    def serving(self) -> bool:
+        return amqp_answers("127.0.0.1", self.port, timeout=0.5)
+
+    def status(self) -> str:
+        with contextlib.suppress(Exception):
+            self.container.reload()
+            return str(self.container.status)
+        return "gone"
+
+    def describe(self) -> str:
+        kept = "kept container" if self.keep else "container"
+        return f"{kept} {self.container.name} ({self.image}) at 127.0.0.1:{self.port}"
+
+    def heal(self) -> None:
+        if self.serving():
+            return
+        state = self.status()
+        if state == "paused":
+            self.container.unpause()
+        elif state != "running":
+            self.container.start()
+        if wait_for(self.serving, BOOT_TIMEOUT_S, poll=0.1) is None:
+            raise InfrastructureError(f"the container {self.container.name} does not answer AMQP")
+
+    def _come_back(self, fault: str, log: PhaseLog) -> None:
+        t_up = wait_for(self.serving, UP_TIMEOUT_S, poll=0.05)
+        if t_up is None:
+            raise BrokerNotBack(
+                f"{fault}: the container {self.container.name} did not answer AMQP within "
+                f"{UP_TIMEOUT_S:g} s"
+            )
+        log.up(t_up)
+
+    # -- faults ------------------------------------------------------------------------
+    def restart(self, down: float, log: PhaseLog) -> None:
+        """`docker stop` (SIGTERM: the node shuts down gracefully), down `down` seconds
+        after it stopped answering, `docker start` on the same volume."""
+        stopping = threading.Thread(target=self.container.stop, kwargs={"timeout": STOP_TIMEOUT_S})
+        stopping.start()
+        t_down = wait_for(lambda: not self.serving(), STOP_TIMEOUT_S + 10, poll=0.02)
+        stopping.join()
+        if t_down is None:
+            raise InfrastructureError(f"{self.container.name} still answered after docker stop")
+        log.down(t_down)
+        sleep_until(t_down + down)
+        self.container.start()
+        self._come_back("restart", log)
+
+    def kill(self, down: float, log: PhaseLog) -> None:
+        """`docker kill` (SIGKILL), then `docker start` `down` seconds after it was gone."""
+        self.container.kill()
+        t_down = wait_for(lambda: self.status() != "running", 10.0, poll=0.02)
+        if t_down is None:
+            raise InfrastructureError(f"{self.container.name} survived docker kill")
+        log.down(t_down)
+        sleep_until(t_down + down)
+        self.container.start()
+        self._come_back("kill", log)
+
+    def pause(self, down: float, log: PhaseLog) -> None:
+        """`docker pause` (the cgroup freezer: connections open, nothing answers), then
+        `docker unpause` after `down` seconds."""
+        self.container.pause()
+        try:
+            t_down = wait_for(lambda: self.status() == "paused", 10.0, poll=0.02)
+            if t_down is None:
+                raise InfrastructureError(f"{self.container.name} was not seen paused")
+            log.down(t_down)
+            sleep_until(t_down + down)
+        finally:
+            with contextlib.suppress(Exception):
+                self.container.unpause()  # never leave a frozen broker behind
+        self._come_back("pause", log)
+
+    def drop_connections(self, log: PhaseLog) -> None:
+        """Close every client connection, from inside the container (rabbitmqctl eval)."""
+        code, out = self.container.exec_run(["rabbitmqctl", "eval", DROP_EXPR.replace("\n", " ")])
+        t = time.time()
+        answer = out.decode(errors="replace").strip().splitlines()
+        if code != 0 or not answer or not answer[-1].isdigit():
+            raise InfrastructureError(f"drop: rabbitmqctl eval failed in {self.container.name}")
+        count = int(answer[-1])
+        if count == 0:
+            log.note("no client connection was open: nothing was dropped")
+            return
+        log.down(t, struck=f"{count} connection{'s' if count != 1 else ''}")
+        log.up(t)
+
+    # -- logs and the end ----------------------------------------------------------------
+    def log_excerpt(self, since: float | None = None, lines: int = 400) -> str:
+        with contextlib.suppress(Exception):
+            kw: dict[str, Any] = {"tail": lines}
+            if since is not None:
+                kw["since"] = datetime.fromtimestamp(since)
+            return bytes(self.container.logs(**kw)).decode(errors="replace")
+        return ""
+
+    def boot_output(self, lines: int = 200) -> str:
+        return self.log_excerpt(lines=lines)
+
+    def stop(self) -> None:
+        """Remove the container and its volume."""
+        with contextlib.suppress(Exception):
+            self.container.remove(force=True, v=True)
+        if self.keep:
+            with contextlib.suppress(FileNotFoundError):
+                KEPT_FILE().unlink()
+        if self.guardian is not None:
+            self.guardian.release(self.container.id)
+            self.guardian = None
+
+    def close(self) -> None:
+        if not self.keep:
+            self.stop()

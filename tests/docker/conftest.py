@@ -1,0 +1,60 @@
+"""A RabbitMQ container for the whole session, started and removed through the Docker SDK.
+These tests skip, with the reason printed, only where no Docker engine answers; an engine
+without the image is a failure (`make docker-image` builds it; .ci/run does)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mqcompare.docker_broker import IMAGE_ENV, LOCAL_IMAGE, DockerBroker, docker_client
+from mqcompare.errors import InfrastructureError
+from mqcompare.runner import execute
+from tests.conftest import run_spec
+
+
+@pytest.fixture(scope="session")
+def docker_image() -> str:
+    try:
+        client = docker_client()
+    except InfrastructureError as exc:
+        pytest.skip(f"no Docker engine can run here: {exc}")
+    image = os.environ.get(IMAGE_ENV) or LOCAL_IMAGE
+    try:
+        client.images.get(image)
+    except Exception:
+        pytest.fail(f"image {image} is missing: `make docker-image` builds {LOCAL_IMAGE}")
+    os.environ[IMAGE_ENV] = image  # what CLI subprocesses start too
+    return image
+
+
+@pytest.fixture(scope="session")
+def session_container(docker_image: str) -> Iterator[DockerBroker]:
+    broker = DockerBroker.start_new("tests", image=docker_image)
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def container(session_container: DockerBroker) -> DockerBroker:
+    """The session's container, answering: a fault that left it down costs one test."""
+    session_container.heal()
+    return session_container
+
+
+@pytest.fixture
+def docker_run(container: DockerBroker, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """docker_run(stack, **spec fields) -> result, against the session's container."""
+
+    def _run(stack: str, **kw: Any) -> dict[str, Any]:
+        spec = run_spec(stack, broker="docker", **kw)
+        out = tmp_path / spec.run_id
+        result = execute(spec, out, broker=container, say=lambda _m: None)
+        result["_dir"] = str(out)
+        return result
+
+    return _run
