@@ -33,7 +33,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy mqcompare scenarios_pika scenarios_kombu scenarios_celery consumer
 
+# with a Docker engine, the Docker tests need the image (built once, about a minute);
+# without one they skip, saying so
 test: $(STAMP) broker-check lint
+	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory docker-image; fi
 	$(BIN)/pytest
 
 bench: $(STAMP) broker-check

@@ -25,6 +25,7 @@ from mqcompare.faults import FaultRunner, broker_faults
 from mqcompare.files import write_json
 from mqcompare.journal import JournalWriter, journal_files
 from mqcompare.observe import PhaseLog, pid_alive, wait_for
+from mqcompare.orphan import PARENT_ENV
 from mqcompare.progress import JournalTail
 from mqcompare.spec import BROKER_FAULTS, Fault, RunSpec
 from mqcompare.stacks import RUN_DIR_ENV, URL_ENV, Admin, Stack, all_stacks, load_stack
@@ -64,6 +65,7 @@ class Child:
         env = dict(os.environ)
         env.update(env_extra or {})
         env[URL_ENV] = url  # the URL (and its password) goes by environment, not argv
+        env[PARENT_ENV] = str(os.getpid())  # so it can tell, from its first moment, we died
         if ready_file is not None:
             env[READY_ENV] = str(ready_file)
         with open(log, "ab") as out:

@@ -86,3 +86,14 @@ def test_envelope_round_trip(p: int, s: int, sent: float) -> None:
 def test_foreign_body_is_rejected() -> None:
     with pytest.raises(ValueError, match="not an mqcompare envelope"):
         decode(b"hello")
+
+
+def test_private_broker_ports_are_below_the_ephemeral_range() -> None:
+    """A broker port a reconnecting client could be given as its own source port would
+    let the client connect to itself while the broker is down, and keep it from listening."""
+    from mqcompare.broker import ephemeral_ports, free_port
+
+    low, _ = ephemeral_ports()
+    ports = {free_port() for _ in range(20)}
+    assert all(1024 <= p < low for p in ports)
+    assert len(ports) > 1, "chosen at random, so that parallel runs rarely collide"
