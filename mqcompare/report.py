@@ -132,6 +132,16 @@ def result_table(result: dict[str, Any]) -> Group:
                 style="bold yellow" if hung else "yellow",
             )
         )
+    drain = result.get("drain") or {}
+    if drain.get("complete") is False and drain.get("left_in_queue"):
+        parts.append(
+            Text(
+                f"the queue did not drain within {spec.get('drain_timeout_s', '?')} s: "
+                f"{drain['left_in_queue']:,} messages were still queued, so what was "
+                f"acknowledged among them counts as lost (no consumer got it)",
+                style="bold yellow",
+            )
+        )
     for note in result.get("notes") or []:
         parts.append(Text(f"why: {note}", style="italic"))
     if c["torn_lines"]:

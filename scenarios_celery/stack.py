@@ -90,6 +90,15 @@ class CeleryStack(Stack):
                     "pool process that died, so it is not redelivered (celery docs, "
                     "task_reject_on_worker_lost)"
                 )
+        drain = result.get("drain") or {}
+        broker_faults = kinds & {"restart", "kill", "pause", "drop"}
+        if broker_faults and drain.get("complete") is False and drain.get("left_in_queue"):
+            notes.append(
+                "the worker stopped consuming after the broker went away: its acks failed "
+                "('connection already closed') and it did not resume before the drain gave "
+                "up, so the tasks still queued count as lost (celery issue 4671, kombu issue "
+                "901: a consumer stuck after a RabbitMQ restart)"
+            )
         if c["redelivered"] and reject:
             notes.append(
                 "task_reject_on_worker_lost requeued the killed process's task: it came back "

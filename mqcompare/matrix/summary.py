@@ -101,6 +101,17 @@ class CellSummary:
         return f"down {statistics.median(downs):.2f}-{statistics.median(ups):.2f} s"
 
     @property
+    def undrained(self) -> int:
+        """Runs whose queue still held messages when the drain gave up (a stuck consumer:
+        what it never got counts as lost)."""
+        return sum(
+            1
+            for r in self.runs
+            if (r.get("drain") or {}).get("complete") is False
+            and (r.get("drain") or {}).get("left_in_queue")
+        )
+
+    @property
     def hung(self) -> int:
         return sum(1 for r in self.runs if r.get("producers_stalled"))
 
@@ -119,6 +130,8 @@ class CellSummary:
             text = f"INVALID in {n - valid} of {n}"
         if self.hung:
             text += ", hung" if n == 1 else f", hung in {self.hung}"
+        if self.undrained:
+            text += ", not drained" if n == 1 else f", not drained in {self.undrained}"
         return text
 
 

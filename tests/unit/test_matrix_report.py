@@ -275,3 +275,26 @@ def test_terminal_tables_fit_120_columns(doc: dict) -> None:
     assert max(len(line) for line in lines) <= 120
     assert any("connection-per-thread" in line for line in lines), "modes are not cut"
     assert any(line.strip().startswith("1.01") and "loses: held" in line for line in lines)
+
+
+def test_a_queue_left_undrained_is_said_where_its_loss_is_counted(tmp_path: Path) -> None:
+    """A consumer that stopped consuming leaves messages queued; they count as lost (the
+    words are fixed), and every report says the queue did not drain."""
+    from rich.console import Console
+
+    from mqcompare.report import print_result
+
+    stuck = result(
+        "celery",
+        mode="shared-app",
+        cell="1.01",
+        lost=7,
+        drain={"complete": False, "left_in_queue": 7},
+    )
+    buf = io.StringIO()
+    print_result(stuck, Console(file=buf, width=120, color_system=None))
+    assert "did not drain" in buf.getvalue() and "7 messages were still queued" in buf.getvalue()
+    path = tmp_path / "p.toml"
+    path.write_text(PRESET)
+    doc = document(load_preset(str(path)), [stuck])
+    assert "INVALID, not drained" in markdown(doc)
