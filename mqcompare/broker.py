@@ -261,6 +261,9 @@ class LocalNode(BrokerControl):
         self.owned = owned
         self.url = f"amqp://guest:guest@127.0.0.1:{state.port}/%2F"
         self._server: subprocess.Popen[bytes] | None = None
+        # every server process group ever started for this node: a boot that failed may
+        # leave a VM behind whose pid file is gone, and only its group still finds it
+        self._groups: set[int] = {state.server_pid} if state.server_pid else set()
         self._guardian: Guardian | None = None
         self._user, self._home = _run_as()
 
@@ -373,7 +376,8 @@ class LocalNode(BrokerControl):
         finally:
             log.close()
         self.state.server_pid = self._server.pid
-        self._tell_guardian(pgid=self._server.pid)
+        self._groups.add(self._server.pid)
+        self._tell_guardian(pgids=sorted(self._groups))
         server = self._server
         up = wait_for(
             lambda: server.poll() is not None or self.serving(), BOOT_TIMEOUT_S, poll=0.02
@@ -400,9 +404,7 @@ class LocalNode(BrokerControl):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             self._wait_gone(pid, 10.0)
-        if self._server is not None and self._server.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._server.pid, signal.SIGKILL)
+        self._kill_groups()
         self._reap_server()
         with contextlib.suppress(FileNotFoundError):
             self.state.pidfile.unlink()
@@ -616,6 +618,12 @@ class LocalNode(BrokerControl):
         log.up(t)  # the broker kept accepting: clients can reconnect at once
 
     # -- stopping ----------------------------------------------------------------------
+    def _kill_groups(self) -> None:
+        """SIGKILL every server process group this node ever had (its VMs with them)."""
+        for pgid in self._groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+
     def _reap_server(self) -> None:
         if self._server is not None:
             try:
@@ -651,6 +659,7 @@ class LocalNode(BrokerControl):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._server.pid, signal.SIGTERM)
         self._reap_server()
+        self._kill_groups()  # what a failed boot left running, pid file or not
         shutil.rmtree(self.state.dir, ignore_errors=True)
         if self._guardian is not None:
             self._guardian.release(self.state.node)

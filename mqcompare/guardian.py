@@ -3,8 +3,8 @@ died without stopping them (SIGKILL, OOM killer), so that no broker of ours outl
 mqcompare.
 
 The process that starts a node keeps the write end of this guardian's stdin and tells it,
-one JSON line per change, what to stop: `{"id": ..., "pgid": ..., "pidfile": ..., "dir":
-...}` for a node, `{"id": ..., "container": ...}` for a container; `{"release": id}` when
+one JSON line per change, what to stop: `{"id": ..., "pgids": [...], "pidfile": ...,
+"dir": ...}` for a node, `{"id": ..., "container": ...}` for a container; `{"release": id}` when
 it stopped it itself. When stdin ends without a release (the kernel closes a dead
 process's pipes, however it died) the guardian SIGKILLs what it was told of, by the pids
 it was given, removes the node's directory, and removes the container with its volume."""
@@ -26,8 +26,7 @@ def _stop(node: dict[str, Any]) -> None:
     if pidfile:
         with contextlib.suppress(OSError, ValueError):
             os.kill(int(Path(pidfile).read_text().strip()), signal.SIGKILL)
-    pgid = node.get("pgid")
-    if pgid:
+    for pgid in node.get("pgids") or []:
         with contextlib.suppress(OSError):
             os.killpg(int(pgid), signal.SIGKILL)
     if node.get("dir"):
