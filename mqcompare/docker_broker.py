@@ -116,13 +116,14 @@ class DockerBroker(BrokerControl):
         self.owned = True
         self.url = f"amqp://guest:guest@127.0.0.1:{port}/%2F"
         self.guardian: Guardian | None = None
+        self.management_port = 0
 
     @classmethod
     def start_new(cls, label: str, keep: bool = False, image: str | None = None) -> DockerBroker:
         client = docker_client()
         image = image or image_name()
         try:
-            client.images.get(image)
+            found = client.images.get(image)
         except Exception:
             raise InfrastructureError(
                 f"--broker docker: image {image} is not here and cannot be pulled without a "
@@ -130,16 +131,21 @@ class DockerBroker(BrokerControl):
                 f"({IMAGE_ENV}={LOCAL_IMAGE})"
             ) from None
         port = free_port()
+        ports: dict[str, tuple[str, int]] = {"5672/tcp": ("127.0.0.1", port)}
+        exposed = (found.attrs.get("Config") or {}).get("ExposedPorts") or {}
+        if "15672/tcp" in exposed:  # the management UI, where the image has it (official)
+            ports["15672/tcp"] = ("127.0.0.1", free_port())
         container = client.containers.create(
             image,
             detach=True,
             hostname="mqcompare",  # the node's name (rabbit@mqcompare) survives a restart
             name=f"mqcompare-{label}-{port}",
             labels={LABEL: label},
-            ports={"5672/tcp": ("127.0.0.1", port)},
+            ports=ports,
             stop_signal="SIGTERM",
         )
         broker = cls(client, container, port, image, keep)
+        broker.management_port = ports.get("15672/tcp", ("", 0))[1]
         if not keep:
             # a guardian removes the container if mqcompare dies without removing it
             broker.guardian = Guardian.start()
@@ -173,7 +179,8 @@ class DockerBroker(BrokerControl):
 
     def describe(self) -> str:
         kept = "kept container" if self.keep else "container"
-        return f"{kept} {self.container.name} ({self.image}) at 127.0.0.1:{self.port}"
+        ui = f", management 127.0.0.1:{self.management_port}" if self.management_port else ""
+        return f"{kept} {self.container.name} ({self.image}) at 127.0.0.1:{self.port}{ui}"
 
     def heal(self) -> None:
         if self.serving():
