@@ -1,4 +1,4 @@
-"""`python -m consumer --client scenarios_pika.consumer --queue Q --journal FILE
+"""`python -m consumer --client scenarios_pika.consumer --queue Q [--queue-args JSON] --journal FILE
 [--ack after|before|auto] [--prefetch N] [--work-ms N] --run-id ID`, broker URL in
 MQCOMPARE_URL: the stack-neutral counting consumer, with a stack's consumer.py as client.
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import signal
 import sys
@@ -56,6 +57,7 @@ class Handler:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="consumer")
     ap.add_argument("--queue", required=True)
+    ap.add_argument("--queue-args", default="{}", help="JSON: the queue's declare arguments")
     ap.add_argument("--journal", required=True)
     ap.add_argument("--run-id", required=True)
     ap.add_argument("--ack", choices=ACK_MODES, default="after")
@@ -71,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     client = importlib.import_module(args.client)
     with JournalWriter(args.journal, "consumer", args.run_id) as journal:
         handler = Handler(journal, args.ack, args.work_ms / 1000.0)
-        client.consume(url, args.queue, args.prefetch, args.ack, handler, stop)
+        arguments = json.loads(args.queue_args)
+        client.consume(url, args.queue, arguments, args.prefetch, args.ack, handler, stop)
     return 0
 
 

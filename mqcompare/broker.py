@@ -207,6 +207,20 @@ class BrokerControl:
     def pause(self, down: float, log: PhaseLog) -> None:
         raise InfrastructureError(f"{self.display_url} cannot be paused")
 
+    def set_policy(self, name: str, pattern: str, definition: dict[str, object]) -> None:
+        """A queue policy (e.g. classic mirroring's ha-mode) on the broker's default vhost."""
+        raise InfrastructureError(
+            f"--queue mirrored: mqcompare sets its ha-mode policy only on a broker it runs, "
+            f"not on {self.display_url}; use --broker local or --broker docker"
+        )
+
+    def clear_policy(self, name: str) -> None:
+        pass
+
+    def queue_seen(self, queue: str) -> dict[str, str] | None:
+        """The broker's own view of a queue: its type and policy (None: cannot ask)."""
+        return None
+
     def drop_connections(self, log: PhaseLog) -> None:
         raise InfrastructureError(f"{self.display_url} cannot drop connections")
 
@@ -523,6 +537,20 @@ class LocalNode(BrokerControl):
         """Evaluate an Erlang expression on the node; its printed value."""
         return self._eval_finish(self._eval_start(expr, timeout), expr, timeout)
 
+    def set_policy(self, name: str, pattern: str, definition: dict[str, object]) -> None:
+        self.ctl("set_policy", name, pattern, json.dumps(definition), "--apply-to", "queues")
+
+    def clear_policy(self, name: str) -> None:
+        with contextlib.suppress(InfrastructureError):
+            self.ctl("clear_policy", name)
+
+    def queue_seen(self, queue: str) -> dict[str, str] | None:
+        try:
+            out = self.ctl("list_queues", "-q", "--no-table-headers", "name", "type", "policy")
+        except InfrastructureError:
+            return None
+        return parse_queue_list(out, queue)
+
     def describe(self) -> str:
         kept = "kept node" if self.state.keep else "private node"
         return f"{kept} {self.state.node} at 127.0.0.1:{self.state.port}"
@@ -692,6 +720,15 @@ class LocalNode(BrokerControl):
             self.stop()
         elif self.state.keep:
             _save_state(self.state)  # a kill fault gave the kept node a new server pid
+
+
+def parse_queue_list(out: str, queue: str) -> dict[str, str] | None:
+    """`rabbitmqctl list_queues name type policy` output -> the row of `queue`."""
+    for line in out.splitlines():
+        fields = line.split("\t")
+        if fields and fields[0] == queue:
+            return {"type": fields[1] if len(fields) > 1 else "", "policy": "".join(fields[2:3])}
+    return None
 
 
 def _stopped(pid: int) -> bool:

@@ -136,6 +136,14 @@ def _stack_options(command: Any) -> Any:
     "producer has finished (messages sit in the queue through the faults).",
 )
 @click.option(
+    "--queue",
+    "queue_type",
+    default="classic",
+    show_default=True,
+    help="Queue type: classic, quorum (x-queue-type), or mirrored (classic with an ha-mode "
+    "policy; needs a broker mqcompare runs, and RabbitMQ before 4).",
+)
+@click.option(
     "--prefetch", default="100", show_default=True, help="Consumer prefetch (0: unlimited)."
 )
 @click.option(
@@ -183,6 +191,7 @@ def run(
     consumer_lib: str,
     ack: str,
     consume: str,
+    queue_type: str,
     prefetch: str,
     work_ms: str,
     retry_budget: str,
@@ -216,6 +225,7 @@ def run(
         consumer=consumer_lib,
         ack=ack,
         consume=consume,
+        queue_type=queue_type,
         prefetch=_int(prefetch, "--prefetch", minimum=0),
         retry_budget_s=parse_duration(retry_budget, "--retry-budget"),
         drain_timeout_s=parse_duration(drain_timeout, "--drain-timeout"),

@@ -23,6 +23,7 @@ from mqcompare.broker import (
     BrokerControl,
     Guardian,
     free_port,
+    parse_queue_list,
     state_dir,
 )
 from mqcompare.errors import BrokerNotBack, InfrastructureError
@@ -256,6 +257,27 @@ class DockerBroker(BrokerControl):
             return
         log.down(t, struck=f"{count} connection{'s' if count != 1 else ''}")
         log.up(t)
+
+    def set_policy(self, name: str, pattern: str, definition: dict[str, object]) -> None:
+        argv = ["rabbitmqctl", "set_policy", name, pattern, json.dumps(definition)]
+        code, out = self.container.exec_run([*argv, "--apply-to", "queues"])
+        if code != 0:
+            last = out.decode(errors="replace").strip().splitlines()
+            raise InfrastructureError(
+                f"{self.container.name} refused policy {name}: {last[-1] if last else code}"
+            )
+
+    def clear_policy(self, name: str) -> None:
+        with contextlib.suppress(Exception):
+            self.container.exec_run(["rabbitmqctl", "clear_policy", name])
+
+    def queue_seen(self, queue: str) -> dict[str, str] | None:
+        argv = ["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "name", "type", "policy"]
+        with contextlib.suppress(Exception):
+            code, out = self.container.exec_run(argv)
+            if code == 0:
+                return parse_queue_list(out.decode(errors="replace"), queue)
+        return None
 
     # -- logs and the end ----------------------------------------------------------------
     def log_excerpt(self, since: float | None = None, lines: int = 400) -> str:

@@ -22,8 +22,10 @@ def headline(result: dict[str, Any]) -> str:
         return f"journals of run {result.get('run_id', '?')}"
     confirms = "confirms" if spec.get("confirms") else "no confirms"
     faults = " ".join(spec.get("faults", [])) or "no faults"
+    queue = spec.get("queue_type", "classic")
+    queue = f", {queue} queue" if queue != "classic" else ""
     return (
-        f"{spec.get('stack')} {spec.get('mode')}, {confirms}, {ack_policy(spec)}, "
+        f"{spec.get('stack')} {spec.get('mode')}, {confirms}, {ack_policy(spec)}{queue}, "
         f"{spec.get('producers')} x {spec.get('messages')}, {faults}"
     )
 

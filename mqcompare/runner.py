@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -268,7 +269,7 @@ class Run:
         aborted: BrokerNotBack | None = None
         drain: dict[str, Any] = {"complete": False}
         try:
-            admin.declare(spec.queue)
+            admin.declare(spec.queue, spec.queue_arguments)
             if spec.consume == "during":
                 self.start_consumer()
             faults.start()
@@ -395,6 +396,13 @@ class Run:
         return {"complete": False, "left_in_queue": depth}
 
 
+MIRRORING = {"ha-mode": "exactly", "ha-params": 3, "ha-sync-mode": "automatic"}
+
+
+def mirror_policy(spec: RunSpec) -> str:
+    return f"mqcompare-ha-{spec.run_id}"
+
+
 def execute(
     spec: RunSpec,
     out: Path,
@@ -413,10 +421,19 @@ def execute(
         broker.require([f.kind for f in spec.faults])
         broker.heal()  # a fault of an earlier run may have left it down
         admin = stack.admin(broker.url)  # refused credentials: exit 3 here
+        if spec.queue_type == "mirrored":
+            # Jepsen's setup: a classic queue mirrored by policy (refused by RabbitMQ 4)
+            broker.set_policy(mirror_policy(spec), f"^{re.escape(spec.queue)}$", MIRRORING)
         out.mkdir(parents=True, exist_ok=True)
         spec_data = spec.to_json() | {"stack_options": options, "broker": broker.display_url}
+        if spec.queue_type != "classic":
+            # what the broker says it made of the declaration, not only what was asked
+            admin.declare(spec.queue, spec.queue_arguments)
+            spec_data["queue_seen"] = broker.queue_seen(spec.queue)
         write_json(out / "spec.json", spec_data, indent=2)
         return Run(spec, stack, out, broker, admin, say, show).execute()
     finally:
+        if spec.queue_type == "mirrored":
+            broker.clear_policy(mirror_policy(spec))
         if own_broker:
             broker.close()

@@ -23,6 +23,9 @@ BROKER_FAULTS = ("restart", "kill", "pause", "drop")
 # delivered (broker faults: while they are being published).
 CONSUMER_FAULTS = ("consumer-kill", "worker-kill", "worker-crash")
 CONSUME_MODES = ("during", "after")
+# classic (RabbitMQ's default), quorum (x-queue-type: quorum, Raft), mirrored (classic plus
+# an ha-mode policy, as Jepsen ran it; RabbitMQ 4 removed mirroring)
+QUEUE_TYPES = ("classic", "quorum", "mirrored")
 ACK_MODES = ("after", "before", "auto")
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)?$")
@@ -113,6 +116,7 @@ class RunSpec:
     # after: the consumer starts once the last producer has finished, so messages sit in
     # the queue through the faults (as when the write-up read its console afterwards)
     consume: str = "during"
+    queue_type: str = "classic"
     prefetch: int = 100
     # how long a producer keeps retrying one message; 0: give up at its first error
     retry_budget_s: float = 15.0
@@ -136,6 +140,8 @@ class RunSpec:
             raise BadInput(
                 "--consume", f"{self.consume!r} is not one of {', '.join(CONSUME_MODES)}"
             )
+        if self.queue_type not in QUEUE_TYPES:
+            raise BadInput("--queue", f"{self.queue_type!r} is not one of {', '.join(QUEUE_TYPES)}")
         if self.retry_budget_s < 0:
             raise BadInput(
                 "--retry-budget",
@@ -157,6 +163,12 @@ class RunSpec:
     @property
     def queue(self) -> str:
         return f"mqcompare.{self.run_id}"
+
+    @property
+    def queue_arguments(self) -> dict[str, Any]:
+        """What every client declares the run's queue with (the same everywhere: RabbitMQ
+        refuses a declaration whose arguments differ)."""
+        return {"x-queue-type": "quorum"} if self.queue_type == "quorum" else {}
 
     @property
     def total_messages(self) -> int:

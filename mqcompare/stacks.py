@@ -7,7 +7,8 @@ A stack is a folder, `scenarios_<name>/`, with the same files in each:
   connect.py   how its clients connect (timeouts, retry policy)
   publish.py   one Session factory per mode (named by the Mode), and its Publishers
   admin.py     `Admin(url)`: declare, depth and delete the run's queue; exit 3 early
-  consumer.py  `consume(...)` for the counting consumer, or the worker it launches
+  consumer.py  `consume(url, queue, arguments, prefetch, ack, handle, stop)` for the
+               counting consumer, or the worker it launches
 
 For each mode a stack opens what that mode shares (a `Session`, made in the producer
 process before producers start) and hands each producer a `Publisher` that publishes one
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,7 +75,8 @@ class Session(Protocol):
 
 
 class Admin(Protocol):
-    def declare(self, queue: str) -> None: ...
+    def declare(self, queue: str, arguments: dict[str, Any]) -> None:
+        """A durable queue with these arguments (the spec's queue_arguments)."""
 
     def depth(self, queue: str) -> int:
         """Messages ready in the queue; raises if the broker cannot be asked now."""
@@ -189,6 +192,8 @@ class Stack:
             f"{load_stack(spec.consumer).package if spec.consumer else self.package}.consumer",
             "--queue",
             spec.queue,
+            "--queue-args",
+            json.dumps(spec.queue_arguments),
             "--journal",
             str(journal),
             "--run-id",

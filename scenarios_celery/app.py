@@ -50,7 +50,14 @@ def make_app(
         broker_transport_options={"confirm_publish": spec.confirms},
         # the same durable queue on the default exchange as every stack
         task_queues=[
-            Queue(spec.queue, Exchange(""), routing_key=spec.queue, durable=True, auto_delete=False)
+            Queue(
+                spec.queue,
+                Exchange(""),
+                routing_key=spec.queue,
+                durable=True,
+                auto_delete=False,
+                queue_arguments=spec.queue_arguments or None,
+            )
         ],
         task_default_queue=spec.queue,
         task_acks_late=conf["acks_late"],

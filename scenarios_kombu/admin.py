@@ -49,8 +49,14 @@ class Admin:
             self.close()  # the next call reconnects
             raise
 
-    def declare(self, queue: str) -> None:
-        self._call("queue_declare", queue=queue, durable=True, auto_delete=False)
+    def declare(self, queue: str, arguments: dict[str, Any]) -> None:
+        self._call(
+            "queue_declare",
+            queue=queue,
+            durable=True,
+            auto_delete=False,
+            arguments=arguments or None,
+        )
 
     def depth(self, queue: str) -> int:
         ok = self._call("queue_declare", queue=queue, durable=True, auto_delete=False, passive=True)

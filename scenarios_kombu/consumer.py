@@ -17,6 +17,7 @@ from scenarios_kombu.connect import CONNECT_TIMEOUT_S
 def consume(
     url: str,
     queue: str,
+    arguments: dict[str, Any],
     prefetch: int,
     ack: str,
     handle: Callable[[bytes, bool, Callable[[], None]], None],
@@ -34,7 +35,13 @@ def consume(
             conn.connect()
             channel = conn.channel()
             # the same declaration as every stack's: durable, not auto-deleted
-            q = Queue(queue, durable=True, auto_delete=False, channel=channel)
+            q = Queue(
+                queue,
+                durable=True,
+                auto_delete=False,
+                queue_arguments=arguments or None,
+                channel=channel,
+            )
             q.declare()
             Consumer(
                 channel,

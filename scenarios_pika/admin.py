@@ -42,8 +42,8 @@ class Admin:
             self._ch = self._conn.channel()
         return self._ch
 
-    def declare(self, queue: str) -> None:
-        self._channel().queue_declare(queue=queue, durable=True)
+    def declare(self, queue: str, arguments: dict[str, Any]) -> None:
+        self._channel().queue_declare(queue=queue, durable=True, arguments=arguments or None)
 
     def depth(self, queue: str) -> int:
         ok = self._channel().queue_declare(queue=queue, durable=True, passive=True)

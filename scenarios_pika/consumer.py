@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import pika.exceptions as px
 
@@ -15,6 +16,7 @@ from scenarios_pika.connect import connect
 def consume(
     url: str,
     queue: str,
+    arguments: dict[str, Any],
     prefetch: int,
     ack: str,
     handle: Callable[[bytes, bool, Callable[[], None]], None],
@@ -26,7 +28,7 @@ def consume(
         # leaving the block closes the connection: unacked prefetched messages go back
         with connect(url) as conn:
             ch = conn.channel()
-            ch.queue_declare(queue=queue, durable=True)
+            ch.queue_declare(queue=queue, durable=True, arguments=arguments or None)
             if prefetch:
                 ch.basic_qos(prefetch_count=prefetch)
             connected()

@@ -46,6 +46,7 @@ CELL_KEYS = (
     *_OPTIONS,
     "consume",
     "broker",
+    "queue",
     "claims",
     "claim",
     "note",
@@ -78,6 +79,7 @@ class Cell:
     work_ms: float = 0.0
     consume: str = "during"
     broker: str = ""  # "" the matrix's --broker; or local, docker: this cell's own
+    queue: str = "classic"  # the queue type (--queue)
     timeouts: dict[str, float] = field(default_factory=dict)
     claims: tuple[str, ...] = ()
     note: str = ""
@@ -95,6 +97,7 @@ class Cell:
             ack=self.ack,
             consume=self.consume,
             broker=self.broker or "auto",
+            queue_type=self.queue,
             run_id=new_run_id(),
             stack_options={"consumer_work_ms": self.work_ms, **self.options},
             **timeouts,
@@ -317,6 +320,8 @@ def _expand(raw: dict[str, Any], exp: Experiment, where: str) -> list[Cell]:
             raise BadInput(FLAG, f"{where}: {key}: {only_takers(key)}")
     if "consume" in raw:  # checked with the rest of the spec by validate() below
         sizes["consume"] = str(raw["consume"])
+    if "queue" in raw:  # checked with the rest of the spec by validate() below
+        sizes["queue"] = str(raw["queue"])
     if "broker" in raw:
         if raw["broker"] not in CELL_BROKERS:
             raise BadInput(

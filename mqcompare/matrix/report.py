@@ -40,7 +40,9 @@ def row(s: CellSummary, errors_top: int = 3, observed: bool = True) -> list[str]
     return [
         c.id,
         c.stack,
-        c.mode + (f" ({c.broker} broker)" if c.broker else ""),
+        c.mode
+        + (f" ({c.broker} broker)" if c.broker else "")
+        + (f", {c.queue} queue" if c.queue != "classic" else ""),
         "yes" if c.confirms else "no",
         ack_text(s),
         s.faults_text(observed),

@@ -73,6 +73,23 @@ class PublishContract:
         assert sum(r["errors"].values()) == raw["errors"], "every error the stack raised"
         assert r["verdict"]["valid"] == (c["lost"] == 0 and c["unexpected"] == 0)
 
+    @pytest.mark.parametrize(
+        ("queue_type", "seen"), [("quorum", "quorum"), ("mirrored", "classic")]
+    )
+    def test_every_client_declares_the_queue_type_the_run_asks_for(
+        self, run: Any, queue_type: str, seen: str
+    ) -> None:
+        """Producers, consumer (or worker) and admin all declare the same queue: RabbitMQ
+        refuses a declaration whose arguments differ, so a run that completes exactly once
+        shows they agreed; spec.json records what the broker made of it."""
+        r = run(self.stack, queue_type=queue_type, confirms=True, producers=2, messages=100)
+        assert r["verdict"]["exactly_once"] and r["counts"]["unique"] == 200
+        spec = json.loads(Path(r["_dir"], "spec.json").read_text())
+        assert spec["queue_type"] == queue_type
+        assert spec["queue_seen"]["type"] == seen
+        if queue_type == "mirrored":
+            assert spec["queue_seen"]["policy"].startswith("mqcompare-ha-")
+
     def test_run_directory_holds_spec_journals_and_result(self, run: Any) -> None:
         r = run(self.stack, producers=2, messages=50)
         d = Path(r["_dir"])

@@ -171,3 +171,11 @@ def test_a_matrix_cell_can_name_its_own_broker(
     assert all(f["hit"] for r in doc["results"] for f in r["faults"])
     assert "(docker broker)" in (out / "report.md").read_text()
     assert not containers_labelled("matrix-two-brokers")
+
+
+def test_mirrored_queue_policy_is_set_inside_the_container(docker_run: Any) -> None:
+    r = docker_run("kombu", queue_type="mirrored", confirms=True, producers=2, messages=100)
+    assert r["verdict"]["exactly_once"]
+    spec = json.loads(Path(r["_dir"], "spec.json").read_text())
+    assert spec["queue_seen"]["type"] == "classic"
+    assert spec["queue_seen"]["policy"].startswith("mqcompare-ha-")

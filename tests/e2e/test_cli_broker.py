@@ -92,6 +92,16 @@ def test_external_broker_refuses_broker_faults_before_publishing(
     assert not (tmp_path / "r").exists()
 
 
+def test_mirrored_queue_needs_a_broker_mqcompare_runs(node: LocalNode, tmp_path: Path) -> None:
+    """Mirroring is a policy mqcompare sets; on a plain URL it says so (exit 3), at once."""
+    proc = cli("run", "--stack", "pika", "--queue", "mirrored", "--broker", node.url,
+               "--out", str(tmp_path / "r"))  # fmt: skip
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 3, err
+    assert "--queue mirrored" in err and "--broker local" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_run_on_a_plain_url_without_faults(node: LocalNode, tmp_path: Path) -> None:
     proc = cli(
         "run",

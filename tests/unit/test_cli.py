@@ -55,6 +55,7 @@ def closed_port() -> int:
         (["--stack", "pika", "--consumer", "telepathy"], "--consumer"),
         (["--stack", "pika", "--retry-budget", "soon"], "--retry-budget"),
         (["--stack", "pika", "--rate", "-1"], "--rate"),
+        (["--stack", "pika", "--queue", "stream"], "--queue"),
         (["--stack", "pika", "--rate", "fast"], "--rate"),
         (["--stack", "pika", "--concurrency", "4"], "--concurrency"),
         (["--stack", "kombu", "--no-acks-late"], "--acks-late"),

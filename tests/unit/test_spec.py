@@ -97,3 +97,12 @@ def test_private_broker_ports_are_below_the_ephemeral_range() -> None:
     ports = {free_port() for _ in range(20)}
     assert all(1024 <= p < low for p in ports)
     assert len(ports) > 1, "chosen at random, so that parallel runs rarely collide"
+
+
+def test_the_brokers_queue_list_is_read_by_name() -> None:
+    from mqcompare.broker import parse_queue_list
+
+    out = "mqcompare.a\tquorum\t\nmqcompare.b\tclassic\tmqcompare-ha-b\n"
+    assert parse_queue_list(out, "mqcompare.b") == {"type": "classic", "policy": "mqcompare-ha-b"}
+    assert parse_queue_list(out, "mqcompare.a") == {"type": "quorum", "policy": ""}
+    assert parse_queue_list(out, "mqcompare.c") is None
