@@ -141,7 +141,7 @@ class DockerBroker(BrokerControl):
             detach=True,
             hostname="mqcompare",  # the node's name (rabbit@mqcompare) survives a restart
             name=f"mqcompare-{label}-{port}",
-            labels={LABEL: label},
+            labels={"mqcompare": "1", LABEL: label},  # every container of ours, and whose
             ports=ports,
             stop_signal="SIGTERM",
         )
@@ -213,10 +213,7 @@ class DockerBroker(BrokerControl):
         stopping.join()
         if t_down is None:
             raise InfrastructureError(f"{self.container.name} still answered after docker stop")
-        log.down(t_down)
-        sleep_until(t_down + down)
-        self.container.start()
-        self._come_back("restart", log)
+        self._start_again("restart", t_down, down, log)
 
     def kill(self, down: float, log: PhaseLog) -> None:
         """`docker kill` (SIGKILL), then `docker start` `down` seconds after it was gone."""
@@ -224,10 +221,13 @@ class DockerBroker(BrokerControl):
         t_down = wait_for(lambda: self.status() != "running", 10.0, poll=0.02)
         if t_down is None:
             raise InfrastructureError(f"{self.container.name} survived docker kill")
+        self._start_again("kill", t_down, down, log)
+
+    def _start_again(self, fault: str, t_down: float, down: float, log: PhaseLog) -> None:
         log.down(t_down)
         sleep_until(t_down + down)
         self.container.start()
-        self._come_back("kill", log)
+        self._come_back(fault, log)
 
     def pause(self, down: float, log: PhaseLog) -> None:
         """`docker pause` (the cgroup freezer: connections open, nothing answers), then
