@@ -21,7 +21,7 @@ from typing import Any
 from mqcompare.broker import BrokerControl, open_broker
 from mqcompare.checker import check_files
 from mqcompare.consumer_state import BUSY_ENV, READY_ENV, busy_with
-from mqcompare.errors import BadInput, BrokerNotBack
+from mqcompare.errors import BadInput, BrokerNotBack, InfrastructureError
 from mqcompare.faults import FaultRunner, broker_faults
 from mqcompare.files import write_json
 from mqcompare.journal import JournalWriter, journal_files
@@ -183,6 +183,18 @@ class Run:
             ready_file=self.out / "ready" / name,
         )
 
+    def _await_consumer(self) -> None:
+        """Wait until the consumer consumes, so that publishing (and the fault clock, which
+        starts at the first publish) never races a consumer or worker still booting."""
+        consumer = self.consumer
+        assert consumer is not None
+        seen = wait_for(lambda: consumer.ready() or not consumer.alive(), READY_TIMEOUT_S)
+        if seen is None or not consumer.ready():
+            raise InfrastructureError(
+                f"{consumer.name} was not consuming {READY_TIMEOUT_S:g} s after it started; "
+                f"see {self.out / (consumer.name + '.log')}"
+            )
+
     # -- faults on the consuming side --------------------------------------------------
     def kill_worker_child(self, _fault: Fault, log: PhaseLog) -> None:
         """SIGKILL one pool process of the worker while it runs a task, the way the OOM
@@ -272,6 +284,7 @@ class Run:
             admin.declare(spec.queue, spec.queue_arguments)
             if spec.consume == "during":
                 self.start_consumer()
+                self._await_consumer()  # "during" from the first message on
             faults.start()
             self.producer = Child(
                 "producers",

@@ -45,6 +45,14 @@ def node_processes(port: int) -> list[psutil.Process]:
     return found
 
 
+def _bound(sock: socket.socket, port: int) -> bool:
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        return False
+    return True
+
+
 def test_a_broker_that_does_not_come_back_stops_the_run_with_exit_3(tmp_path: Path) -> None:
     """The node is killed and, while it is down, its port is taken: it cannot boot again.
     The run must say so and stop (exit 3), with the node's boot output in the run dir."""
@@ -52,7 +60,7 @@ def test_a_broker_that_does_not_come_back_stops_the_run_with_exit_3(tmp_path: Pa
     out = tmp_path / "run"
     args = ["--producers", "4", "--messages", "4000", "--rate", "200", "--confirms"]
     proc = cli(
-        "run", "--stack", "pika", *args, "--fault", "kill@1s:3s", "--broker", "local",
+        "run", "--stack", "pika", *args, "--fault", "kill@1s:6s", "--broker", "local",
         "--out", str(out), env=env,
     )  # fmt: skip
     seen = watch_descendants(
@@ -62,7 +70,9 @@ def test_a_broker_that_does_not_come_back_stops_the_run_with_exit_3(tmp_path: Pa
     port = broker_port(out)
     with socket.socket() as holder:  # the node's port, held until the run gives up
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        holder.bind(("127.0.0.1", port))
+        # the dead node's server-side sockets may still be closing (FIN_WAIT): the port is
+        # free to listen on once they are, well before the node is booted again (6 s)
+        assert wait_for(lambda: _bound(holder, port), 5.0, poll=0.05) is not None
         holder.listen()
         held = time.monotonic()
         seen |= watch_descendants(proc, time.monotonic() + 240)
