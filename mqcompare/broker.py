@@ -61,6 +61,11 @@ def state_dir() -> Path:
     return Path(env) if env else Path.home() / ".local" / "state" / "mqcompare"
 
 
+def loopback_url(port: int) -> str:
+    """The URL of a broker mqcompare runs: guest on loopback, the default vhost."""
+    return f"amqp://guest:guest@127.0.0.1:{port}/%2F"
+
+
 def ephemeral_ports() -> tuple[int, int]:
     """The kernel's range of ports it gives clients (net.ipv4.ip_local_port_range)."""
     try:
@@ -273,7 +278,7 @@ class LocalNode(BrokerControl):
     def __init__(self, state: NodeState, owned: bool) -> None:
         self.state = state
         self.owned = owned
-        self.url = f"amqp://guest:guest@127.0.0.1:{state.port}/%2F"
+        self.url = loopback_url(state.port)
         self._server: subprocess.Popen[bytes] | None = None
         # every server process group ever started for this node: a boot that failed may
         # leave a VM behind whose pid file is gone, and only its group still finds it

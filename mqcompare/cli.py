@@ -473,7 +473,7 @@ def broker_up(docker: bool, docker_image: str | None) -> None:
 
     _use_image(docker_image)
     if docker:
-        from mqcompare.docker_broker import KEPT_FILE, DockerBroker, kept_container
+        from mqcompare.docker_broker import DockerBroker, kept_container, kept_file
 
         kept = kept_container()
         if kept is None:
@@ -481,7 +481,7 @@ def broker_up(docker: bool, docker_image: str | None) -> None:
             console.print(f"started {kept.describe()} ({redact_url(kept.url)})", markup=False)
         else:
             console.print(f"already up: {kept.describe()}", markup=False)
-        console.print(f"state: {KEPT_FILE()}", markup=False)
+        console.print(f"state: {kept_file()}", markup=False)
         return
     node = kept_node()
     if node is None:
@@ -532,9 +532,9 @@ def broker_status() -> None:
 
 def _docker_state_exists() -> bool:
     """A container was kept: only then is the Docker engine asked (it may not be there)."""
-    from mqcompare.docker_broker import KEPT_FILE
+    from mqcompare.docker_broker import kept_file
 
-    return bool(KEPT_FILE().exists())
+    return bool(kept_file().exists())
 
 
 def _on_sigterm(signum: int, frame: object) -> None:

@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from mqcompare.broker import (
@@ -23,6 +24,7 @@ from mqcompare.broker import (
     BrokerControl,
     Guardian,
     free_port,
+    loopback_url,
     parse_queue_list,
     state_dir,
 )
@@ -40,7 +42,7 @@ STOP_TIMEOUT_S = 30  # docker stop: SIGTERM, then SIGKILL after this many second
 AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
 
 
-def KEPT_FILE() -> Any:
+def kept_file() -> Path:
     """Where `mqcompare broker up --docker` describes the container it keeps."""
     return state_dir() / "docker.json"
 
@@ -48,7 +50,7 @@ def KEPT_FILE() -> Any:
 def kept_container() -> DockerBroker | None:
     """The container `mqcompare broker up --docker` keeps, if it still answers."""
     try:
-        state = json.loads(KEPT_FILE().read_text())
+        state = json.loads(kept_file().read_text())
     except (OSError, ValueError):
         return None
     try:
@@ -115,7 +117,7 @@ class DockerBroker(BrokerControl):
         self.image = image
         self.keep = keep
         self.owned = True
-        self.url = f"amqp://guest:guest@127.0.0.1:{port}/%2F"
+        self.url = loopback_url(port)
         self.guardian: Guardian | None = None
         self.management_port = 0
 
@@ -160,9 +162,9 @@ class DockerBroker(BrokerControl):
                     f"{broker.boot_output(lines=5).strip()[-300:]}"
                 )
             if keep:
-                KEPT_FILE().parent.mkdir(parents=True, exist_ok=True)
+                kept_file().parent.mkdir(parents=True, exist_ok=True)
                 kept = {"container": container.id, "port": port, "image": image}
-                write_json(KEPT_FILE(), kept)
+                write_json(kept_file(), kept)
         except BaseException:
             broker.stop()
             raise
@@ -297,7 +299,7 @@ class DockerBroker(BrokerControl):
             self.container.remove(force=True, v=True)
         if self.keep:
             with contextlib.suppress(FileNotFoundError):
-                KEPT_FILE().unlink()
+                kept_file().unlink()
         if self.guardian is not None:
             self.guardian.release(self.container.id)
             self.guardian = None

@@ -281,7 +281,6 @@ class Run:
         aborted: BrokerNotBack | None = None
         drain: dict[str, Any] = {"complete": False}
         try:
-            admin.declare(spec.queue, spec.queue_arguments)
             if spec.consume == "during":
                 self.start_consumer()
                 self._await_consumer()  # "during" from the first message on
@@ -439,9 +438,9 @@ def execute(
             broker.set_policy(mirror_policy(spec), f"^{re.escape(spec.queue)}$", MIRRORING)
         out.mkdir(parents=True, exist_ok=True)
         spec_data = spec.to_json() | {"stack_options": options, "broker": broker.display_url}
+        admin.declare(spec.queue, spec.queue_arguments)
         if spec.queue_type != "classic":
             # what the broker says it made of the declaration, not only what was asked
-            admin.declare(spec.queue, spec.queue_arguments)
             spec_data["queue_seen"] = broker.queue_seen(spec.queue)
         write_json(out / "spec.json", spec_data, indent=2)
         return Run(spec, stack, out, broker, admin, say, show).execute()
