@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 from mqcompare.errors import BadInput, BrokerNotBack, InfrastructureError
 from mqcompare.files import write_json
 from mqcompare.observe import PhaseLog, pid_alive, sleep_until, wait_for
-from mqcompare.spec import BROKER_FAULTS, redact_url
+from mqcompare.spec import BROKER_FAULTS, Fault, redact_url
 
 BOOT_TIMEOUT_S = 60.0  # one boot of a node: about 5 s here, more on a loaded machine
 BOOT_ATTEMPTS = 3  # a node killed by a fault is booted again this many times at most
@@ -42,6 +42,9 @@ UP_TIMEOUT_S = 90.0  # a fault's broker must be back within this, or the run sto
 STOP_TIMEOUT_S = 30.0  # a graceful stop must close the listener within this
 CTL_TIMEOUT_S = 60.0
 EPMD_PORT = 4369
+# a cluster's nodes notice a lost peer within about this (Erlang's default is 60 s; Jepsen
+# ran 15-30 s): short, so that a partition of a few seconds is seen by the nodes
+NET_TICKTIME_S = 5
 DEBIAN_SCRIPTS = Path("/usr/lib/rabbitmq/bin")
 
 # Close every client connection. Each connection's reader handles the shutdown
@@ -61,9 +64,9 @@ def state_dir() -> Path:
     return Path(env) if env else Path.home() / ".local" / "state" / "mqcompare"
 
 
-def loopback_url(port: int) -> str:
+def loopback_url(port: int, host: str = "127.0.0.1") -> str:
     """The URL of a broker mqcompare runs: guest on loopback, the default vhost."""
-    return f"amqp://guest:guest@127.0.0.1:{port}/%2F"
+    return f"amqp://guest:guest@{host}:{port}/%2F"
 
 
 def ephemeral_ports() -> tuple[int, int]:
@@ -89,12 +92,12 @@ def free_port() -> int:
     raise InfrastructureError(f"no free loopback port below {low} for a private broker")
 
 
-def _port_free(port: int) -> bool:
-    """Nothing listens on 127.0.0.1:port (a node can bind it)."""
+def _port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Nothing listens on host:port (a node can bind it)."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind((host, port))
         except OSError:
             return False
     return True
@@ -108,11 +111,11 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def epmd_registered(name: str, port: int = EPMD_PORT) -> bool:
+def epmd_registered(name: str, port: int = 0) -> bool:
     """Whether the local epmd still lists an Erlang node `name` (without @host)."""
     request = b"z" + name.encode()
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as s:
+        with socket.create_connection(("127.0.0.1", port or EPMD_PORT), timeout=1.0) as s:
             s.sendall(struct.pack(">H", len(request)) + request)
             reply = s.recv(2)
     except OSError:
@@ -144,11 +147,15 @@ class Guardian:
             self.proc.stdin.write((json.dumps({"id": ident, **msg}) + "\n").encode())
             self.proc.stdin.flush()
 
-    def release(self, ident: str) -> None:
-        """We stopped it ourselves: the guardian ends without touching it."""
+    def release(self, ident: str, last: bool = True) -> None:
+        """We stopped it ourselves: the guardian forgets it, and ends if it was the `last`
+        thing it guarded."""
         with contextlib.suppress(OSError, ValueError):
             assert self.proc.stdin is not None
             self.proc.stdin.write((json.dumps({"release": ident}) + "\n").encode())
+            self.proc.stdin.flush()
+            if not last:
+                return
             self.proc.stdin.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=10)
@@ -160,6 +167,7 @@ class BrokerControl:
     url: str = ""
     faults: frozenset[str] = frozenset()
     owned: bool = False  # started by this process, so stopped by it
+    addresses: tuple[str, ...] = ()  # a cluster's node addresses, node1 first; () for one
 
     @property
     def display_url(self) -> str:
@@ -196,12 +204,27 @@ class BrokerControl:
                     "kill": "killed",
                     "pause": "paused",
                     "drop": "made to drop clients",
+                    "partition": "partitioned",
                 }
                 raise InfrastructureError(
                     f"--fault {kind}: the broker {self.display_url} cannot be {what[kind]} by "
                     f"mqcompare (it only controls brokers it runs); use --broker local or "
                     f"--broker docker"
                 )
+
+    def strike(self, fault: Fault, log: PhaseLog, queue: str) -> None:
+        """Perform a broker fault. One broker is every target: its own node1, the leader
+        and follower of nothing (the run's spec refused `follower` already)."""
+        if fault.target and fault.target not in ("leader", "all", "random", "node1"):
+            raise InfrastructureError(f"{fault}: the broker is one node")
+        if fault.kind == "partition":
+            raise InfrastructureError(f"{fault}: a partition needs a cluster (--cluster 3)")
+        {
+            "restart": lambda: self.restart(fault.down, log),
+            "kill": lambda: self.kill(fault.down, log),
+            "pause": lambda: self.pause(fault.down, log),
+            "drop": lambda: self.drop_connections(log),
+        }[fault.kind]()
 
     def restart(self, down: float, log: PhaseLog) -> None:
         raise InfrastructureError(f"{self.display_url} cannot be restarted")
@@ -224,6 +247,10 @@ class BrokerControl:
 
     def queue_seen(self, queue: str) -> dict[str, str] | None:
         """The broker's own view of a queue: its type and policy (None: cannot ask)."""
+        return None
+
+    def leader(self, queue: str) -> int | None:
+        """The index of the cluster node that leads `queue` (None: one broker, or unknown)."""
         return None
 
     def drop_connections(self, log: PhaseLog) -> None:
@@ -258,6 +285,9 @@ class NodeState:
     dir: str
     server_pid: int
     keep: bool = False  # kept by `broker up` for several runs
+    # a cluster's node: its own loopback address, a long name, the cluster's own epmd
+    host: str = "127.0.0.1"
+    epmd_port: int = 0  # 0: the machine's epmd (4369)
 
     @property
     def pidfile(self) -> Path:
@@ -278,12 +308,13 @@ class LocalNode(BrokerControl):
     def __init__(self, state: NodeState, owned: bool) -> None:
         self.state = state
         self.owned = owned
-        self.url = loopback_url(state.port)
+        self.url = loopback_url(state.port, state.host)
         self._server: subprocess.Popen[bytes] | None = None
         # every server process group ever started for this node: a boot that failed may
         # leave a VM behind whose pid file is gone, and only its group still finds it
         self._groups: set[int] = {state.server_pid} if state.server_pid else set()
         self._guardian: Guardian | None = None
+        self._shared_guardian = False  # a cluster's: it ends with the cluster, not the node
         self._user, self._home = _run_as()
 
     # -- finding the installation -------------------------------------------------
@@ -303,12 +334,13 @@ class LocalNode(BrokerControl):
     def _env(self) -> dict[str, str]:
         d, st = self.state.dir, self.state
         env = dict(os.environ)
+        ip = "{" + st.host.replace(".", ",") + "}"
+        erl_args = f"-kernel inet_dist_use_interface {ip}"
         env.update(
             RABBITMQ_NODENAME=st.node,
-            RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+            RABBITMQ_NODE_IP_ADDRESS=st.host,
             RABBITMQ_NODE_PORT=str(st.port),
             RABBITMQ_DIST_PORT=str(st.dist_port),
-            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}",
             RABBITMQ_MNESIA_BASE=f"{d}/mnesia",
             RABBITMQ_LOG_BASE=f"{d}/log",
             RABBITMQ_ENABLED_PLUGINS_FILE=f"{d}/enabled_plugins",
@@ -316,15 +348,38 @@ class LocalNode(BrokerControl):
             RABBITMQ_PID_FILE=f"{d}/pid",
             RABBITMQ_CONFIG_FILE=f"{d}/rabbitmq",
         )
+        if st.epmd_port:
+            # a cluster's node: a long name on its own address, whose connections to the
+            # other nodes leave from that address (so a partition rule can name it), and
+            # the machine's rabbitmq-env.conf (which pins everything to 127.0.0.1) unread
+            env.update(
+                RABBITMQ_USE_LONGNAME="true",
+                RABBITMQ_CONF_ENV_FILE=f"{d}/rabbitmq-env.conf",
+                ERL_EPMD_PORT=str(st.epmd_port),
+            )
+            erl_args += f" -kernel inet_dist_connect_options [{{ip,{ip}}}]"
+            erl_args += f" -kernel net_ticktime {NET_TICKTIME_S}"
+        env["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"] = erl_args
         if self._home:
             env["HOME"] = self._home  # the Erlang cookie rabbitmqctl, erl_call and the node share
         return env
 
     # -- lifecycle -------------------------------------------------------------------
     @classmethod
-    def start_new(cls, keep: bool = False, guard: bool | None = None) -> LocalNode:
+    def start_new(
+        cls,
+        keep: bool = False,
+        guard: bool | None = None,
+        *,
+        host: str = "127.0.0.1",
+        epmd_port: int = 0,
+        config: str = "",
+        guardian: Guardian | None = None,
+    ) -> LocalNode:
         """Boot a fresh node. `guard` (default: unless kept) starts a guardian process that
-        stops the node if this process dies without stopping it."""
+        stops the node if this process dies without stopping it; a cluster passes the one
+        `guardian` of all its nodes. `host`, `epmd_port` and `config` (rabbitmq.conf text)
+        make it one node of a cluster."""
         if _scripts() is None:
             raise InfrastructureError(
                 "rabbitmq-server is not installed: apt-get install -y rabbitmq-server "
@@ -335,9 +390,15 @@ class LocalNode(BrokerControl):
         for sub in ("mnesia", "log"):
             (d / sub).mkdir()
         (d / "enabled_plugins").write_text("[].\n")
-        state = NodeState(f"mqc-{port}@localhost", port, dist, str(d), 0, keep)
+        (d / "rabbitmq-env.conf").write_text("")
+        if config:
+            (d / "rabbitmq.conf").write_text(config)
+        state = NodeState(f"mqc-{port}@{host}", port, dist, str(d), 0, keep, host, epmd_port)
         node = cls(state, owned=True)
-        if not keep if guard is None else guard:
+        if guardian is not None:
+            node._guardian, node._shared_guardian = guardian, True
+            node._tell_guardian(dir=state.dir, pidfile=str(state.pidfile))
+        elif not keep if guard is None else guard:
             node._start_guardian()
         node._chown()
         try:
@@ -428,11 +489,12 @@ class LocalNode(BrokerControl):
         with contextlib.suppress(FileNotFoundError):
             self.state.pidfile.unlink()
         name = self.state.node.partition("@")[0]
+        st = self.state
         wait_for(
             lambda: (
-                not epmd_registered(name)
-                and _port_free(self.state.port)
-                and _port_free(self.state.dist_port)
+                not epmd_registered(name, st.epmd_port)
+                and _port_free(st.port, st.host)
+                and _port_free(st.dist_port, st.host)
             ),
             10.0,
             poll=0.1,
@@ -441,7 +503,7 @@ class LocalNode(BrokerControl):
     def accepting(self) -> bool:
         """Something accepts TCP connections on the node's AMQP port (a refused connect is
         instant on loopback; a bare connect and close is not logged by the broker)."""
-        return port_open("127.0.0.1", self.state.port, timeout=0.2)
+        return port_open(self.state.host, self.state.port, timeout=0.2)
 
     def serving(self) -> bool:
         """The node is back: its port accepts connections and its RabbitMQ application
@@ -497,7 +559,7 @@ class LocalNode(BrokerControl):
         """Start evaluating an Erlang expression on the node; finish with `_eval_finish`."""
         erl_call = _erl_call()
         if erl_call:
-            argv = [erl_call, "-address", f"127.0.0.1:{self.state.dist_port}", "-r"]
+            argv = [erl_call, "-address", f"{self.state.host}:{self.state.dist_port}", "-r"]
             argv += ["-timeout", str(max(1, int(timeout))), "-e"]
         else:
             argv = [self._script("rabbitmqctl"), "-n", self.state.node, "eval", expr]
@@ -558,7 +620,7 @@ class LocalNode(BrokerControl):
 
     def describe(self) -> str:
         kept = "kept node" if self.state.keep else "private node"
-        return f"{kept} {self.state.node} at 127.0.0.1:{self.state.port}"
+        return f"{kept} {self.state.node} at {self.state.host}:{self.state.port}"
 
     # -- faults ------------------------------------------------------------------------
     def restart(self, down: float, log: PhaseLog) -> None:
@@ -695,7 +757,7 @@ class LocalNode(BrokerControl):
         self._kill_groups()  # what a failed boot left running, pid file or not
         shutil.rmtree(self.state.dir, ignore_errors=True)
         if self._guardian is not None:
-            self._guardian.release(self.state.node)
+            self._guardian.release(self.state.node, last=not self._shared_guardian)
             self._guardian = None
         if self.state.keep:
             with contextlib.suppress(FileNotFoundError):
@@ -794,14 +856,28 @@ def kept_node() -> LocalNode | None:
     except (OSError, ValueError, TypeError):
         return None
     pid = state.beam_pid()
-    if pid is None or not pid_alive(pid) or not port_open("127.0.0.1", state.port):
+    if pid is None or not pid_alive(pid) or not port_open(state.host, state.port):
         return None
     return LocalNode(state, owned=False)
 
 
-def open_broker(choice: str, label: str = "") -> BrokerControl:
+def open_broker(
+    choice: str, label: str = "", cluster: int = 1, handling: str = "pause_minority"
+) -> BrokerControl:
     """The broker for --broker CHOICE (auto|local|docker|amqp://...), started if need be;
-    `label` names what owns a container (a run or matrix id)."""
+    `label` names what owns a container (a run or matrix id); `cluster` > 1 is a private
+    cluster of that many nodes (a kept one if `broker up --cluster` left one that fits)."""
+    if cluster > 1:
+        if choice not in ("auto", "local"):
+            raise BadInput(
+                "--cluster", f"a cluster is of private nodes: use --broker local, not {choice}"
+            )
+        from mqcompare.cluster import LocalCluster, kept_cluster
+
+        kept = kept_cluster()
+        if kept is not None and len(kept.nodes) == cluster and kept.handling == handling:
+            return kept
+        return LocalCluster.start_new(cluster, handling)
     if choice.startswith(("amqp://", "amqps://")):
         return ExternalBroker(choice)
     if choice == "auto":

@@ -282,6 +282,8 @@ def _fault_spans(
                 "up_s": None,
                 "end_s": None,
             }
+            if rec.get("aim"):
+                span["aim"] = str(rec["aim"])  # the node or partition shape asked for
             spans.append(span)
             by_n[(kind, n)] = span
             open_spans.setdefault(kind, []).append(span)
@@ -294,7 +296,7 @@ def _fault_spans(
             found = pending[0]
         if phase == "down" and found["down_s"] is None:
             found["down_s"] = rel(rec["t"])
-            for key in ("struck", "idle", "held"):
+            for key in ("struck", "idle", "held", "node"):
                 if key in rec:
                     found[key] = rec[key]
         elif phase == "up" and found["up_s"] is None:

@@ -98,10 +98,12 @@ def _stack_options(command: Any) -> Any:
     "--fault",
     "faults",
     multiple=True,
-    metavar="KIND@AT[:DOWN]",
+    metavar="KIND@AT[:DOWN][:TARGET]",
     help="restart@1s:2s, kill@3s:1s, pause@2s:3s, drop@2s, consumer-kill@2s, and the "
-    "stack's own; repeatable. Each is timed as observed (down, up) and said to have missed "
-    "if it struck nothing in flight.",
+    "stack's own; on a cluster a node target (kill@2s:3s:leader, :follower, :random, :all, "
+    ":node2; default leader) and partition@AT:DUR:SHAPE (halves, random-halves, "
+    "random-node, majorities-ring, leader); repeatable. Each is timed as observed (down, "
+    "up) and said to have missed if it struck nothing in flight.",
 )
 @click.option(
     "--broker",
@@ -142,6 +144,25 @@ def _stack_options(command: Any) -> Any:
     show_default=True,
     help="Queue type: classic, quorum (x-queue-type), or mirrored (classic with an ha-mode "
     "policy; needs a broker mqcompare runs, and RabbitMQ before 4).",
+)
+@click.option(
+    "--cluster",
+    default="1",
+    show_default=True,
+    help="Nodes of the private broker: 1, or a cluster of 3 or 5 (2 to 7) on loopback.",
+)
+@click.option(
+    "--partition-handling",
+    default="pause_minority",
+    show_default=True,
+    help="A cluster's cluster_partition_handling: pause_minority, autoheal, ignore.",
+)
+@click.option(
+    "--clients",
+    default="spread",
+    show_default=True,
+    help="Where clients connect on a cluster: spread (producer p on node p mod N, the "
+    "consumer on the last node), leader (all on the queue's leader), followers.",
 )
 @click.option(
     "--prefetch", default="100", show_default=True, help="Consumer prefetch (0: unlimited)."
@@ -192,6 +213,9 @@ def run(
     ack: str,
     consume: str,
     queue_type: str,
+    cluster: str,
+    partition_handling: str,
+    clients: str,
     prefetch: str,
     work_ms: str,
     retry_budget: str,
@@ -226,6 +250,9 @@ def run(
         ack=ack,
         consume=consume,
         queue_type=queue_type,
+        cluster=_int(cluster, "--cluster"),
+        partition_handling=partition_handling,
+        clients=clients,
         prefetch=_int(prefetch, "--prefetch", minimum=0),
         retry_budget_s=parse_duration(retry_budget, "--retry-budget"),
         drain_timeout_s=parse_duration(drain_timeout, "--drain-timeout"),
@@ -466,12 +493,37 @@ def broker() -> None:
 
 @broker.command("up")
 @click.option("--docker", is_flag=True, help="Keep a RabbitMQ container instead of a node.")
+@click.option(
+    "--cluster", default="1", show_default=True, help="Keep a private cluster of N nodes."
+)
+@click.option(
+    "--partition-handling",
+    default="pause_minority",
+    show_default=True,
+    help="The kept cluster's: pause_minority, autoheal, ignore.",
+)
 @_DOCKER_IMAGE
-def broker_up(docker: bool, docker_image: str | None) -> None:
-    """Start the kept node (or container), unless one is already up."""
+def broker_up(
+    docker: bool, cluster: str, partition_handling: str, docker_image: str | None
+) -> None:
+    """Start the kept node (or container, or cluster), unless one is already up."""
     from mqcompare.broker import LocalNode, kept_node, state_dir
 
     _use_image(docker_image)
+    nodes = _int(cluster, "--cluster")
+    if nodes > 1:
+        if docker:
+            raise BadInput("--cluster", "a cluster is of private nodes, not containers")
+        from mqcompare.cluster import LocalCluster, kept_cluster, kept_cluster_file
+
+        found = kept_cluster()
+        if found is not None:
+            console.print(f"already up: {found.describe()}", markup=False)
+        else:
+            found = LocalCluster.start_new(nodes, partition_handling, keep=True)
+            console.print(f"started {found.describe()}", markup=False)
+        console.print(f"state: {kept_cluster_file()}", markup=False)
+        return
     if docker:
         from mqcompare.docker_broker import DockerBroker, kept_container, kept_file
 
@@ -494,11 +546,16 @@ def broker_up(docker: bool, docker_image: str | None) -> None:
 
 @broker.command("down")
 def broker_down() -> None:
-    """Stop the kept node and the kept container, and remove their data."""
+    """Stop the kept node, cluster and container, and remove their data."""
     from mqcompare.broker import kept_node
+    from mqcompare.cluster import kept_cluster
     from mqcompare.docker_broker import kept_container
 
     stopped = []
+    cluster = kept_cluster()
+    if cluster is not None:
+        cluster.stop()
+        stopped.append(f"the cluster of {len(cluster.nodes)} nodes")
     node = kept_node()
     if node is not None:
         node.stop()
@@ -512,15 +569,19 @@ def broker_down() -> None:
 
 @broker.command("status")
 def broker_status() -> None:
-    """Say whether a kept node or container is up; exit 0 if one is, 1 if not."""
+    """Say whether a kept node, cluster or container is up; exit 0 if one is, 1 if not."""
     from mqcompare.broker import kept_node
+    from mqcompare.cluster import kept_cluster
     from mqcompare.docker_broker import kept_container
 
     node = kept_node()
+    cluster = kept_cluster()
     container = kept_container() if _docker_state_exists() else None
-    if node is None and container is None:
+    if node is None and container is None and cluster is None:
         console.print("down", markup=False)
         sys.exit(1)
+    if cluster is not None:
+        console.print(f"up: {cluster.describe()}", markup=False)
     if node is not None:
         console.print(
             f"up: {node.describe()} ({redact_url(node.url)}), data in {node.state.dir}",

@@ -19,7 +19,7 @@ from mqcompare.broker import BrokerControl
 from mqcompare.errors import BrokerNotBack
 from mqcompare.journal import JournalWriter
 from mqcompare.observe import wait_for
-from mqcompare.spec import Fault
+from mqcompare.spec import BROKER_FAULTS, Fault
 
 Perform = Callable[[Fault, "FaultLog"], None]
 
@@ -47,7 +47,8 @@ class FaultLog:
 
     def begin(self) -> None:
         t = time.time()
-        self.journal.fault(self.fault.kind, "begin", t, n=self.n, at=self.fault.at)
+        aim = {"aim": self.fault.target} if self.fault.target else {}
+        self.journal.fault(self.fault.kind, "begin", t, n=self.n, at=self.fault.at, **aim)
         self.on_event(f"{self.fault}: launched at {self._rel(t)}")
 
     def down(self, t: float, **detail: Any) -> None:
@@ -84,14 +85,14 @@ class FaultLog:
         self.on_event(f"{self.fault}: {'FAILED: ' + error if error else 'over'} at {self._rel(t)}")
 
 
-def broker_faults(broker: BrokerControl) -> dict[str, Perform]:
-    """The faults every broker control performs (or refuses, for one it does not run)."""
-    return {
-        "restart": lambda f, log: broker.restart(f.down, log),
-        "kill": lambda f, log: broker.kill(f.down, log),
-        "pause": lambda f, log: broker.pause(f.down, log),
-        "drop": lambda f, log: broker.drop_connections(log),
-    }
+def broker_faults(broker: BrokerControl, queue: str) -> dict[str, Perform]:
+    """The faults every broker control performs (or refuses, for one it does not run);
+    `queue` is the run's, whose leader a cluster's fault strikes by default."""
+
+    def strike(fault: Fault, log: FaultLog) -> None:
+        broker.strike(fault, log, queue)
+
+    return dict.fromkeys(BROKER_FAULTS, strike)
 
 
 class FaultRunner(threading.Thread):

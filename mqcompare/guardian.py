@@ -4,8 +4,9 @@ mqcompare.
 
 The process that starts a node keeps the write end of this guardian's stdin and tells it,
 one JSON line per change, what to stop: `{"id": ..., "pgids": [...], "pidfile": ...,
-"dir": ...}` for a node, `{"id": ..., "container": ...}` for a container; `{"release": id}` when
-it stopped it itself. When stdin ends without a release (the kernel closes a dead
+"dir": ...}` for a node, `{"id": ..., "container": ...}` for a container, `{"id": ...,
+"nft_table": ...}` for a cluster's partition rules; `{"release": id}` when it stopped it
+itself. When stdin ends without a release (the kernel closes a dead
 process's pipes, however it died) the guardian SIGKILLs what it was told of, by the pids
 it was given, removes the node's directory, and removes the container with its volume."""
 
@@ -16,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,13 @@ def _stop(node: dict[str, Any]) -> None:
             os.killpg(int(pgid), signal.SIGKILL)
     if node.get("dir"):
         shutil.rmtree(node["dir"], ignore_errors=True)
+    if node.get("nft_table"):  # a cluster's partition rules
+        with contextlib.suppress(Exception):
+            subprocess.run(
+                ["nft", "delete", "table", "inet", str(node["nft_table"])],
+                capture_output=True,
+                timeout=10,
+            )
     if node.get("container"):
         with contextlib.suppress(Exception):
             import docker

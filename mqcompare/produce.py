@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+from mqcompare import placement
 from mqcompare.envelope import encode
 from mqcompare.journal import JournalWriter, invoke_line, ok_line
 from mqcompare.orphan import watch_parent
@@ -88,6 +89,7 @@ def _thread_main(
         journal.invoke(p, s)
 
     try:
+        placement.set_producer(p)  # on a cluster: this thread's sockets leave from p's node
         publisher = session.publisher(p, on_retry)
         produce(p, spec, publisher, journal, deadline)
     except BaseException as exc:  # a producer must not take the others down; it is reported
@@ -164,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     # the runner sends SIGUSR1 when producers hang: every thread's stack goes to the log
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     url = os.environ.pop(URL_ENV, "")
+    placement.install()
     try:
         return run(Path(args[0]), url)
     except NotSent as exc:

@@ -163,7 +163,7 @@ def _span(window: list[float] | None) -> str:
 def fault_text(f: dict[str, Any]) -> str:
     """One fault as observed: 'restart@1s: down 1.08-3.41 s (0.08 s late): hit'."""
     at = f"@{f['at_s']:g}s" if f.get("at_s") is not None else ""
-    name = f"{f['kind']}{at}"
+    name = f"{f['kind']}{at}" + (f":{f['aim']}" if f.get("aim") else "")
     if f.get("down_s") is None:
         return f"{name}: launched at {f['begin_s']:.2f} s, {f.get('why', 'missed')}"
     late = f", {f['lag_s']:.2f} s after it was due" if f.get("lag_s") is not None else ""

@@ -27,6 +27,8 @@ from mqcompare.files import write_json
 from mqcompare.journal import JournalWriter, journal_files
 from mqcompare.observe import PhaseLog, pid_alive, wait_for
 from mqcompare.orphan import PARENT_ENV
+from mqcompare.placement import PLACEMENT_ENV, rotate
+from mqcompare.placement import describe as describe_placement
 from mqcompare.progress import JournalTail
 from mqcompare.spec import BROKER_FAULTS, Fault, RunSpec
 from mqcompare.stacks import RUN_DIR_ENV, URL_ENV, Admin, Stack, all_stacks, load_stack
@@ -60,6 +62,7 @@ class Child:
         url: str,
         env_extra: dict[str, str] | None = None,
         ready_file: Path | None = None,
+        placed: dict[str, Any] | None = None,
     ) -> None:
         self.name = name
         self.ready_file = ready_file
@@ -69,6 +72,10 @@ class Child:
         env[PARENT_ENV] = str(os.getpid())  # so it can tell, from its first moment, we died
         if ready_file is not None:
             env[READY_ENV] = str(ready_file)
+        if placed is not None:  # on a cluster: its home node, see mqcompare.placement
+            env[PLACEMENT_ENV] = json.dumps(placed)
+            if argv[1:2] == ["-m"] and argv[2] != "mqcompare.produce":
+                argv = [argv[0], "-m", "mqcompare.placed", *argv[2:]]
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
                 argv,
@@ -166,6 +173,7 @@ class Run:
         self.stalled = False
         self.stack = stack
         self.busy_dir = out / "busy"
+        self.placement: dict[str, Any] | None = None  # on a cluster: each client's home node
 
     # -- consumer ------------------------------------------------------------------------
     def start_consumer(self) -> None:
@@ -174,13 +182,18 @@ class Run:
         (self.out / "ready").mkdir(exist_ok=True)
         # a counting consumer journals to its own file; a worker's processes each to theirs
         name = f"{'worker' if self.stack.worker else 'consumer'}-{n}"
+        url, placed = self.broker.url, None
+        if self.placement is not None:
+            home = self.placement["consumer"]
+            url, placed = rotate(url, home), self.placement | {"home": home}
         self.consumer = Child(
             name,
             self.stack.consumer_argv(self.spec, n, self.journal_dir / f"{name}.jsonl"),
             self.out / f"{name}.log",
-            self.broker.url,
+            url,
             {BUSY_ENV: str(self.busy_dir), RUN_DIR_ENV: str(self.out)},
             ready_file=self.out / "ready" / name,
+            placed=placed,
         )
 
     def _await_consumer(self) -> None:
@@ -267,7 +280,7 @@ class Run:
         faults = FaultRunner(
             spec.faults,
             {
-                **broker_faults(self.broker),
+                **broker_faults(self.broker, spec.queue),
                 "consumer-kill": self.kill_consumer,
                 "worker-kill": self.kill_worker_child,
                 "worker-crash": self.kill_consumer,
@@ -285,11 +298,15 @@ class Run:
                 self.start_consumer()
                 self._await_consumer()  # "during" from the first message on
             faults.start()
+            placed = None
+            if self.placement is not None:
+                placed = self.placement | {"home": self.placement["producers"][0]}
             self.producer = Child(
                 "producers",
                 [sys.executable, "-m", "mqcompare.produce", str(out)],
                 out / "producers.log",
                 self.broker.url,
+                placed=placed,
             )
             self._watch_producers(tail, faults)
             if self.consumer is None:  # --consume after: the queue is read now
@@ -415,6 +432,23 @@ def mirror_policy(spec: RunSpec) -> str:
     return f"mqcompare-ha-{spec.run_id}"
 
 
+def place(spec: RunSpec, broker: BrokerControl) -> dict[str, Any]:
+    """Each client's home node on a cluster, as --clients says: spread (producer p on node
+    p mod N, the consumer on the last node), all on the queue's leader, or all on its
+    followers (spread over them)."""
+    n = len(broker.addresses)
+    leader = broker.leader(spec.queue)
+    if spec.clients == "spread" or leader is None:
+        homes, consumer = list(range(n)), n - 1
+    elif spec.clients == "leader":
+        homes, consumer = [leader], leader
+    else:
+        homes = [i for i in range(n) if i != leader]
+        consumer = homes[-1]
+    producers = [homes[p % len(homes)] for p in range(spec.producers)]
+    return describe_placement(list(broker.addresses), producers, consumer)
+
+
 def execute(
     spec: RunSpec,
     out: Path,
@@ -428,7 +462,9 @@ def execute(
     # any broker boots
     options = {**stack.settings(spec), **spec.stack_options}
     own_broker = broker is None
-    broker = broker or open_broker(spec.broker, spec.run_id)
+    broker = broker or open_broker(
+        spec.broker, spec.run_id, cluster=spec.cluster, handling=spec.partition_handling
+    )
     try:
         broker.require([f.kind for f in spec.faults])
         broker.heal()  # a fault of an earlier run may have left it down
@@ -439,11 +475,19 @@ def execute(
         out.mkdir(parents=True, exist_ok=True)
         spec_data = spec.to_json() | {"stack_options": options, "broker": broker.display_url}
         admin.declare(spec.queue, spec.queue_arguments)
-        if spec.queue_type != "classic":
+        if spec.queue_type != "classic" or broker.addresses:
             # what the broker says it made of the declaration, not only what was asked
             spec_data["queue_seen"] = broker.queue_seen(spec.queue)
+        run = Run(spec, stack, out, broker, admin, say, show)
+        if broker.addresses:
+            run.placement = place(spec, broker)
+            spec_data["placement"] = {
+                "producers": [f"node{h + 1}" for h in run.placement["producers"]],
+                "consumer": f"node{run.placement['consumer'] + 1}",
+                "nodes": broker.describe(),
+            }
         write_json(out / "spec.json", spec_data, indent=2)
-        return Run(spec, stack, out, broker, admin, say, show).execute()
+        return run.execute()
     finally:
         if spec.queue_type == "mirrored":
             broker.clear_policy(mirror_policy(spec))

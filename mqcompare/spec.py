@@ -15,10 +15,25 @@ from urllib.parse import urlsplit, urlunsplit
 from mqcompare.errors import BadInput
 
 # Faults the runner knows; which of them a broker or stack can perform is checked later.
-FAULT_KINDS = ("restart", "kill", "pause", "drop", "consumer-kill", "worker-kill", "worker-crash")
+FAULT_KINDS = (
+    "restart",
+    "kill",
+    "pause",
+    "drop",
+    "partition",
+    "consumer-kill",
+    "worker-kill",
+    "worker-crash",
+)
 # A down time only makes sense where something is stopped and started again.
-FAULTS_WITH_DOWN = ("restart", "kill", "pause", "consumer-kill", "worker-crash")
-BROKER_FAULTS = ("restart", "kill", "pause", "drop")
+FAULTS_WITH_DOWN = ("restart", "kill", "pause", "partition", "consumer-kill", "worker-crash")
+BROKER_FAULTS = ("restart", "kill", "pause", "drop", "partition")
+# Which node of a cluster a broker fault strikes (`leader` of the run's queue by default,
+# `all` for drop), and how a partition cuts the nodes (Jepsen's shapes)
+NODE_TARGETS = ("leader", "follower", "random", "all")
+PARTITION_SHAPES = ("halves", "random-halves", "random-node", "majorities-ring", "leader")
+CLIENT_PLACEMENTS = ("spread", "leader", "followers")
+PARTITION_HANDLING = ("pause_minority", "autoheal", "ignore")
 # Faults that strike the consuming side: they hit when they land while messages are being
 # delivered (broker faults: while they are being published).
 CONSUMER_FAULTS = ("consumer-kill", "worker-kill", "worker-crash")
@@ -29,7 +44,7 @@ QUEUE_TYPES = ("classic", "quorum", "mirrored")
 ACK_MODES = ("after", "before", "auto")
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)?$")
-_FAULT = re.compile(r"^([a-z-]+)@([^:]+)(?::(.+))?$")
+_FAULT = re.compile(r"^([a-z-]+)@([^:]+)(?::([^:]+))?(?::([^:]+))?$")
 
 
 def parse_duration(text: str, flag: str) -> float:
@@ -47,34 +62,62 @@ def _fmt_seconds(value: float) -> str:
 
 @dataclass(frozen=True)
 class Fault:
-    """One fault of the plan: KIND@AT[:DOWN], AT in seconds after the first publish."""
+    """One fault of the plan: KIND@AT[:DOWN][:TARGET], AT in seconds after the first
+    publish; `partition@AT:DUR[:SHAPE]`."""
 
     kind: str
     at: float
     down: float = 0.0
+    target: str = ""  # a node (leader, follower, random, all, nodeK) or a partition shape
 
     @classmethod
     def parse(cls, text: str) -> Fault:
         flag = "--fault"
         m = _FAULT.match(text.strip())
         if not m:
-            raise BadInput(flag, f"{text!r} is not KIND@AT[:DOWN] (e.g. restart@1s:2s, drop@2s)")
-        kind, at_text, down_text = m.groups()
+            raise BadInput(
+                flag,
+                f"{text!r} is not KIND@AT[:DOWN][:TARGET] (e.g. restart@1s:2s, drop@2s, "
+                f"kill@2s:3s:leader, partition@2s:8s:halves)",
+            )
+        kind, at_text, second, third = m.groups()
         if kind not in FAULT_KINDS:
             raise BadInput(
                 flag, f"unknown fault kind {kind!r} in {text!r}; allowed: {', '.join(FAULT_KINDS)}"
             )
         at = parse_duration(at_text, flag)
-        down = 0.0
-        if down_text is not None:
-            if kind not in FAULTS_WITH_DOWN:
-                raise BadInput(flag, f"{kind} takes no down time ({text!r}); use {kind}@AT")
-            down = parse_duration(down_text, flag)
-        return cls(kind, at, down)
+        down, target = 0.0, ""
+        if second is not None and third is None and not second[:1].isdigit():
+            target = second  # KIND@AT:TARGET
+        else:
+            if second is not None:
+                if kind not in FAULTS_WITH_DOWN:
+                    raise BadInput(flag, f"{kind} takes no down time ({text!r}); use {kind}@AT")
+                down = parse_duration(second, flag)
+            target = third or ""
+        if kind == "partition":
+            if not down:
+                raise BadInput(flag, f"{text!r}: a partition needs its duration, partition@AT:DUR")
+            if target and target not in PARTITION_SHAPES:
+                raise BadInput(
+                    flag,
+                    f"unknown partition shape {target!r}; allowed: {', '.join(PARTITION_SHAPES)}",
+                )
+        elif target:
+            if kind not in BROKER_FAULTS:
+                raise BadInput(flag, f"{kind} takes no target ({text!r})")
+            if target not in NODE_TARGETS and not re.fullmatch(r"node[1-9]", target):
+                raise BadInput(
+                    flag,
+                    f"unknown target {target!r} in {text!r}; allowed: "
+                    f"{', '.join(NODE_TARGETS)}, node1..nodeN",
+                )
+        return cls(kind, at, down, target)
 
     def __str__(self) -> str:
         base = f"{self.kind}@{_fmt_seconds(self.at)}"
-        return base + (f":{_fmt_seconds(self.down)}" if self.down else "")
+        base += f":{_fmt_seconds(self.down)}" if self.down else ""
+        return base + (f":{self.target}" if self.target else "")
 
 
 def redact_url(url: str) -> str:
@@ -117,6 +160,11 @@ class RunSpec:
     # the queue through the faults (as when the write-up read its console afterwards)
     consume: str = "during"
     queue_type: str = "classic"
+    cluster: int = 1  # nodes of the private cluster the run starts (1: one node)
+    partition_handling: str = "pause_minority"
+    # where clients connect on a cluster: producer p to node p mod N and the consumer to
+    # another (spread), or all to the queue's leader, or all to its followers
+    clients: str = "spread"
     prefetch: int = 100
     # how long a producer keeps retrying one message; 0: give up at its first error
     retry_budget_s: float = 15.0
@@ -142,6 +190,19 @@ class RunSpec:
             )
         if self.queue_type not in QUEUE_TYPES:
             raise BadInput("--queue", f"{self.queue_type!r} is not one of {', '.join(QUEUE_TYPES)}")
+        if not isinstance(self.cluster, int) or not 1 <= self.cluster <= 7:
+            raise BadInput("--cluster", f"must be 1 to 7 nodes, got {self.cluster!r}")
+        if self.partition_handling not in PARTITION_HANDLING:
+            raise BadInput(
+                "--partition-handling",
+                f"{self.partition_handling!r} is not one of {', '.join(PARTITION_HANDLING)}",
+            )
+        if self.clients not in CLIENT_PLACEMENTS:
+            raise BadInput(
+                "--clients", f"{self.clients!r} is not one of {', '.join(CLIENT_PLACEMENTS)}"
+            )
+        for fault in self.faults:
+            self._check_target(fault)
         if self.retry_budget_s < 0:
             raise BadInput(
                 "--retry-budget",
@@ -159,6 +220,20 @@ class RunSpec:
         ):
             if getattr(self, name) <= 0:
                 raise BadInput(flag, f"must be more than 0 seconds, got {getattr(self, name)}")
+
+    def _check_target(self, fault: Fault) -> None:
+        """A fault's target must exist on the run's broker."""
+        if fault.kind == "partition" and self.cluster < 3:
+            raise BadInput(
+                "--fault", f"{fault}: a partition needs a cluster of 3 or more (--cluster 3)"
+            )
+        if fault.target.startswith("node") and int(fault.target[4:]) > self.cluster:
+            raise BadInput(
+                "--fault",
+                f"{fault}: the run has {self.cluster} node(s), so node1..node{self.cluster}",
+            )
+        if fault.target == "follower" and self.cluster < 2:
+            raise BadInput("--fault", f"{fault}: one node has no follower; use --cluster 3")
 
     @property
     def queue(self) -> str:

@@ -10,6 +10,11 @@ A stack is a folder, `scenarios_<name>/`, with the same files in each:
   consumer.py  `consume(url, queue, arguments, prefetch, ack, handle, stop)` for the
                counting consumer, or the worker it launches
 
+A broker URL may list a cluster's nodes, `;`-separated, in the order a client should try
+them (kombu's failover syntax): every stack's connect accepts such a list, and where a
+producer opens a connection of its own, it asks `producer_url(url, p)` for its list (it
+starts at the producer's home node; mqcompare.placement).
+
 For each mode a stack opens what that mode shares (a `Session`, made in the producer
 process before producers start) and hands each producer a `Publisher` that publishes one
 message at a time, raising `NotSent` when the library says it definitely did not send
@@ -27,6 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mqcompare.errors import BadInput, InfrastructureError
+from mqcompare.placement import producer_url as producer_url  # for the stacks' publish.py
 
 STACKS = {
     "pika": "scenarios_pika.stack:PikaStack",

@@ -12,7 +12,7 @@ import kombu.pools
 from kombu import Producer
 
 from mqcompare.envelope import message_id
-from mqcompare.stacks import RetryHook
+from mqcompare.stacks import RetryHook, producer_url
 from scenarios_kombu.attempts import Attempts
 from scenarios_kombu.connect import (
     CONFIRM_TIMEOUT_S,
@@ -120,7 +120,7 @@ class SharedProducer(_Session):
 
 class OwnProducers(_Session):
     def publisher(self, p: int, on_retry: RetryHook) -> KombuPublisher:
-        own = connection(self.url, self.spec.confirms)
+        own = connection(producer_url(self.url, p), self.spec.confirms)
         self.owned.append(own)
         producer = Producer(own)
         return KombuPublisher(self.spec, lambda: contextlib.nullcontext(producer), on_retry)

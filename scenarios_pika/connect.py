@@ -22,4 +22,5 @@ def parameters(url: str) -> pika.URLParameters:
 
 
 def connect(url: str) -> pika.BlockingConnection:
-    return pika.BlockingConnection(parameters(url))
+    """`url` may list a cluster's nodes, `;`-separated: pika tries them in order."""
+    return pika.BlockingConnection([parameters(u) for u in url.split(";")])

@@ -11,7 +11,7 @@ import pika
 import pika.exceptions as px
 
 from mqcompare.envelope import message_id
-from mqcompare.stacks import NotSent, RetryHook
+from mqcompare.stacks import NotSent, RetryHook, producer_url
 from scenarios_pika.connect import HEARTBEAT_S, connect
 
 # Raised before a frame left this process, or the broker said no: definitely not sent.
@@ -171,7 +171,7 @@ class OwnConnections:
 
     def publisher(self, p: int, on_retry: RetryHook) -> OwnConnection:
         # pika does not retry by itself: the core's loop reconnects and publishes again
-        return OwnConnection(self.url, self.sender)
+        return OwnConnection(producer_url(self.url, p), self.sender)
 
     def close(self) -> None:
         pass

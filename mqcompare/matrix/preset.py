@@ -23,7 +23,7 @@ from mqcompare.matrix.claims import PREDICATES, parse_predicate
 from mqcompare.spec import ACK_MODES, Fault, RunSpec, new_run_id, parse_duration
 from mqcompare.stacks import STACKS, all_options, load_stack, only_takers
 
-BUILTIN = ("quick", "seed", "full")
+BUILTIN = ("quick", "seed", "full", "cluster")
 CELL_BROKERS = ("local", "docker")  # a cell's own broker, beside the matrix's --broker
 FLAG = "--preset"
 
@@ -47,6 +47,9 @@ CELL_KEYS = (
     "consume",
     "broker",
     "queue",
+    "cluster",
+    "partition_handling",
+    "clients",
     "claims",
     "claim",
     "note",
@@ -80,6 +83,9 @@ class Cell:
     consume: str = "during"
     broker: str = ""  # "" the matrix's --broker; or local, docker: this cell's own
     queue: str = "classic"  # the queue type (--queue)
+    cluster: int = 1  # nodes of its private broker (--cluster)
+    partition_handling: str = "pause_minority"
+    clients: str = "spread"
     timeouts: dict[str, float] = field(default_factory=dict)
     claims: tuple[str, ...] = ()
     note: str = ""
@@ -98,6 +104,9 @@ class Cell:
             consume=self.consume,
             broker=self.broker or "auto",
             queue_type=self.queue,
+            cluster=self.cluster,
+            partition_handling=self.partition_handling,
+            clients=self.clients,
             run_id=new_run_id(),
             stack_options={"consumer_work_ms": self.work_ms, **self.options},
             **timeouts,
@@ -178,15 +187,19 @@ class Preset:
 
 
 def load_preset(name_or_path: str) -> Preset:
-    """A built-in preset by name (quick, seed, full) or a preset file by path."""
+    """A built-in preset by name (quick, seed, full, cluster) or a preset file by path.
+    Its `base` lends it experiment texts; its `include` adds whole built-in presets."""
     data, source = _read(name_or_path)
+    includes = data.pop("include", [])
     base = data.pop("base", None)
     if base is not None:
-        # the base's experiments (question, protocol, claims) without its cells; this
+        # the bases' experiments (question, protocol, claims) without their cells; this
         # file's experiments override their texts, add claims, and bring the cells
-        if base not in BUILTIN:
-            raise BadInput(FLAG, f"{source}: base {base!r}; allowed: {', '.join(BUILTIN)}")
-        inherited = {e["id"]: e for e in _read(base)[0].get("experiments", [])}
+        inherited = {}
+        for name in base if isinstance(base, list) else [base]:
+            if name not in BUILTIN:
+                raise BadInput(FLAG, f"{source}: base {name!r}; allowed: {', '.join(BUILTIN)}")
+            inherited.update({e["id"]: e for e in _read(name)[0].get("experiments", [])})
         merged = []
         for exp in data.get("experiments", []):
             parent = inherited.get(str(exp.get("id")), {})
@@ -194,7 +207,18 @@ def load_preset(name_or_path: str) -> Preset:
             claims.update({c.get("id"): c for c in exp.get("claims", [])})
             merged.append({**parent, **exp, "claims": list(claims.values())})
         data["experiments"] = merged
-    return parse_preset(data, source)
+    preset = parse_preset(data, source)
+    for name in includes if isinstance(includes, list) else [includes]:
+        # a built-in preset's experiments, whole (texts, claims and cells), after this one's
+        if name not in BUILTIN or name == preset.name:
+            raise BadInput(FLAG, f"{source}: include {name!r}; allowed: {', '.join(BUILTIN)}")
+        other = load_preset(name)
+        preset = dataclasses.replace(
+            preset,
+            experiments={**preset.experiments, **other.experiments},
+            cells=preset.cells + other.cells,
+        )
+    return preset
 
 
 def _read(name_or_path: str) -> tuple[dict[str, Any], str]:
@@ -294,6 +318,8 @@ def _claim(raw: dict[str, Any], where: str) -> Claim:
 
 def _expand(raw: dict[str, Any], exp: Experiment, where: str) -> list[Cell]:
     _only(raw, CELL_KEYS, where)
+    if isinstance(raw.get("queue"), list):  # queue types are crossed like stacks
+        return [c for q in raw["queue"] for c in _expand({**raw, "queue": q}, exp, where)]
     for plural, singular in _PLURAL.items():
         if plural in raw:
             if singular in raw:
@@ -320,8 +346,11 @@ def _expand(raw: dict[str, Any], exp: Experiment, where: str) -> list[Cell]:
             raise BadInput(FLAG, f"{where}: {key}: {only_takers(key)}")
     if "consume" in raw:  # checked with the rest of the spec by validate() below
         sizes["consume"] = str(raw["consume"])
-    if "queue" in raw:  # checked with the rest of the spec by validate() below
-        sizes["queue"] = str(raw["queue"])
+    for key in ("queue", "partition_handling", "clients"):  # checked by validate() below
+        if key in raw:
+            sizes[key] = str(raw[key])
+    if "cluster" in raw:
+        sizes["cluster"] = raw["cluster"]
     if "broker" in raw:
         if raw["broker"] not in CELL_BROKERS:
             raise BadInput(

@@ -120,27 +120,33 @@ class Brokers:
 
     def __init__(self, default: str, label: str, preset: Preset) -> None:
         self.default, self.label = default, label
-        self.kinds: dict[str, set[str]] = {}
+        self.kinds: dict[tuple[str, int, str], set[str]] = {}
         for c in preset.cells:
-            kinds = self.kinds.setdefault(c.broker or default, set())
+            kinds = self.kinds.setdefault(
+                self._key(c.broker, c.cluster, c.partition_handling), set()
+            )
             kinds.update(Fault.parse(f).kind for f in c.faults)
-        self.open: dict[str, BrokerControl] = {}
-        self.failed: dict[str, InfrastructureError] = {}
+        self.open: dict[tuple[str, int, str], BrokerControl] = {}
+        self.failed: dict[tuple[str, int, str], InfrastructureError] = {}
 
-    def get(self, choice: str) -> BrokerControl:
-        choice = choice or self.default
-        if choice in self.failed:
-            raise self.failed[choice]
-        if choice not in self.open:
+    def _key(self, choice: str, cluster: int, handling: str) -> tuple[str, int, str]:
+        """One broker per choice; a cluster per size and partition handling."""
+        return (choice or self.default, cluster, handling if cluster > 1 else "")
+
+    def get(self, choice: str, cluster: int = 1, handling: str = "") -> BrokerControl:
+        key = self._key(choice, cluster, handling)
+        if key in self.failed:
+            raise self.failed[key]
+        if key not in self.open:
             try:
-                broker = open_broker(choice, self.label)
+                broker = open_broker(key[0], self.label, cluster=cluster, handling=handling)
             except InfrastructureError as exc:
-                self.failed[choice] = exc
+                self.failed[key] = exc
                 raise
-            self.open[choice] = broker
-            broker.require(sorted(self.kinds.get(choice, ())))
+            self.open[key] = broker
+            broker.require(sorted(self.kinds.get(key, ())))
             broker.heal()
-        return self.open[choice]
+        return self.open[key]
 
     def close(self) -> None:
         for broker in self.open.values():
@@ -173,7 +179,9 @@ def run_matrix(
     view: MatrixView | None = None
     began = False
     try:
-        broker = brokers.get(broker_choice)  # the matrix's own: exit 3 at once if it fails
+        # the first cell's broker (usually the matrix's own): exit 3 at once if it fails
+        first = preset.cells[0]
+        broker = brokers.get(first.broker, first.cluster, first.partition_handling)
         out.mkdir(parents=True, exist_ok=True)
         began = True
         doc["broker"] = broker.describe()
@@ -186,7 +194,7 @@ def run_matrix(
                 view.begin(n, total, cell, k, repeat)
                 run_dir = out / "runs" / f"{cell.id}-{cell.stack}-{cell.mode}-r{k}"
                 try:
-                    cell_broker = brokers.get(cell.broker)
+                    cell_broker = brokers.get(cell.broker, cell.cluster, cell.partition_handling)
                     result = execute(
                         cell.spec(), run_dir, cell_broker, say=view.say, show=view.show
                     )
