@@ -393,7 +393,9 @@ class LocalNode(BrokerControl):
         (d / "rabbitmq-env.conf").write_text("")
         if config:
             (d / "rabbitmq.conf").write_text(config)
-        state = NodeState(f"mqc-{port}@{host}", port, dist, str(d), 0, keep, host, epmd_port)
+        # a cluster's node has a long name on its own address; a lone node a short one
+        name = f"mqc-{port}@{host if epmd_port else 'localhost'}"
+        state = NodeState(name, port, dist, str(d), 0, keep, host, epmd_port)
         node = cls(state, owned=True)
         if guardian is not None:
             node._guardian, node._shared_guardian = guardian, True

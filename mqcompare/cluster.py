@@ -43,7 +43,7 @@ from mqcompare.broker import (
 from mqcompare.errors import BadInput, BrokerNotBack, InfrastructureError
 from mqcompare.files import write_json
 from mqcompare.observe import PhaseLog, pid_alive, wait_for
-from mqcompare.spec import PARTITION_HANDLING, Fault, redact_url
+from mqcompare.spec import BROKER_FAULTS, PARTITION_HANDLING, Fault, redact_url
 
 CUT_PROBE_S = 0.3  # a connect that gets no answer within this is cut (loopback: < 1 ms)
 
@@ -104,7 +104,7 @@ def _names(indexes: list[int]) -> str:
 class LocalCluster(BrokerControl):
     """N private nodes in one cluster (see the module's docstring)."""
 
-    faults = frozenset({"restart", "kill", "pause", "drop", "partition"})
+    faults = frozenset(BROKER_FAULTS)
 
     def __init__(
         self,
@@ -186,11 +186,11 @@ class LocalCluster(BrokerControl):
             cluster.url = ";".join(node.url for node in cluster.nodes)
             cluster.addresses = tuple(block)
             cluster._join()
+            if keep:
+                cluster._save()
         except BaseException:
             cluster.stop()
             raise
-        if keep:
-            cluster._save()
         return cluster
 
     def _guard(self, ident: str, **msg: object) -> None:
@@ -202,7 +202,7 @@ class LocalCluster(BrokerControl):
         self.guardian.tell(ident, **msg)
 
     def _save(self) -> None:
-        assert self.epmd is not None or self.epmd_pid
+        kept_cluster_file().parent.mkdir(parents=True, exist_ok=True)
         write_json(
             kept_cluster_file(),
             {

@@ -24,6 +24,8 @@ def headline(result: dict[str, Any]) -> str:
     faults = " ".join(spec.get("faults", [])) or "no faults"
     queue = spec.get("queue_type", "classic")
     queue = f", {queue} queue" if queue != "classic" else ""
+    if int(spec.get("cluster", 1)) > 1:
+        queue += f" on {spec['cluster']} nodes"
     return (
         f"{spec.get('stack')} {spec.get('mode')}, {confirms}, {ack_policy(spec)}{queue}, "
         f"{spec.get('producers')} x {spec.get('messages')}, {faults}"

@@ -437,9 +437,13 @@ def place(spec: RunSpec, broker: BrokerControl) -> dict[str, Any]:
     p mod N, the consumer on the last node), all on the queue's leader, or all on its
     followers (spread over them)."""
     n = len(broker.addresses)
-    leader = broker.leader(spec.queue)
-    if spec.clients == "spread" or leader is None:
+    leader = None if spec.clients == "spread" else broker.leader(spec.queue)
+    if spec.clients == "spread":
         homes, consumer = list(range(n)), n - 1
+    elif leader is None:
+        raise InfrastructureError(
+            f"--clients {spec.clients}: no node could say which node leads {spec.queue}"
+        )
     elif spec.clients == "leader":
         homes, consumer = [leader], leader
     else:

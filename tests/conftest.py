@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from mqcompare.broker import LocalNode
+from mqcompare.cluster import LocalCluster
 from mqcompare.errors import InfrastructureError
 from mqcompare.runner import execute
 from mqcompare.spec import Fault, RunSpec
@@ -29,6 +30,41 @@ def session_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode
     started.stop()
     pid = started.state.beam_pid()
     assert pid is None or not os.path.exists(f"/proc/{pid}"), "private node left running"
+
+
+@pytest.fixture(scope="session")
+def session_cluster(session_node: LocalNode) -> Iterator[LocalCluster]:
+    """A private 3-node cluster (pause_minority), booted once, when a test first asks."""
+    started = LocalCluster.start_new(3)
+    yield started
+    started.stop()
+    for node in started.nodes:
+        pid = node.state.beam_pid()
+        assert pid is None or not os.path.exists(f"/proc/{pid}"), "cluster node left running"
+
+
+@pytest.fixture
+def cluster(session_cluster: LocalCluster) -> LocalCluster:
+    """The session's cluster, whole: every node serving, no partition in place."""
+    try:
+        session_cluster.heal()
+    except InfrastructureError as exc:
+        pytest.fail(f"the session's cluster could not be made whole again: {exc}")
+    return session_cluster
+
+
+@pytest.fixture
+def cluster_run(cluster: LocalCluster, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """cluster_run(stack, **spec fields) -> result, against the session's cluster."""
+
+    def _run(stack: str, **kw: Any) -> dict[str, Any]:
+        spec = run_spec(stack, cluster=3, **kw)
+        out = tmp_path / spec.run_id
+        result = execute(spec, out, broker=cluster, say=lambda _m: None)
+        result["_dir"] = str(out)
+        return result
+
+    return _run
 
 
 @pytest.fixture
@@ -86,7 +122,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     unmarked = [
         item.nodeid
         for item in items
-        if "session_node" in getattr(item, "fixturenames", ())
+        if {"session_node", "session_cluster"} & set(getattr(item, "fixturenames", ()))
         and item.get_closest_marker("broker") is None
     ]
     if unmarked:

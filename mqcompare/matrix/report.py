@@ -42,7 +42,8 @@ def row(s: CellSummary, errors_top: int = 3, observed: bool = True) -> list[str]
         c.stack,
         c.mode
         + (f" ({c.broker} broker)" if c.broker else "")
-        + (f", {c.queue} queue" if c.queue != "classic" else ""),
+        + (f", {c.queue} queue" if c.queue != "classic" or c.cluster > 1 else "")
+        + (f", {c.cluster} nodes" if c.cluster > 1 else ""),
         "yes" if c.confirms else "no",
         ack_text(s),
         s.faults_text(observed),

@@ -170,7 +170,10 @@ def summarize(doc: dict[str, Any], preset: Preset) -> list[CellSummary]:
 
 
 def _same_but_rate(a: Cell, b: Cell) -> bool:
-    keys = ("experiment", "stack", "mode", "confirms", "ack", "options", "faults", "consume")
+    keys = (
+        "experiment", "stack", "mode", "confirms", "ack", "options", "faults", "consume",
+        "queue", "cluster",
+    )  # fmt: skip
     return all(getattr(a, k) == getattr(b, k) for k in keys)
 
 
@@ -188,8 +191,8 @@ def _peer(summaries: list[CellSummary], c: Cell, other: str) -> tuple[str, list[
     want = (c.mode, False) if other == "no-confirms" else (other, c.confirms)
     for s in summaries:
         o = s.cell
-        same = (o.experiment, o.stack, o.ack, o.faults, o.options) == (
-            c.experiment, c.stack, c.ack, c.faults, c.options,
+        same = (o.experiment, o.stack, o.ack, o.faults, o.options, o.queue, o.cluster) == (
+            c.experiment, c.stack, c.ack, c.faults, c.options, c.queue, c.cluster,
         )  # fmt: skip
         if same and (o.mode, o.confirms) == want and s.runs:
             return other, s.runs
@@ -252,6 +255,8 @@ def run_row(r: Result) -> dict[str, Any]:
         "ack": ack_label(spec),
         "faults": " ".join(spec.get("faults", [])),
         "faults_missed": faults_missed(r),
+        "queue": spec.get("queue_type", "classic"),
+        "cluster": spec.get("cluster", 1),
         "producers": spec.get("producers", 0),
         "messages": spec.get("messages", 0),
         "rate": spec.get("rate", 0),

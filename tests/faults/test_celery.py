@@ -4,7 +4,7 @@ so the task a test expects lost is the one the fault names."""
 
 from typing import Any
 
-from tests.faults.common import FaultContract, the_fault
+from tests.faults.common import ClusterContract, FaultContract, the_fault
 
 TASKS = {"producers": 4, "messages": 300}  # 1,200 tasks of 20 ms on 2 processes: 12 s
 
@@ -78,3 +78,7 @@ class TestCeleryFaults(FaultContract):
         the_fault(r, "worker-crash")
         assert r["counts"]["lost"] == 0
         assert r["consumer_starts"] == 2
+
+
+class TestCeleryCluster(ClusterContract):
+    stack = "celery"

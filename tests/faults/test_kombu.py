@@ -1,5 +1,9 @@
-from tests.faults.common import FaultContract
+from tests.faults.common import ClusterContract, FaultContract
 
 
 class TestKombuFaults(FaultContract):
+    stack = "kombu"
+
+
+class TestKombuCluster(ClusterContract):
     stack = "kombu"

@@ -1,6 +1,6 @@
 from typing import Any
 
-from tests.faults.common import PACED, FaultContract, the_fault
+from tests.faults.common import PACED, ClusterContract, FaultContract, the_fault
 
 
 class TestPikaFaults(FaultContract):
@@ -12,3 +12,7 @@ class TestPikaFaults(FaultContract):
         the_fault(r, "kill")
         assert r["counts"]["lost"] > 0
         assert not r["verdict"]["valid"]
+
+
+class TestPikaCluster(ClusterContract):
+    stack = "pika"

@@ -139,7 +139,7 @@ def test_seed_sweeps_the_rate_under_one_restart() -> None:
             assert [c.rate for c in cells if c.claims] == [0]  # judged once, on the series
 
 
-@pytest.mark.parametrize("name", ["quick", "seed", "full"])
+@pytest.mark.parametrize("name", ["quick", "seed", "full", "cluster"])
 def test_every_built_in_claim_states_one_thing(name: str) -> None:
     """A compound claim shows one verdict for several statements; each is its own claim."""
     preset = load_preset(name)
