@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 from mqcompare.errors import BadInput, BrokerNotBack, InfrastructureError
 from mqcompare.files import write_json
 from mqcompare.observe import PhaseLog, pid_alive, sleep_until, wait_for
-from mqcompare.spec import BROKER_FAULTS, Fault, redact_url
+from mqcompare.spec import BROKER_FAULTS, NODE_FAULTS, Fault, redact_url
 
 BOOT_TIMEOUT_S = 60.0  # one boot of a node: about 5 s here, more on a loaded machine
 BOOT_ATTEMPTS = 3  # a node killed by a fault is booted again this many times at most
@@ -303,7 +303,7 @@ class NodeState:
 class LocalNode(BrokerControl):
     """A private RabbitMQ node started from the installed rabbitmq-server."""
 
-    faults = frozenset(BROKER_FAULTS)
+    faults = frozenset(NODE_FAULTS)
 
     def __init__(self, state: NodeState, owned: bool) -> None:
         self.state = state

@@ -265,7 +265,7 @@ def run(
         },
     )
     out = out or Path("runs") / run_id
-    live = _Live(enabled=not as_json and console.is_terminal, spec=spec)
+    live = _Live(enabled=not as_json and console.is_terminal, spec=spec, quiet_stdout=as_json)
     try:
         with _out_dir(out):
             result = execute(spec, out, say=live.say, show=live.update)
@@ -323,15 +323,17 @@ def _float(text: str, flag: str) -> float:
 class _Live:
     """Progress while a run runs: a live line on a terminal, fault events always."""
 
-    def __init__(self, enabled: bool, spec: RunSpec) -> None:
+    def __init__(self, enabled: bool, spec: RunSpec, quiet_stdout: bool = False) -> None:
         self.spec = spec
+        # with --json, stdout holds the result alone: events go to stderr
+        self.out = err_console if quiet_stdout else console
         self.status = None
         if enabled:
             self.status = console.status("starting")
             self.status.start()
 
     def say(self, message: str) -> None:
-        console.print(f"[{self.spec.run_id}] {message}", markup=False)
+        self.out.print(f"[{self.spec.run_id}] {message}", markup=False)
 
     def update(self, c: dict[str, Any]) -> None:
         if self.status is not None:

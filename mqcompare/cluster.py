@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from mqcompare.broker import (
+    NET_TICKTIME_S,
     UP_TIMEOUT_S,
     BrokerControl,
     Guardian,
@@ -450,16 +451,40 @@ class LocalCluster(BrokerControl):
         self.heal_network()
         if wait_for(lambda: self._reaches(src, dst), 5.0) is None:
             raise InfrastructureError("the partition's rules are gone but the cut remains")
-        t_up = wait_for(self._whole, 60.0, poll=0.2)
-        if t_up is None:
-            # `ignore` (or a merge that did not happen): what an operator does, restart
-            # the nodes that saw a partition
-            log.note("the cluster was not whole 60 s after the heal: restarting the nodes")
-            self._restart_partitioned()
-            t_up = wait_for(self._whole, UP_TIMEOUT_S, poll=0.2)
-            if t_up is None:
-                raise BrokerNotBack("partition: the cluster was not whole again after the heal")
-        log.up(t_up)
+        log.up(self._await_whole(log))
+
+    def _await_whole(self, log: PhaseLog) -> float:
+        """When the cluster was whole again after a heal, and stayed so for a net_ticktime
+        (a node may notice a partition only after it healed: seen with a 4 s cut). A
+        cluster whose nodes all run and see each other but remember a partition does not
+        mend itself under pause_minority or ignore: the nodes that saw it are restarted,
+        as an operator would, and that is noted."""
+        deadline = time.monotonic() + UP_TIMEOUT_S
+        since: float | None = None  # whole since then
+        remembered: float | None = None  # all running, a partition remembered, since then
+        restarted = False
+        while time.monotonic() < deadline:
+            statuses = [self._status(node) for node in self.nodes]
+            now = time.time()
+            if all(s == (True, len(self.nodes), False) for s in statuses):
+                since = since or now
+                remembered = None
+                if now - since >= NET_TICKTIME_S:
+                    return since
+            else:
+                since = None
+                if all(s is not None and s[0] and s[2] for s in statuses if s is not None):
+                    remembered = remembered or now
+                stuck = remembered is not None and now - remembered > 5.0
+                if stuck and not restarted and self.handling != "autoheal":
+                    log.note(
+                        f"after the heal the nodes remember a partition "
+                        f"({self.handling} does not mend it): restarting them"
+                    )
+                    self._restart_partitioned()
+                    restarted = True
+            time.sleep(0.2)
+        raise BrokerNotBack("partition: the cluster was not whole again after the heal")
 
     def _reaches(self, src: int, dst: int) -> bool:
         """A TCP connect from node src's address to node dst's AMQP port is answered."""

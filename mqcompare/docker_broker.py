@@ -31,7 +31,7 @@ from mqcompare.broker import (
 from mqcompare.errors import BrokerNotBack, InfrastructureError
 from mqcompare.files import write_json
 from mqcompare.observe import PhaseLog, sleep_until, wait_for
-from mqcompare.spec import BROKER_FAULTS
+from mqcompare.spec import NODE_FAULTS
 
 IMAGE_ENV = "MQCOMPARE_DOCKER_IMAGE"
 DEFAULT_IMAGE = "rabbitmq:3-management"
@@ -108,7 +108,7 @@ def image_name() -> str:
 class DockerBroker(BrokerControl):
     """One container of a RabbitMQ image, labelled with the run (or matrix) that owns it."""
 
-    faults = frozenset(BROKER_FAULTS)
+    faults = frozenset(NODE_FAULTS)
 
     def __init__(self, client: Any, container: Any, port: int, image: str, keep: bool) -> None:
         self.client = client

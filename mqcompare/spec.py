@@ -28,6 +28,7 @@ FAULT_KINDS = (
 # A down time only makes sense where something is stopped and started again.
 FAULTS_WITH_DOWN = ("restart", "kill", "pause", "partition", "consumer-kill", "worker-crash")
 BROKER_FAULTS = ("restart", "kill", "pause", "drop", "partition")
+NODE_FAULTS = ("restart", "kill", "pause", "drop")  # what one node (or container) can suffer
 # Which node of a cluster a broker fault strikes (`leader` of the run's queue by default,
 # `all` for drop), and how a partition cuts the nodes (Jepsen's shapes)
 NODE_TARGETS = ("leader", "follower", "random", "all")
