@@ -470,6 +470,11 @@ def execute(
         spec.broker, spec.run_id, cluster=spec.cluster, handling=spec.partition_handling
     )
     try:
+        nodes = len(broker.addresses) or 1
+        if nodes != spec.cluster:
+            raise InfrastructureError(
+                f"--cluster {spec.cluster}: the broker given is {broker.describe()}"
+            )
         broker.require([f.kind for f in spec.faults])
         broker.heal()  # a fault of an earlier run may have left it down
         admin = stack.admin(broker.url)  # refused credentials: exit 3 here

@@ -18,11 +18,17 @@ from tests.conftest import run_spec
 
 
 @pytest.fixture(scope="session")
-def docker_image() -> str:
+def engine() -> None:
+    """A Docker engine answers (else the test skips, saying why)."""
     try:
-        client = docker_client()
+        docker_client()
     except InfrastructureError as exc:
         pytest.skip(f"no Docker engine can run here: {exc}")
+
+
+@pytest.fixture(scope="session")
+def docker_image(engine: None) -> str:
+    client = docker_client()
     image = os.environ.get(IMAGE_ENV) or LOCAL_IMAGE
     try:
         client.images.get(image)

@@ -55,7 +55,7 @@ def test_restart_without_confirms_is_judged_like_any_other(docker_run: Any) -> N
     assert r["broker"].startswith("container mqcompare-")
 
 
-def test_missing_image_is_exit_3_naming_the_remedy(tmp_path: Path) -> None:
+def test_missing_image_is_exit_3_naming_the_remedy(engine: None, tmp_path: Path) -> None:
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "mqcompare.cli", "run", "--stack", "pika", "--broker", "docker",
