@@ -455,36 +455,49 @@ class LocalCluster(BrokerControl):
 
     def _await_whole(self, log: PhaseLog) -> float:
         """When the cluster was whole again after a heal, and stayed so for a net_ticktime
-        (a node may notice a partition only after it healed: seen with a 4 s cut). A
-        cluster whose nodes all run and see each other but remember a partition does not
-        mend itself under pause_minority or ignore: the nodes that saw it are restarted,
-        as an operator would, and that is noted."""
-        deadline = time.monotonic() + UP_TIMEOUT_S
+        (a node may notice a partition only after it healed: seen with 4 and 5 s cuts).
+        A cluster that is not whole some seconds after the heal (nodes that remember a
+        partition do not mend under pause_minority or ignore) has its ailing nodes
+        restarted, as an operator would, then every node; each step is noted with what
+        the nodes said."""
+        n = len(self.nodes)
+        healed = time.monotonic()
+        deadline = healed + UP_TIMEOUT_S
+        patience = 30.0 if self.handling == "autoheal" else 10.0  # autoheal mends itself
         since: float | None = None  # whole since then
-        remembered: float | None = None  # all running, a partition remembered, since then
-        restarted = False
+        steps = 0
         while time.monotonic() < deadline:
             statuses = [self._status(node) for node in self.nodes]
             now = time.time()
-            if all(s == (True, len(self.nodes), False) for s in statuses):
+            if all(s == (True, n, False) for s in statuses):
                 since = since or now
-                remembered = None
                 if now - since >= NET_TICKTIME_S:
                     return since
             else:
                 since = None
-                if all(s is not None and s[0] and s[2] for s in statuses if s is not None):
-                    remembered = remembered or now
-                stuck = remembered is not None and now - remembered > 5.0
-                if stuck and not restarted and self.handling != "autoheal":
-                    log.note(
-                        f"after the heal the nodes remember a partition "
-                        f"({self.handling} does not mend it): restarting them"
+                if steps < 2 and time.monotonic() - healed > patience:
+                    ailing = [i for i, s in enumerate(statuses) if s != (True, n, False)]
+                    if steps == 1:
+                        ailing = list(range(n))
+                    said = "; ".join(
+                        f"node{i + 1}: " + _status_words(s, n) for i, s in enumerate(statuses)
                     )
-                    self._restart_partitioned()
-                    restarted = True
+                    log.note(
+                        f"{time.monotonic() - healed:.0f} s after the heal the cluster is not "
+                        f"whole ({said}): restarting " + ", ".join(f"node{i + 1}" for i in ailing)
+                    )
+                    for i in ailing:
+                        self._restart(self.nodes[i])
+                    steps += 1
+                    healed, patience = time.monotonic(), 30.0
             time.sleep(0.2)
         raise BrokerNotBack("partition: the cluster was not whole again after the heal")
+
+    @staticmethod
+    def _restart(node: LocalNode) -> None:
+        with contextlib.suppress(InfrastructureError):
+            node.eval("rabbit:stop().")
+        node.heal()
 
     def _reaches(self, src: int, dst: int) -> bool:
         """A TCP connect from node src's address to node dst's AMQP port is answered."""
@@ -508,12 +521,18 @@ class LocalCluster(BrokerControl):
             self._table = ""
 
     def _restart_partitioned(self) -> None:
+        n = len(self.nodes)
         for node in self.nodes:
-            status = self._status(node)
-            if status is None or status[2] or not status[0]:
-                with contextlib.suppress(InfrastructureError):
-                    node.eval("rabbit:stop().")
-                node.heal()
+            if self._status(node) != (True, n, False):
+                self._restart(node)
+
+
+def _status_words(status: tuple[bool, int, bool] | None, n: int) -> str:
+    if status is None:
+        return "no answer"
+    running, seen, partitioned = status
+    words = ["running" if running else "stopped", f"sees {seen} of {n} running"]
+    return ", ".join(words + (["remembers a partition"] if partitioned else []))
 
 
 def kept_cluster_file() -> Path:
