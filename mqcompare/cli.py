@@ -58,6 +58,15 @@ def _use_image(image: str | None) -> None:
         os.environ[IMAGE_ENV] = image  # read wherever a container is started, children too
 
 
+# a cluster's partition handling: for a run's own cluster and for a kept one
+_PARTITION_HANDLING = click.option(
+    "--partition-handling",
+    default="pause_minority",
+    show_default=True,
+    help="A cluster's cluster_partition_handling: pause_minority, autoheal, ignore.",
+)
+
+
 def _stacks_epilog() -> str:
     lines = []
     for st in all_stacks():
@@ -151,12 +160,7 @@ def _stack_options(command: Any) -> Any:
     show_default=True,
     help="Nodes of the private broker: 1, or a cluster of 3 or 5 (2 to 7) on loopback.",
 )
-@click.option(
-    "--partition-handling",
-    default="pause_minority",
-    show_default=True,
-    help="A cluster's cluster_partition_handling: pause_minority, autoheal, ignore.",
-)
+@_PARTITION_HANDLING
 @click.option(
     "--clients",
     default="spread",
@@ -498,12 +502,7 @@ def broker() -> None:
 @click.option(
     "--cluster", default="1", show_default=True, help="Keep a private cluster of N nodes."
 )
-@click.option(
-    "--partition-handling",
-    default="pause_minority",
-    show_default=True,
-    help="The kept cluster's: pause_minority, autoheal, ignore.",
-)
+@_PARTITION_HANDLING
 @_DOCKER_IMAGE
 def broker_up(
     docker: bool, cluster: str, partition_handling: str, docker_image: str | None
