@@ -13,17 +13,18 @@ it calls `install()` before it connects (`python -m mqcompare.placed MODULE ...`
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
 import runpy
 import socket
 import sys
-import threading
 from typing import Any
 
 PLACEMENT_ENV = "MQCOMPARE_PLACEMENT"
 
-_local = threading.local()
+# a context variable, not a thread-local: producers may be threads or asyncio tasks
+_home: contextvars.ContextVar[int] = contextvars.ContextVar("home")
 _config: dict[str, Any] = {}
 
 
@@ -49,10 +50,10 @@ def producer_url(url: str, p: int) -> str:
 
 
 def set_producer(p: int) -> None:
-    """This thread works for producer p: its sockets leave from p's home node."""
+    """This thread (or asyncio task) works for producer p: its sockets leave from p's home node."""
     homes = _config.get("producers") or []
     if homes:
-        _local.home = homes[p % len(homes)]
+        _home.set(homes[p % len(homes)])
 
 
 def install(config: dict[str, Any] | None = None) -> None:
@@ -72,7 +73,7 @@ def install(config: dict[str, Any] | None = None) -> None:
 
     def connect(self: socket.socket, address: Any) -> None:
         if self.family == socket.AF_INET and isinstance(address, tuple) and address[0] in nodes:
-            home = getattr(_local, "home", default_home)
+            home = _home.get(default_home)
             # already bound (a retried non-blocking connect): keep it
             with contextlib.suppress(OSError):
                 self.bind((addresses[home], 0))

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from mqcompare import placement
 from mqcompare.envelope import encode
@@ -116,6 +117,13 @@ def run(run_dir: Path, url: str) -> int:
     deadline = time.monotonic() + spec.publish_timeout_s
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     watch_parent(stopping.set)
+    if mode.tasks:
+        from mqcompare import produce_tasks
+
+        with JournalWriter(journal_dir / "producer.jsonl", "producer", spec.run_id) as journal:
+            opening: Any = stack.session(spec, url)  # the mode's factory is a coroutine
+            produce_tasks.run(spec, opening, journal, deadline, stopping)
+        return 0
     session = stack.session(spec, url)
     try:
         if mode.processes:

@@ -145,6 +145,7 @@ def validate(spec: RunSpec) -> Stack:
                 f"{fault.kind} is not a fault the {spec.stack} stack can "
                 f"take; allowed: {', '.join(sorted(allowed))}",
             )
+    stack.check(spec)
     return stack
 
 

@@ -18,7 +18,12 @@ starts at the producer's home node; mqcompare.placement).
 For each mode a stack opens what that mode shares (a `Session`, made in the producer
 process before producers start) and hands each producer a `Publisher` that publishes one
 message at a time, raising `NotSent` when the library says it definitely did not send
-it (journaled `fail`) or anything else when the outcome is open (journaled `info`)."""
+it (journaled `fail`) or anything else when the outcome is open (journaled `info`).
+
+A mode whose producers are asyncio tasks (`Mode.tasks`) has a coroutine as its factory,
+and its session and publishers are the `AsyncSession` and `AsyncPublisher` below: the
+core then runs every producer as a task of one event loop, and keeps up to the session's
+`window` messages of each producer in flight, each journaled by its own outcome."""
 
 from __future__ import annotations
 
@@ -38,6 +43,7 @@ STACKS = {
     "pika": "scenarios_pika.stack:PikaStack",
     "kombu": "scenarios_kombu.stack:KombuStack",
     "celery": "scenarios_celery.stack:CeleryStack",
+    "aio-pika": "scenarios_aiopika.stack:AioPikaStack",
 }
 
 URL_ENV = "MQCOMPARE_URL"  # every child gets the broker URL (and its password) this way
@@ -80,6 +86,22 @@ class Session(Protocol):
     def close(self) -> None: ...
 
 
+class AsyncPublisher(Protocol):
+    async def publish(self, p: int, s: int, body: bytes) -> None:
+        """As Publisher.publish; several may be in flight at once (up to the window), and
+        a failed one must leave the publisher able to publish again (reopen lazily)."""
+
+    async def close(self) -> None: ...
+
+
+class AsyncSession(Protocol):
+    window: int  # most messages of one producer in flight (awaiting their confirms) at once
+
+    async def publisher(self, p: int) -> AsyncPublisher: ...
+
+    async def close(self) -> None: ...
+
+
 class Admin(Protocol):
     def declare(self, queue: str, arguments: dict[str, Any]) -> None:
         """A durable queue with these arguments (the spec's queue_arguments)."""
@@ -98,6 +120,7 @@ class Mode:
     help: str
     session: str  # "function" in the stack's publish.py: (spec, url) -> Session
     processes: bool = False  # producers are OS processes (forked from the producer process)
+    tasks: bool = False  # producers are asyncio tasks: an AsyncSession, made by a coroutine
 
 
 def mode_table(*modes: Mode) -> dict[str, Mode]:
@@ -143,6 +166,16 @@ class StackOption:
         if self.choices and value not in self.choices:
             raise BadInput(flag, f"{value!r}; allowed: {', '.join(self.choices)}")
         return str(value)
+
+
+CONFIRM_WINDOW = StackOption(
+    "confirm_window",
+    "--confirm-window",
+    "most unconfirmed messages per producer (needs --confirms); 1 awaits each confirm",
+    1,
+)
+"""The option of every stack that can pipeline publisher confirms (one key, one meaning:
+reports chart and compare cells by it)."""
 
 
 class Stack:
@@ -211,6 +244,10 @@ class Stack:
             "--work-ms",
             str(spec.stack_options.get("consumer_work_ms", 0)),
         ]
+
+    def check(self, spec: Any) -> None:
+        """BadInput for a combination of settings this stack cannot run (after each flag
+        was checked on its own)."""
 
     def explain(self, result: dict[str, Any]) -> list[str]:
         """`why:` lines for what the result found, in the words of the library's docs."""

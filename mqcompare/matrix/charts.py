@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from mqcompare.matrix.claims import loss_share, rate_label, tested
 from mqcompare.matrix.summary import CellSummary, ack_text
-from mqcompare.stacks import STACKS
+from mqcompare.stacks import CONFIRM_WINDOW, STACKS
 
 # one colour per stack, in the order of the stack table
 PALETTE = ("#3b6fb6", "#2e8b57", "#b5473a", "#8a5ab0", "#c08a1e", "#2a9d9d")
@@ -100,7 +100,9 @@ def rate_chart(cells: list[CellSummary]) -> str:
             continue
         c = s.cell
         faults = " ".join(c.faults)
-        key = (c.stack, c.mode, faults)
+        window = c.options.get(CONFIRM_WINDOW.key, CONFIRM_WINDOW.default)
+        mode = c.mode + (f" window {window}" if window != CONFIRM_WINDOW.default else "")
+        key = (c.stack, mode, faults)
         groups.setdefault(key, {})[c.confirms] = s.median(("throughput", "publish_per_s"))
     if not groups:
         return ""
@@ -179,3 +181,45 @@ def rate_loss_chart(cells: list[CellSummary]) -> str:
                  fontsize=9, loc="left")  # fmt: skip
     ax.legend(fontsize=8, frameon=False)
     return _svg(fig, "lost share against offered publish rate")
+
+
+def window_chart(cells: list[CellSummary]) -> str:
+    """Publish rate, and duplicated and lost messages, against the confirm window, one line
+    per stack, mode and fault plan, where an experiment varies the window; "none" is the
+    same cell without confirms. Runs whose fault missed are left out, as in the claims."""
+    groups: dict[tuple[str, str, tuple[str, ...]], dict[int, CellSummary]] = {}
+    for s in cells:
+        c = s.cell
+        window = int(c.options.get(CONFIRM_WINDOW.key, CONFIRM_WINDOW.default)) if c.confirms else 0
+        groups.setdefault((c.stack, c.mode, c.faults), {})[window] = s
+    groups = {k: v for k, v in groups.items() if len([w for w in v if w]) >= 2}
+    if not groups:
+        return ""
+    windows = sorted({w for v in groups.values() for w in v})
+    x_of = {w: i for i, w in enumerate(windows)}
+    fig, (rate_ax, dup_ax) = plt.subplots(1, 2, figsize=(9.5, 3.4))
+    for (stack, mode, faults), by_window in groups.items():
+        label = f"{stack} {mode}" + (f" {' '.join(faults)}" if faults else "")
+        style = {"color": stack_color(stack), "marker": "o", "linewidth": 1.4}
+        style["linestyle"] = "--" if faults else "-"
+        points = sorted(by_window.items())
+        xs = [x_of[w] for w, _ in points]
+        rates = [s.median(("throughput", "publish_per_s")) if s.runs else 0.0 for _, s in points]
+        rate_ax.plot(xs, rates, label=label, **style)
+        harm = []
+        for _, s in points:
+            runs = tested(s.runs)[0]
+            harm.append(
+                statistics.median(r["counts"]["duplicated"] + r["counts"]["lost"] for r in runs)
+                if runs
+                else 0.0
+            )
+        dup_ax.plot(xs, harm, label=label, **style)
+    names = ["none" if w == 0 else str(w) for w in windows]
+    for ax, what in ((rate_ax, "publish rate, msg/s"), (dup_ax, "duplicated + lost messages")):
+        ax.set_xticks(range(len(windows)), names)
+        ax.set_xlabel("confirm window (unconfirmed messages per producer)")
+        ax.set_ylim(bottom=0)
+        ax.set_title(f"{what} (median of runs)", fontsize=9, loc="left")
+    rate_ax.legend(fontsize=7, frameon=False)
+    return _svg(fig, "publish rate and harm against the confirm window")

@@ -100,13 +100,13 @@ RUN_PREDICATES: dict[str, Callable[[Result], tuple[bool, str]]] = {
     "errors": _errors,  # the library raised (journaled fail or info records)
     "no-errors": _negate(_errors),
 }
-COMPARISONS = ("slower-than",)
+COMPARISONS = ("slower-than", "faster-than")
 # judged on the cells that differ from this one only in their publish rate (and size)
 SERIES = ("loss-grows-with-rate",)
 PREDICATES = (
     *RUN_PREDICATES,
     "short-by:PERCENT",
-    *(f"{c}:MODE|default|no-confirms" for c in COMPARISONS),
+    *(f"{c}:MODE|default|no-confirms|window-N" for c in COMPARISONS),
     *SERIES,
 )
 
@@ -223,7 +223,9 @@ def judge(
             evidence.append(
                 f"publish {mine:,.0f}/s vs {theirs:,.0f}/s for {other_name} (ratio {ratio:.2f})"
             )
-            if mine >= theirs * (1 - SLOWER_MARGIN):  # not slower: the cell-wide claim fails
+            slower = mine < theirs * (1 - SLOWER_MARGIN)
+            faster = mine > theirs * (1 + SLOWER_MARGIN)
+            if not (slower if name == "slower-than" else faster):  # a cell-wide claim
                 verdict, held = "refuted", 0
     return Judgement(claim_id, verdict, held, len(runs), evidence, len(missed))
 

@@ -272,6 +272,7 @@ def html(doc: dict[str, Any]) -> str:
                 "loss_chart": charts.loss_chart(cells),
                 "rate_chart": charts.rate_chart(cells),
                 "rate_loss_chart": charts.rate_loss_chart(cells),
+                "window_chart": charts.window_chart(cells),
             }
         )
     overview = [(sec["exp"], claim, tested) for sec in sections for claim, tested in sec["claims"]]

@@ -12,7 +12,7 @@ from mqcompare.checker import faults_missed
 from mqcompare.matrix.claims import Judgement, error_count, errors_text, judge, planned, share
 from mqcompare.matrix.preset import Cell, Claim, Experiment, Preset
 from mqcompare.report import ack_label, verdict_word
-from mqcompare.stacks import load_stack
+from mqcompare.stacks import CONFIRM_WINDOW, load_stack
 
 Result = dict[str, Any]
 
@@ -183,20 +183,35 @@ def _by_rate(summaries: list[CellSummary], c: Cell) -> list[tuple[float, list[Re
 
 
 def _peer(summaries: list[CellSummary], c: Cell, other: str) -> tuple[str, list[Result]] | None:
-    """The runs of the cell `slower-than:X` names: X is a mode of the same stack
-    (`default`: the stack's default mode), or `no-confirms` for this cell without
-    publisher confirms; the rest of the cell (experiment, ack, faults) the same."""
-    if other == "default":
-        other = load_stack(c.stack).default_mode
-    want = (c.mode, False) if other == "no-confirms" else (other, c.confirms)
+    """The runs of the cell `slower-than:X` (or `faster-than:X`) names: X is a mode of the
+    same stack (`default`: the stack's default mode), `no-confirms` for this cell without
+    publisher confirms, or `window-N` for this cell with a confirm window of N; the rest
+    of the cell (experiment, ack, faults) the same."""
+    mode, confirms, window = c.mode, c.confirms, _window(c)
+    if other == "no-confirms":
+        confirms, window = False, CONFIRM_WINDOW.default
+    elif other.startswith("window-") and other[7:].isdigit():
+        window = int(other[7:])
+    else:
+        mode = other = load_stack(c.stack).default_mode if other == "default" else other
     for s in summaries:
         o = s.cell
-        same = (o.experiment, o.stack, o.ack, o.faults, o.options, o.queue, o.cluster) == (
-            c.experiment, c.stack, c.ack, c.faults, c.options, c.queue, c.cluster,
+        same = (o.experiment, o.stack, o.ack, o.faults, o.queue, o.cluster) == (
+            c.experiment, c.stack, c.ack, c.faults, c.queue, c.cluster,
         )  # fmt: skip
-        if same and (o.mode, o.confirms) == want and s.runs:
+        same = same and _without_window(o.options) == _without_window(c.options)
+        if same and (o.mode, o.confirms, _window(o)) == (mode, confirms, window) and s.runs:
             return other, s.runs
     return None
+
+
+def _without_window(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if k != CONFIRM_WINDOW.key}
+
+
+def _window(c: Cell) -> int:
+    """The cell's confirm window (1, awaiting each confirm, where it sets none)."""
+    return int(c.options.get(CONFIRM_WINDOW.key, CONFIRM_WINDOW.default))
 
 
 def claim_rows(

@@ -14,7 +14,7 @@ import pytest
 # mqcompare's main() in a Python where importing any client library fails
 WITHOUT_CLIENTS = (
     "import sys\n"
-    "for name in ('pika', 'kombu', 'celery', 'amqp'):\n"
+    "for name in ('pika', 'kombu', 'celery', 'amqp', 'aio_pika', 'aiormq'):\n"
     "    sys.modules[name] = None\n"
     "from mqcompare.cli import main\n"
     "main(sys.argv[1:])\n"
@@ -64,6 +64,10 @@ def closed_port() -> int:
         (["--stack", "pika", "--out", "/proc/forbidden/run"], "--out"),
         (["--stack", "celery", "--ack", "auto"], "--ack"),
         (["--stack", "celery", "--publish-retry", "forever"], "--publish-retry"),
+        (["--stack", "aio-pika", "--confirm-window", "10"], "--confirm-window"),
+        (["--stack", "aio-pika", "--confirms", "--confirm-window", "0"], "--confirm-window"),
+        (["--stack", "pika", "--confirms", "--confirm-window", "10"], "--confirm-window"),
+        (["--stack", "aio-pika", "--mode", "shared-unsafe"], "--mode"),
         (["--bogus"], "--bogus"),
     ],
 )
@@ -79,13 +83,14 @@ def test_bad_input_is_one_line_exit_2(args: list[str], flag: str, tmp_path: Path
     assert not (tmp_path / "run").exists(), "nothing is run on bad input"
 
 
-def test_unreachable_broker_is_exit_3_naming_host_and_port(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stack", ["pika", "aio-pika"])
+def test_unreachable_broker_is_exit_3_naming_host_and_port(stack: str, tmp_path: Path) -> None:
     port = closed_port()
     started = time.monotonic()
     done = mqcompare(
         "run",
         "--stack",
-        "pika",
+        stack,
         "--broker",
         f"amqp://guest:hunter2@127.0.0.1:{port}/",
         "--out",

@@ -16,6 +16,7 @@ from mqcompare.matrix.preset import load_preset
 from mqcompare.placement import rotate
 from mqcompare.runner import place
 from mqcompare.spec import PARTITION_SHAPES, Fault, RunSpec
+from mqcompare.stacks import STACKS
 
 
 @pytest.mark.parametrize(
@@ -134,7 +135,7 @@ def test_placing_on_the_leader_needs_to_know_it() -> None:
 def test_cluster_preset_crosses_queue_types_stacks_and_faults() -> None:
     preset = load_preset("cluster")
     assert {c.queue for c in preset.cells} == {"classic", "mirrored", "quorum"}
-    assert {c.stack for c in preset.cells} == {"pika", "kombu", "celery"}
+    assert {c.stack for c in preset.cells} == set(STACKS)
     assert all(c.cluster == 3 and c.confirms for c in preset.cells)
     shapes = {Fault.parse(f).target for c in preset.cells for f in c.faults}
     assert {"leader", "halves", "majorities-ring"} <= shapes

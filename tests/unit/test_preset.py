@@ -9,6 +9,7 @@ import pytest
 
 from mqcompare.errors import BadInput
 from mqcompare.matrix.preset import Preset, load_preset
+from mqcompare.stacks import STACKS
 
 TINY = """
 name = "tiny"
@@ -64,13 +65,13 @@ def test_quick_asks_every_question_of_every_stack() -> None:
     quick = load_preset("quick")
     for exp in ("1", "2", "3"):
         stacks = {c.stack for c in quick.cells if c.experiment == exp}
-        assert stacks == {"pika", "kombu", "celery"}, exp
+        assert stacks == set(STACKS), exp
     # the write-up's three named variants of experiment 1
     modes = {c.mode for c in quick.cells if c.experiment == "1"}
     assert {"shared-unsafe", "shared-locked", "channel-per-thread", "fork-shared"} <= modes
     # experiment 2 is asked with and without confirms on each stack
     assert {(c.stack, c.confirms) for c in quick.cells if c.experiment == "2"} == {
-        (s, conf) for s in ("pika", "kombu", "celery") for conf in (False, True)
+        (s, conf) for s in STACKS for conf in (False, True)
     }
 
 
@@ -89,7 +90,7 @@ def test_seed_has_the_write_ups_sizes() -> None:
     }
     restarts = [c for c in seed.cells if c.experiment == "2" and c.messages == 300]
     assert {(c.stack, c.confirms) for c in restarts} == {
-        (s, conf) for s in ("pika", "kombu", "celery") for conf in (False, True)
+        (s, conf) for s in STACKS for conf in (False, True)
     }
     assert all(
         c.producers == 10 and [f.split("@")[0] for f in c.faults] == ["restart"] * 3
@@ -105,7 +106,7 @@ def test_seed_runs_experiment_2_as_the_write_up_did() -> None:
     each on every stack, with and without confirms where it applies."""
     seed = load_preset("seed")
     two = [c for c in seed.cells if c.experiment == "2"]
-    every = {"pika", "kombu", "celery"}
+    every = set(STACKS)
     unpaced = [c for c in two if c.rate == 0 and c.consume == "during"]
     after = [c for c in two if c.consume == "after"]
     give_up = [c for c in two if c.timeouts.get("retry_budget_s") == 0]
@@ -152,7 +153,7 @@ def test_full_covers_every_mode_confirms_and_fault_kind() -> None:
     from mqcompare.stacks import load_stack
 
     full = load_preset("full")
-    for stack in ("pika", "kombu", "celery"):
+    for stack in STACKS:
         modes = set(load_stack(stack).modes)
         cells = [c for c in full.cells if c.stack == stack]
         for kind in ("restart", "kill", "drop"):

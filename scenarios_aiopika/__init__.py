@@ -1,0 +1,1 @@
+"""The aio-pika stack: producers are asyncio tasks in one process."""

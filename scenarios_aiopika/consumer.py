@@ -1,0 +1,82 @@
+"""aio-pika's consumer for the counting consumer (consumer/): a queue consumer in an
+event loop, handling one delivery at a time in the loop, as a plain `async for` does (its
+work time holds the loop, as pika's blocking consumer holds its connection). With `ack
+before` the delivery is handled in a thread instead, which waits until the loop has
+written the ack: only then may it journal the delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import aio_pika.abc
+import aiormq.exceptions as ax
+
+from consumer.reconnect import reconnecting
+from scenarios_aiopika.connect import connect
+
+POLL_S = 0.2
+ACK_TIMEOUT_S = 10
+
+
+class ConnectionLost(ConnectionError):
+    pass
+
+
+def consume(
+    url: str,
+    queue: str,
+    arguments: dict[str, Any],
+    prefetch: int,
+    ack: str,
+    handle: Callable[[bytes, bool, Callable[[], None]], None],
+    stop: threading.Event,
+) -> None:
+    """Consume `queue` until `stop` is set, reconnecting after every connection loss."""
+
+    async def session(connected: Callable[[], None]) -> None:
+        conn = await connect(url)
+        try:
+            channel = await conn.channel()
+            if prefetch:
+                await channel.set_qos(prefetch_count=prefetch)
+            q = await channel.declare_queue(queue, durable=True, arguments=arguments or None)
+            arrived: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage] = asyncio.Queue()
+            await q.consume(arrived.put, no_ack=ack == "auto")
+            loop = asyncio.get_running_loop()
+            connected()
+            while not stop.is_set():
+                if conn.is_closed or channel.is_closed:
+                    raise ConnectionLost("the connection or channel closed")
+                try:
+                    message = await asyncio.wait_for(arrived.get(), POLL_S)
+                except TimeoutError:
+                    continue
+
+                if ack == "before":
+
+                    def ack_now(m: aio_pika.abc.AbstractIncomingMessage = message) -> None:
+                        asyncio.run_coroutine_threadsafe(m.ack(), loop).result(ACK_TIMEOUT_S)
+
+                    await loop.run_in_executor(
+                        None, handle, message.body, bool(message.redelivered), ack_now
+                    )
+                    continue
+                acks: list[int] = []
+                handle(message.body, bool(message.redelivered), partial(acks.append, 1))
+                if acks:  # after: journaled, now acked
+                    await message.ack()
+        finally:
+            # closing the connection hands unacked prefetched messages back to the queue
+            with contextlib.suppress(Exception):  # already gone
+                await asyncio.wait_for(conn.close(), timeout=5)
+
+    reconnecting(
+        lambda connected: asyncio.run(session(connected)),
+        (ax.AMQPError, OSError, asyncio.TimeoutError, ax.ChannelInvalidStateError),
+        stop,
+    )
