@@ -45,6 +45,8 @@ bench: $(STAMP) broker-check
 	$(BIN)/python bench/celery_rate.py
 	$(BIN)/python bench/check_rate.py
 	$(BIN)/python bench/fault_lag.py
+	$(BIN)/python bench/aiopika_rate.py
+	$(BIN)/python bench/fastest_safe.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

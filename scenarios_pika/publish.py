@@ -12,6 +12,7 @@ import pika.exceptions as px
 
 from mqcompare.envelope import message_id
 from mqcompare.stacks import NotSent, RetryHook, producer_url
+from scenarios_pika.asyncio_publish import asyncio_adapter as asyncio_adapter
 from scenarios_pika.connect import HEARTBEAT_S, connect
 
 # Raised before a frame left this process, or the broker said no: definitely not sent.
@@ -220,5 +221,10 @@ def settings(spec: Any) -> dict[str, Any]:
         "delivery_mode": 2,
         "mandatory": spec.confirms,
         "heartbeat_s": HEARTBEAT_S,
+        **(
+            {"confirm_window": int(spec.stack_options.get("confirm_window", 1))}
+            if spec.mode == "asyncio-adapter"
+            else {}
+        ),
         "retry": f"reconnect and publish again, up to {spec.retry_budget_s:g} s per message",
     }

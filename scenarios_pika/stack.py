@@ -4,7 +4,10 @@ measure what the write-up claims happens when that advice is ignored."""
 
 from __future__ import annotations
 
-from mqcompare.stacks import Mode, Stack, mode_table
+from typing import Any
+
+from mqcompare.errors import BadInput
+from mqcompare.stacks import CONFIRM_WINDOW, Mode, Stack, mode_table
 
 
 class PikaStack(Stack):
@@ -44,4 +47,23 @@ class PikaStack(Stack):
             "own_connection",
             processes=True,
         ),
+        Mode(
+            "asyncio-adapter",
+            "each producer is an asyncio task with its own AsyncioConnection; confirms "
+            "arrive by callback, up to --confirm-window in flight",
+            "asyncio_adapter",
+            tasks=True,
+        ),
     )
+    options = (CONFIRM_WINDOW,)
+
+    def check(self, spec: Any) -> None:
+        window = self.option(spec.stack_options, CONFIRM_WINDOW.key)
+        if window > 1 and spec.mode != "asyncio-adapter":
+            raise BadInput(
+                "--confirm-window",
+                f"{window}: pika pipelines confirms only in --mode asyncio-adapter "
+                "(a BlockingChannel waits for each confirm)",
+            )
+        if window > 1 and not spec.confirms:
+            raise BadInput("--confirm-window", f"{window} needs --confirms (a window of confirms)")

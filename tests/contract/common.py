@@ -119,3 +119,27 @@ class PublishContract:
         for f in d.rglob("*"):
             if f.is_file():
                 assert ":guest@" not in f.read_text(errors="replace"), f"password in {f}"
+
+
+@pytest.mark.broker
+class WindowContract:
+    """For a stack that pipelines publisher confirms (`--confirm-window`)."""
+
+    stack: str
+    window_mode: str  # the mode that keeps several confirms in flight
+
+    def test_a_confirm_window_delivers_every_message_once(self, run: Any) -> None:
+        r = run(
+            self.stack,
+            mode=self.window_mode,
+            producers=3,
+            messages=400,
+            confirms=True,
+            stack_options={"confirm_window": 50},
+        )
+        c = r["counts"]
+        assert c["attempted"] == c["acknowledged"] == c["unique"] == 1200
+        assert r["verdict"] == {"valid": True, "exactly_once": True}
+        assert r["spec"]["stack_options"]["confirm_window"] == 50
+        raw = raw_journal(Path(r["_dir"]))
+        assert raw["ok"] == raw["invoke"] == raw["deliver"]

@@ -190,3 +190,27 @@ class ClusterContract:
         assert f["struck"].startswith(f"{leader} | "), f["struck"]
         assert f["up_s"] - f["down_s"] >= 7.0, "cut for at least the planned 7 s"
         self._no_loss(r)
+
+
+@pytest.mark.broker
+@pytest.mark.faults
+class WindowFaultContract:
+    """For a stack that pipelines publisher confirms (`--confirm-window`)."""
+
+    stack: str
+    window_mode: str
+
+    def test_kill_with_a_confirm_window_loses_nothing(self, run: Any) -> None:
+        """Up to 20 messages per producer await their confirms when the broker dies: each
+        is journaled by its own outcome and published again, so none is lost."""
+        r = run(
+            self.stack,
+            mode=self.window_mode,
+            confirms=True,
+            faults=["kill@1s:1s"],
+            stack_options={"confirm_window": 20},
+            **PACED,
+        )
+        the_fault(r, "kill")
+        assert_no_loss(r)
+        assert r["errors"], "the kill reached producers with confirms in flight"

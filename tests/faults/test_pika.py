@@ -1,10 +1,17 @@
 from typing import Any
 
-from tests.faults.common import PACED, ClusterContract, FaultContract, the_fault
+from tests.faults.common import (
+    PACED,
+    ClusterContract,
+    FaultContract,
+    WindowFaultContract,
+    the_fault,
+)
 
 
-class TestPikaFaults(FaultContract):
+class TestPikaFaults(FaultContract, WindowFaultContract):
     stack = "pika"
+    window_mode = "asyncio-adapter"
 
     def test_kill_without_confirms_loses_acknowledged_messages(self, run: Any) -> None:
         """The write-up's claim, on a crash: without confirms 'sent' means nothing."""
