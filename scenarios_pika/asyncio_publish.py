@@ -70,7 +70,7 @@ class Link:
             try:
                 self.conn = await self._connect(url)
                 break
-            except (OSError, asyncio.TimeoutError, px.AMQPError) as exc:
+            except (TimeoutError, OSError, px.AMQPError) as exc:
                 failure = exc
         else:
             raise NotSent(failure or ConnectionLost("no node"))
