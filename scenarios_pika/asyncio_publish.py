@@ -29,6 +29,12 @@ class ConnectionLost(ConnectionError):
     """The channel or connection closed with this message unconfirmed: outcome open."""
 
 
+def _settle(fut: asyncio.Future[Any], value: Any) -> None:
+    """A callback's answer, once (pika may call an open callback after a timeout)."""
+    if not fut.done():
+        fut.set_result(value)
+
+
 class Link:
     """One producer's connection and channel, and its messages awaiting a confirm."""
 
@@ -52,7 +58,7 @@ class Link:
 
         conn = AsyncioConnection(
             parameters(url),
-            on_open_callback=lambda c: opened.done() or opened.set_result(c),
+            on_open_callback=lambda c: _settle(opened, c),
             on_open_error_callback=on_error,
             on_close_callback=self._on_connection_closed,
             custom_ioloop=loop,
@@ -76,16 +82,14 @@ class Link:
             raise NotSent(failure or ConnectionLost("no node"))
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[Any] = loop.create_future()
-        self.conn.channel(on_open_callback=lambda ch: ready.done() or ready.set_result(ch))
+        self.conn.channel(on_open_callback=lambda ch: _settle(ready, ch))
         try:
             ch = await asyncio.wait_for(ready, OPEN_TIMEOUT_S)
             ch.add_on_close_callback(self._on_channel_closed)
             ch.add_on_return_callback(self._on_return)
             if self.confirms:
                 selected: asyncio.Future[Any] = loop.create_future()
-                ch.confirm_delivery(
-                    self._on_confirm, callback=lambda f: selected.done() or selected.set_result(f)
-                )
+                ch.confirm_delivery(self._on_confirm, callback=lambda f: _settle(selected, f))
                 await asyncio.wait_for(selected, OPEN_TIMEOUT_S)
         except Exception as exc:  # nothing was published on it
             self.close_now()
