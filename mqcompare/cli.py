@@ -399,6 +399,11 @@ def check(dirs: tuple[str, ...], out_file: Path | None, as_json: bool) -> None:
 @click.option(
     "--stacks", default="", help="Comma-separated stacks to keep  [default: all of the preset's]."
 )
+@click.option(
+    "--experiments",
+    default="",
+    help="Comma-separated experiment ids to keep (e.g. 2,4b)  [default: all of the preset's].",
+)
 @click.option("--repeat", default="1", show_default=True, help="Runs per cell.")
 @click.option(
     "--broker",
@@ -416,6 +421,7 @@ def check(dirs: tuple[str, ...], out_file: Path | None, as_json: bool) -> None:
 def matrix(
     preset_name: str,
     stacks: str,
+    experiments: str,
     repeat: str,
     broker: str,
     docker_image: str | None,
@@ -440,6 +446,18 @@ def matrix(
         preset = preset.only_stacks(wanted)
         if not preset.cells:
             raise BadInput("--stacks", f"preset {preset.name} has no cell for {stacks}")
+    if experiments:
+        ids = [e.strip() for e in experiments.split(",") if e.strip()]
+        unknown = [e for e in ids if e not in preset.experiments]
+        if unknown or not ids:
+            raise BadInput(
+                "--experiments",
+                f"{', '.join(unknown) or experiments!r} not in preset {preset.name}; "
+                f"allowed: {', '.join(preset.experiments)}",
+            )
+        preset = preset.only_experiments(ids)
+        if not preset.cells:
+            raise BadInput("--experiments", f"preset {preset.name} has no cell for {experiments}")
     runs = _int(repeat, "--repeat")
     out = out or Path("runs") / f"matrix-{preset.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if (out / "results.json").exists():

@@ -143,6 +143,13 @@ class Preset:
     def only_stacks(self, stacks: list[str]) -> Preset:
         return dataclasses.replace(self, cells=tuple(c for c in self.cells if c.stack in stacks))
 
+    def only_experiments(self, ids: list[str]) -> Preset:
+        return dataclasses.replace(
+            self,
+            experiments={k: e for k, e in self.experiments.items() if k in ids},
+            cells=tuple(c for c in self.cells if c.experiment in ids),
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,

@@ -179,6 +179,8 @@ def test_report_tabulates_finished_runs(tmp_path: Path) -> None:
         (["--preset", "quick", "--repeat", "twice"], "--repeat"),
         (["--preset", "quick", "--stacks", "pika,zeromq"], "--stacks"),
         (["--preset", "quick", "--broker", "carrier-pigeon"], "--broker"),
+        (["--preset", "quick", "--experiments", "4b,9"], "--experiments"),
+        (["--preset", "quick", "--stacks", "celery", "--experiments", "4b"], "--experiments"),
         (["--stacks", "pika"], "--preset"),
     ],
 )

@@ -227,3 +227,12 @@ def test_a_cell_overrides_the_defaults_in_either_spelling(tmp_path: Path) -> Non
     text = TINY.replace("messages = 10", 'messages = 10\nstack = "celery"')
     preset = load_preset(write(tmp_path, text))  # the cell's `stacks` wins over `stack`
     assert {c.stack for c in preset.cells} == {"pika", "kombu"}
+
+
+def test_a_preset_keeps_only_the_experiments_asked_for() -> None:
+    seed = load_preset("seed").only_experiments(["4b"])
+    assert list(seed.experiments) == ["4b"]
+    assert seed.cells and {c.experiment for c in seed.cells} == {"4b"}
+    assert {c.stack for c in seed.cells} == {"pika", "aio-pika"}
+    windows = {c.options.get("confirm_window", 1) for c in seed.cells if c.confirms}
+    assert windows == {1, 10, 100, 1000}
