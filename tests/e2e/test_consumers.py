@@ -1,4 +1,4 @@
-"""Either library's counting consumer can judge either stack's producers."""
+"""Any counting consumer can judge any stack's producers."""
 
 from typing import Any
 
@@ -6,7 +6,10 @@ import pytest
 
 
 @pytest.mark.broker
-@pytest.mark.parametrize(("stack", "consumer"), [("pika", "kombu"), ("kombu", "pika")])
+@pytest.mark.parametrize(
+    ("stack", "consumer"),
+    [("pika", "kombu"), ("kombu", "pika"), ("aio-pika", "pika"), ("pika", "aio-pika")],
+)
 def test_cross_library_consumer(run: Any, stack: str, consumer: str) -> None:
     r = run(stack, consumer=consumer, producers=2, messages=200, confirms=True)
     assert r["counts"]["unique"] == r["counts"]["acknowledged"] == 400

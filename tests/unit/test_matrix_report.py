@@ -16,6 +16,7 @@ import pytest
 
 from mqcompare.matrix.preset import load_preset
 from mqcompare.matrix.report import html, markdown, results_csv, write_reports
+from mqcompare.matrix.summary import summarize
 from tests.results import document, result
 from tests.unit.test_cli import mqcompare
 
@@ -298,3 +299,66 @@ def test_a_queue_left_undrained_is_said_where_its_loss_is_counted(tmp_path: Path
     path.write_text(PRESET)
     doc = document(load_preset(str(path)), [stuck])
     assert "INVALID, not drained" in markdown(doc)
+
+
+WINDOWS = """
+name = "windows"
+title = "Confirm windows"
+[defaults]
+producers = 1
+messages = 100
+
+[[experiments]]
+id = "4b"
+title = "What safety costs, by confirm strategy"
+question = "Is waiting for each confirm what costs?"
+protocol = "No faults; windows 1 and 100."
+[[experiments.claims]]
+id = "faster"
+says = "A window is faster."
+source = "test"
+expect = ["faster-than:window-1"]
+[[experiments.cells]]
+stacks = ["pika", "aio-pika"]
+modes = ["asyncio-adapter", "channel-per-producer"]
+[[experiments.cells]]
+stacks = ["pika", "aio-pika"]
+modes = ["asyncio-adapter", "channel-per-producer"]
+confirms = true
+[[experiments.cells]]
+stacks = ["pika", "aio-pika"]
+modes = ["asyncio-adapter", "channel-per-producer"]
+confirms = true
+confirm_window = 100
+claim = "faster"
+"""
+
+
+def test_faster_than_a_window_compares_with_the_same_cell_at_that_window(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "windows.toml"
+    path.write_text(WINDOWS)
+    preset = load_preset(str(path))
+    cells = {(c.stack, c.confirms, c.options.get("confirm_window", 1)): c for c in preset.cells}
+    rates = {
+        ("pika", False, 1): 9000.0,
+        ("pika", True, 1): 3000.0,
+        ("pika", True, 100): 12000.0,  # much faster: held
+        ("aio-pika", False, 1): 5000.0,
+        ("aio-pika", True, 1): 4000.0,
+        ("aio-pika", True, 100): 4100.0,  # within the noise margin: refuted
+    }
+    results = []
+    for key, rate in rates.items():
+        c = cells[key]
+        r = result(key[0], mode=c.mode, cell=c.id, rate=rate, confirms=key[1])
+        r["spec"]["stack_options"] = dict(c.options)
+        results.append(r)
+    doc = document(preset, results)
+    verdicts = {s.cell.stack: s.judgements[0] for s in summarize(doc, preset) if s.judgements}
+    assert verdicts["pika"].verdict == "held"
+    assert "3,000/s for window-1" in verdicts["pika"].evidence[-1]
+    assert verdicts["aio-pika"].verdict == "refuted"
+    page = html(doc)
+    assert "publish rate and harm against the confirm window" in page
