@@ -140,11 +140,14 @@ async def _main(
         producers = [
             asyncio.create_task(one(p), name=f"producer-{p}") for p in range(spec.producers)
         ]
-        _, stuck = await asyncio.wait(producers, timeout=max(0.0, deadline - time.monotonic()) + 1)
+        stuck = set(producers)
+        while stuck and not stopping.is_set() and time.monotonic() < deadline + 1:
+            _, stuck = await asyncio.wait(stuck, timeout=POLL_S)
         if stuck:
-            # a publish the library never ends (a robust connection waiting for the broker):
-            # cancelled, each message in flight journaled `info`
-            print(f"gave up on stuck producers: {len(stuck)}", file=sys.stderr, flush=True)
+            # stopped (SIGTERM), or a publish the library never ends (a robust connection
+            # waiting for the broker): cancelled, each message in flight journaled `info`
+            if not stopping.is_set():
+                print(f"gave up on stuck producers: {len(stuck)}", file=sys.stderr, flush=True)
             for task in stuck:
                 task.cancel()
             await asyncio.wait(stuck, timeout=5)

@@ -67,3 +67,15 @@ class PikaStack(Stack):
             )
         if window > 1 and not spec.confirms:
             raise BadInput("--confirm-window", f"{window} needs --confirms (a window of confirms)")
+
+    def explain(self, result: dict[str, Any]) -> list[str]:
+        spec, c = result["spec"], result["counts"]
+        window = self.option(spec.get("stack_options", {}), CONFIRM_WINDOW.key)
+        if c.get("duplicated") and spec.get("confirms") and window > 1:
+            return [
+                f"up to {window} message(s) per producer were unconfirmed when the connection "
+                "died; published again, those the broker had already stored arrive twice "
+                "(RabbitMQ Reliability Guide: a publisher that retransmits what was not "
+                "confirmed can cause duplicates, which consumers must tolerate)"
+            ]
+        return []

@@ -111,3 +111,38 @@ def test_messages_in_flight_when_cancelled_are_journaled_open(tmp_path: Path) ->
         ("invoke", 2),
     ]
     assert sorted(r["s"] for r in records if r["ev"] == "info") == [0, 1, 2]
+
+
+def test_a_stop_cancels_what_is_in_flight_and_journals_it_open(tmp_path: Path) -> None:
+    """SIGTERM (the runner stopping stalled producers) sets `stopping`: publishes awaiting a
+    confirm that never comes are cancelled at once, each journaled `info`."""
+    from mqcompare.produce_tasks import run
+
+    class Hanging(Scripted):
+        async def publish(self, p: int, s: int, body: bytes) -> None:
+            await asyncio.sleep(3600)
+
+    class Session:
+        window = 4
+
+        async def publisher(self, p: int) -> Hanging:
+            return Hanging()
+
+        async def close(self) -> None:
+            pass
+
+    async def opening() -> Session:
+        return Session()
+
+    spec = RunSpec(stack="aio-pika", mode="channel-per-producer", producers=2, messages=10)
+    stopping = threading.Event()
+    threading.Timer(0.3, stopping.set).start()
+    path = tmp_path / "producer.jsonl"
+    started = time.monotonic()
+    with JournalWriter(path, "producer", spec.run_id) as journal:
+        run(spec, opening(), journal, time.monotonic() + 60, stopping)
+    assert time.monotonic() - started < 5
+    records = [json.loads(line) for line in path.read_text().splitlines()[1:]]
+    invoked = {(r["p"], r["s"]) for r in records if r["ev"] == "invoke"}
+    assert invoked == {(p, s) for p in (0, 1) for s in range(4)}
+    assert {(r["p"], r["s"]) for r in records if r["ev"] == "info"} == invoked
