@@ -31,7 +31,7 @@ docker-image:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy mqcompare scenarios_pika scenarios_kombu scenarios_celery scenarios_aiopika consumer
+	$(BIN)/mypy mqcompare scenarios_pika scenarios_kombu scenarios_celery scenarios_aiopika scenarios_dramatiq consumer
 
 # with a Docker engine, the Docker tests need the image (built once, about a minute);
 # without one they skip, saying so

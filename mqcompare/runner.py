@@ -237,12 +237,17 @@ class Run:
         else:
             log.down(t_down, struck=f"pool process {victim}", idle=True)
         assert worker is not None
-        # celery replaces a dead pool process on its next maintenance tick (every 5 s)
-        log.watch_up(
-            lambda: bool(set(worker_children(worker.pid)) - set(children)),
-            30.0,
-            "the worker started no new pool process within 30 s",
-        )
+        # up again when the worker has a new pool process (celery replaces a dead one on
+        # its next maintenance tick, every 5 s), or, where the worker ends with its pool
+        # process (dramatiq), once the worker started in its place consumes
+        def replaced() -> bool:
+            with self.consumer_lock:
+                now = self.consumer
+            if now is not None and now is not worker:
+                return now.ready()
+            return bool(set(worker_children(worker.pid)) - set(children))
+
+        log.watch_up(replaced, 30.0, "the worker started no new pool process within 30 s")
 
     def kill_consumer(self, fault: Fault, log: PhaseLog) -> None:
         """SIGKILL the consumer (a worker with its pool), start a new one `down` s later."""

@@ -44,6 +44,7 @@ STACKS = {
     "kombu": "scenarios_kombu.stack:KombuStack",
     "celery": "scenarios_celery.stack:CeleryStack",
     "aio-pika": "scenarios_aiopika.stack:AioPikaStack",
+    "dramatiq": "scenarios_dramatiq.stack:DramatiqStack",
 }
 
 URL_ENV = "MQCOMPARE_URL"  # every child gets the broker URL (and its password) this way
@@ -137,6 +138,7 @@ class StackOption:
     help: str
     default: Any  # bool, int or str: also the type a given value must have
     choices: tuple[str, ...] = ()
+    minimum: int = 1  # the smallest whole number an int option takes
 
     @property
     def switch(self) -> bool:
@@ -160,8 +162,10 @@ class StackOption:
                 number = int(value) if not isinstance(value, bool) else None
             except (TypeError, ValueError):
                 number = None
-            if number is None or number < 1:
-                raise BadInput(flag, f"must be a whole number of at least 1, got {value!r}")
+            if number is None or number < self.minimum:
+                raise BadInput(
+                    flag, f"must be a whole number of at least {self.minimum}, got {value!r}"
+                )
             return number
         if self.choices and value not in self.choices:
             raise BadInput(flag, f"{value!r}; allowed: {', '.join(self.choices)}")

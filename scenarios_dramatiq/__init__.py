@@ -1,0 +1,1 @@
+"""The dramatiq stack: actor.send from producer threads, a real dramatiq worker."""

@@ -1,0 +1,119 @@
+"""The run's dramatiq broker and actor, the same in the producer process and the worker.
+
+The broker is dramatiq's RabbitmqBroker, as its docs set one up at module scope; two
+things are the run's own: the queue is declared with the run's queue arguments too (a
+quorum queue), and retries back off for RETRY_BACKOFF_MS instead of dramatiq's 15 s, so
+that a task that fails is retried (or dead-lettered) within a run."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.middleware import CurrentMessage, Middleware, Retries
+
+from mqcompare.consumer_state import BusyMarker, mark_ready
+from mqcompare.journal import JournalWriter
+
+ACTOR = "mqcompare_task"
+RETRY_BACKOFF_MS = 100
+HEARTBEAT_S = 10  # as the pika stack (dramatiq publishes through pika)
+
+
+class RunBroker(RabbitmqBroker):
+    """RabbitmqBroker declaring the run's queue with the run's arguments as well."""
+
+    def __init__(self, url: str, confirms: bool, arguments: dict[str, Any]) -> None:
+        urls = [_with_heartbeat(u) for u in url.split(";")]
+        super().__init__(url=urls if len(urls) > 1 else urls[0], confirm_delivery=confirms)
+        self.run_arguments = arguments
+
+    def _build_queue_arguments(self, queue_name: str) -> dict[str, Any]:
+        arguments: dict[str, Any] = super()._build_queue_arguments(queue_name)
+        return {**arguments, **self.run_arguments}
+
+
+def _with_heartbeat(url: str) -> str:
+    return url + ("&" if "?" in url else "?") + f"heartbeat={HEARTBEAT_S}"
+
+
+def settings(spec: Any) -> dict[str, Any]:
+    opts = spec.stack_options
+    return {
+        "confirm_delivery": spec.confirms,
+        "max_retries": int(opts.get("max_retries", 0)),
+        "min_backoff_ms": RETRY_BACKOFF_MS,
+        "task_fails": int(opts.get("task_fails", 0)),
+    }
+
+
+class Journaling:
+    """What the worker's actor does for one delivery: mark it busy, work, journal it.
+    One journal per worker process (its threads share it), opened in that process."""
+
+    def __init__(self, spec: Any, journal_dir: Path) -> None:
+        self.spec, self.journal_dir = spec, journal_dir
+        self.work_s = float(spec.stack_options.get("consumer_work_ms", 0)) / 1000.0
+        self.fails = int(spec.stack_options.get("task_fails", 0))
+        self.busy = BusyMarker()
+        self.journals: dict[int, JournalWriter] = {}
+        self.lock = threading.Lock()
+
+    def journal(self) -> JournalWriter:
+        pid = os.getpid()
+        with self.lock:
+            if pid not in self.journals:
+                self.journals[pid] = JournalWriter(
+                    self.journal_dir / f"worker-{pid}.jsonl", "consumer", self.spec.run_id
+                )
+            return self.journals[pid]
+
+    def __call__(self, p: int, s: int, sent: float) -> None:
+        message = CurrentMessage.get_current_message()
+        retries = int(message.options.get("retries", 0)) if message is not None else 0
+        self.busy.working(p, s)
+        if self.work_s:
+            time.sleep(self.work_s)
+        if retries < self.fails:  # the task's own failure, as an exception in user code
+            self.busy.idle()
+            raise RuntimeError(f"task {p}:{s} fails on try {retries + 1} (task_fails)")
+        redelivered = bool(getattr(message, "redelivered", False))
+        self.journal().deliver(p, s, sent, redelivered or retries > 0)
+        self.busy.idle()
+
+
+class Ready(Middleware):
+    """Says the worker consumes once a worker process has booted."""
+
+    def after_worker_boot(self, broker: Any, worker: Any) -> None:
+        mark_ready()
+
+
+def make(spec: Any, url: str, journal_dir: Path | None = None) -> tuple[RunBroker, Any]:
+    """The run's broker and its actor; with `journal_dir`, the worker's (it journals)."""
+    broker = RunBroker(url, spec.confirms, dict(spec.queue_arguments))
+    for middleware in broker.middleware:
+        if isinstance(middleware, Retries):
+            middleware.min_backoff = RETRY_BACKOFF_MS
+            middleware.max_backoff = RETRY_BACKOFF_MS * 10
+    broker.add_middleware(CurrentMessage())
+    if journal_dir is not None:
+        broker.add_middleware(Ready())
+    fn = Journaling(spec, journal_dir) if journal_dir is not None else _never_run
+    actor = dramatiq.actor(
+        fn,
+        actor_name=ACTOR,
+        queue_name=spec.queue,
+        max_retries=int(spec.stack_options.get("max_retries", 0)),
+        broker=broker,
+    )
+    return broker, actor
+
+
+def _never_run(p: int, s: int, sent: float) -> None:
+    raise AssertionError("producers only send")

@@ -1,0 +1,99 @@
+"""dramatiq: producer threads call `actor.send` on the run's actor; the consumer side is a
+real `dramatiq` worker (processes of threads), which acks a message after its actor
+returns, retries a task that raised, and dead-letters one whose retries are spent."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from mqcompare.stacks import Mode, Stack, StackOption, mode_table
+
+
+class DramatiqStack(Stack):
+    name = "dramatiq"
+    library = "dramatiq"
+    default_mode = "shared-broker"
+    modes = mode_table(
+        Mode(
+            "shared-broker",
+            "one RabbitmqBroker at module scope, as dramatiq's docs show; actor.send from "
+            "every thread (dramatiq keeps a connection per thread)",
+            "shared_broker",
+        ),
+        Mode(
+            "broker-per-thread",
+            "each producer thread builds its own RabbitmqBroker and actor",
+            "broker_per_thread",
+        ),
+    )
+    faults = ("worker-kill", "worker-crash")
+    worker = True
+    options = (
+        StackOption("processes", "--processes", "dramatiq worker processes", 1),
+        StackOption("threads", "--threads", "worker threads per dramatiq process", 2),
+        StackOption(
+            "max_retries",
+            "--max-retries",
+            "dramatiq retries of a task that raised (0: dead-lettered at once)",
+            20,
+            minimum=0,
+        ),
+        StackOption(
+            "task_fails",
+            "--task-fails",
+            "the task raises on its first N tries of every message (to exercise retries)",
+            0,
+            minimum=0,
+        ),
+    )
+
+    def consumer_argv(self, spec: Any, n: int, journal: Path) -> list[str]:
+        """The worker; each of its processes journals into journal's folder."""
+        return [
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "scenarios_dramatiq.consumer",
+            "--processes",
+            str(self.option(spec.stack_options, "processes")),
+            "--threads",
+            str(self.option(spec.stack_options, "threads")),
+            "--queues",
+            spec.queue,
+        ]
+
+    def ack_policy(self, spec: dict[str, Any]) -> str:
+        opts = spec.get("stack_options", {})
+        return f"ack after the actor, {self.option(opts, 'max_retries')} retries"
+
+    def explain(self, result: dict[str, Any]) -> list[str]:
+        """Why dramatiq lost or duplicated what it did, in the words of its documentation."""
+        spec, c = result["spec"], result["counts"]
+        opts = spec.get("stack_options", {})
+        kinds = {f["kind"] for f in result.get("faults", [])}
+        notes = []
+        if c.get("lost") and not spec.get("confirms"):
+            notes.append(
+                "dramatiq publishes without publisher confirms unless the broker is made with "
+                "confirm_delivery=True (dramatiq RabbitmqBroker docs)"
+            )
+        if c.get("lost") and self.option(opts, "task_fails") > self.option(opts, "max_retries"):
+            notes.append(
+                "a message whose retries are exhausted is moved to the dead letter queue "
+                f"({spec.get('queue', 'Q')}.XQ) and kept there for 7 days, not run again "
+                "(dramatiq docs, Retries / dead letters): counted lost here"
+            )
+        if c.get("duplicated") or c.get("redelivered"):
+            if kinds & {"worker-kill", "worker-crash"}:
+                notes.append(
+                    "dramatiq acks a message only after its actor returns, so the tasks of a "
+                    "killed worker are redelivered: 'at least once' (dramatiq docs, Guides)"
+                )
+            elif kinds & {"restart", "kill", "drop"}:
+                notes.append(
+                    "an ack that fails after the worker's connection was lost leaves the "
+                    "message unacked; the broker redelivers it (dramatiq PR 415)"
+                )
+        return notes
