@@ -4,8 +4,11 @@ Zero-loss here means publisher confirms on (what the fault contract shows loses 
 under a broker restart, kill or dropped connections); each stack is measured through
 mqcompare in each way it can publish with confirms (its default mode awaiting each
 confirm, and every confirm window where it pipelines them), no faults, its own consumer
-running. The bare references, on the same node in the same rounds: plain pika threads
-awaiting each confirm, and a plain aio-pika loop with a window of 100. Medians of
+running. The bare references, on the same node in the same rounds, with the same
+consumer running: plain pika threads awaiting each confirm, and a plain aio-pika loop
+with a window of 100. No AMQP load generator comes as a Debian package (amqp-tools'
+amqp-publish sends one message per process; PerfTest is not packaged), so these loops
+are the reference. Medians of
 `--rounds` rounds; the target for the fastest is 10,000 msg/s on this 2-core machine.
 
     .venv/bin/python bench/fastest_safe.py [--rounds 3] [--producers 10] [--messages 3000]
@@ -14,23 +17,19 @@ awaiting each confirm, and a plain aio-pika loop with a window of 100. Medians o
 from __future__ import annotations
 
 import argparse
-import asyncio
 import shutil
 import signal
 import statistics
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-from aiopika_rate import bare_publish
-from publish_rate import pika_loop
+import aiopika_rate
+import publish_rate
 
 from mqcompare.broker import LocalNode
 from mqcompare.runner import execute
-from mqcompare.spec import RunSpec, new_run_id
-from scenarios_pika.connect import connect
+from mqcompare.spec import RunSpec
 
 TARGET = 10_000
 WINDOWS = (10, 100, 1000)
@@ -67,24 +66,10 @@ def through_mqcompare(
 
 
 def bare(node: LocalNode, kind: str, producers: int, messages: int) -> float:
-    queue = f"bench.{new_run_id()}"
-    admin = connect(node.url)
-    ch = admin.channel()
-    ch.queue_declare(queue=queue, durable=True)
-    try:
-        if kind == "aio-pika":
-            return asyncio.run(bare_publish(node.url, queue, producers, messages, 100))
-        publish = pika_loop(node.url, queue, True)
-        threads = [threading.Thread(target=publish, args=(p, messages)) for p in range(producers)]
-        start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return producers * messages / (time.perf_counter() - start)
-    finally:
-        ch.queue_delete(queue=queue)  # no consumer on the bare side: drop what it sent
-        admin.close()
+    """A bare loop's rate, with the same counting consumer running as mqcompare's runs."""
+    if kind == "aio-pika":
+        return aiopika_rate.bare_round(node, producers, messages, 100)
+    return publish_rate.bare_round(node, "pika", producers, messages, True)
 
 
 def main() -> int:
