@@ -63,9 +63,11 @@ class Child:
         env_extra: dict[str, str] | None = None,
         ready_file: Path | None = None,
         placed: dict[str, Any] | None = None,
+        term_leader_only: bool = False,
     ) -> None:
         self.name = name
         self.ready_file = ready_file
+        self.term_leader_only = term_leader_only
         env = dict(os.environ)
         env.update(env_extra or {})
         env[URL_ENV] = url  # the URL (and its password) goes by environment, not argv
@@ -112,7 +114,10 @@ class Child:
         """SIGTERM the group, SIGKILL what is left after `grace` seconds; the exit code."""
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
+                if self.term_leader_only:  # it stops its own processes (Stack attribute)
+                    os.kill(self.proc.pid, signal.SIGTERM)
+                else:
+                    os.killpg(self.proc.pid, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=grace)
         # forked producers may outlive their parent; the group holds them all
@@ -195,6 +200,7 @@ class Run:
             {BUSY_ENV: str(self.busy_dir), RUN_DIR_ENV: str(self.out)},
             ready_file=self.out / "ready" / name,
             placed=placed,
+            term_leader_only=self.stack.stops_its_own_processes,
         )
 
     def _await_consumer(self) -> None:

@@ -196,6 +196,9 @@ class Stack:
     # stack's consumer.py, acking as --ack says; True, a worker its consumer.py runs,
     # which acks as the stack's options say (--ack and --consumer do not apply).
     worker: bool = False
+    # True: its consumer process stops its own child processes on SIGTERM, and a child
+    # that gets a SIGTERM of its own exits at once (dramatiq): the run signals the leader
+    stops_its_own_processes: bool = False
 
     @property
     def package(self) -> str:

@@ -46,7 +46,7 @@ def settings(spec: Any) -> dict[str, Any]:
     opts = spec.stack_options
     return {
         "confirm_delivery": spec.confirms,
-        "max_retries": int(opts.get("max_retries", 0)),
+        "max_retries": int(opts.get("max_retries", 20)),
         "min_backoff_ms": RETRY_BACKOFF_MS,
         "task_fails": int(opts.get("task_fails", 0)),
     }
@@ -106,12 +106,11 @@ def make(spec: Any, url: str, journal_dir: Path | None = None) -> tuple[RunBroke
         broker.add_middleware(Ready())
     fn = Journaling(spec, journal_dir) if journal_dir is not None else _never_run
     actor = dramatiq.actor(
-        fn,
         actor_name=ACTOR,
         queue_name=spec.queue,
-        max_retries=int(spec.stack_options.get("max_retries", 0)),
+        max_retries=int(spec.stack_options.get("max_retries", 20)),
         broker=broker,
-    )
+    )(fn)
     return broker, actor
 
 

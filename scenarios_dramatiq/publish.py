@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 from typing import Any
 
 import dramatiq
@@ -19,8 +18,8 @@ class Sender:
     # once); when those fail it raises, and the core backs off and sends again
     retries_itself = False
 
-    def __init__(self, actor: Any) -> None:
-        self.actor = actor
+    def __init__(self, broker: Any, actor: Any) -> None:
+        self.broker, self.actor = broker, actor
 
     def publish(self, p: int, s: int, body: bytes) -> None:
         _, _, sent = decode(body)
@@ -31,7 +30,10 @@ class Sender:
         pass
 
     def close(self) -> None:
-        pass
+        # the connection dramatiq keeps for this thread, closed in this thread (pika's
+        # BlockingConnection is not to be closed from another)
+        with contextlib.suppress(Exception):
+            del self.broker.connection
 
 
 class SharedBroker:
@@ -42,7 +44,7 @@ class SharedBroker:
         self.broker, self.actor = make(spec, url)
 
     def publisher(self, p: int, on_retry: RetryHook) -> Sender:
-        return Sender(self.actor)
+        return Sender(self.broker, self.actor)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -54,19 +56,12 @@ class BrokerPerThread:
 
     def __init__(self, spec: Any, url: str) -> None:
         self.spec, self.url = spec, url
-        self.brokers: list[Any] = []
-        self.lock = threading.Lock()
 
     def publisher(self, p: int, on_retry: RetryHook) -> Sender:
-        broker, actor = make(self.spec, producer_url(self.url, p))
-        with self.lock:
-            self.brokers.append(broker)
-        return Sender(actor)
+        return Sender(*make(self.spec, producer_url(self.url, p)))
 
     def close(self) -> None:
-        for broker in self.brokers:
-            with contextlib.suppress(Exception):
-                broker.close()
+        pass  # each thread closed its own broker's connection
 
 
 def shared_broker(spec: Any, url: str) -> SharedBroker:

@@ -30,6 +30,9 @@ class DramatiqStack(Stack):
     )
     faults = ("worker-kill", "worker-crash")
     worker = True
+    # dramatiq's main process forwards SIGTERM; a worker process that gets a second one
+    # exits at once, dropping its connections
+    stops_its_own_processes = True
     options = (
         StackOption("processes", "--processes", "dramatiq worker processes", 1),
         StackOption("threads", "--threads", "worker threads per dramatiq process", 2),
