@@ -243,6 +243,7 @@ class Run:
         else:
             log.down(t_down, struck=f"pool process {victim}", idle=True)
         assert worker is not None
+
         # up again when the worker has a new pool process (celery replaces a dead one on
         # its next maintenance tick, every 5 s), or, where the worker ends with its pool
         # process (dramatiq), once the worker started in its place consumes
