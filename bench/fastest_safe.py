@@ -39,6 +39,7 @@ CANDIDATES = [
     *(("pika", "asyncio-adapter", w, 1.0) for w in WINDOWS),
     ("kombu", "pool", 1, 0.3),
     ("celery", "shared-app", 1, 0.3),
+    ("dramatiq", "shared-broker", 1, 0.3),
     ("aio-pika", "channel-per-producer", 1, 1.0),
     *(("aio-pika", "channel-per-producer", w, 1.0) for w in WINDOWS),
 ]

@@ -197,11 +197,14 @@ def window_chart(cells: list[CellSummary]) -> str:
         return ""
     windows = sorted({w for v in groups.values() for w in v})
     x_of = {w: i for i, w in enumerate(windows)}
+    # one line style per fault plan (solid: none), one colour per stack
+    plans = list(dict.fromkeys(faults for _, _, faults in groups))
+    styles = ["-", "--", ":", "-."]
     fig, (rate_ax, dup_ax) = plt.subplots(1, 2, figsize=(9.5, 3.4))
     for (stack, mode, faults), by_window in groups.items():
         label = f"{stack} {mode}" + (f" {' '.join(faults)}" if faults else "")
         style = {"color": stack_color(stack), "marker": "o", "linewidth": 1.4}
-        style["linestyle"] = "--" if faults else "-"
+        style["linestyle"] = "-" if not faults else styles[1 + plans.index(faults) % 3]
         points = sorted(by_window.items())
         xs = [x_of[w] for w, _ in points]
         rates = [s.median(("throughput", "publish_per_s")) if s.runs else 0.0 for _, s in points]

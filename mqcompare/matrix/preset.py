@@ -144,8 +144,11 @@ class Preset:
         return dataclasses.replace(self, cells=tuple(c for c in self.cells if c.stack in stacks))
 
     def only_experiments(self, ids: list[str]) -> Preset:
+        kept = [k for k in self.experiments if k in ids]
         return dataclasses.replace(
             self,
+            title=f"{self.title}: experiment {', '.join(kept)} only",
+            description=f"Experiment {', '.join(kept)} only, of: {self.description}",
             experiments={k: e for k, e in self.experiments.items() if k in ids},
             cells=tuple(c for c in self.cells if c.experiment in ids),
         )
