@@ -16,20 +16,18 @@ import asyncio
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aio_pika
+from publish_rate import consumed_queue
 
 from mqcompare.broker import LocalNode
 from mqcompare.envelope import encode
 from mqcompare.runner import execute
-from mqcompare.spec import RunSpec, new_run_id
-from mqcompare.stacks import URL_ENV
-from scenarios_pika.connect import connect
+from mqcompare.spec import RunSpec
 
 
 async def bare_publish(url: str, queue: str, producers: int, messages: int, window: int) -> float:
@@ -69,37 +67,9 @@ async def bare_publish(url: str, queue: str, producers: int, messages: int, wind
 
 
 def bare_round(node: LocalNode, producers: int, messages: int, window: int) -> float:
-    queue = f"bench.{new_run_id()}"
-    admin = connect(node.url)
-    admin_ch = admin.channel()
-    admin_ch.queue_declare(queue=queue, durable=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        consumer = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "consumer",
-                "--queue",
-                queue,
-                "--journal",
-                f"{tmp}/consumer.jsonl",
-                "--run-id",
-                queue,
-                "--client",
-                "scenarios_aiopika.consumer",  # the consumer mqcompare runs for aio-pika
-            ],
-            env={URL_ENV: node.url, "PATH": "/usr/bin:/bin"},
-        )
-        try:
-            rate = asyncio.run(bare_publish(node.url, queue, producers, messages, window))
-            while admin_ch.queue_declare(queue=queue, passive=True).method.message_count:
-                time.sleep(0.2)
-        finally:
-            consumer.terminate()
-            consumer.wait()
-            admin_ch.queue_delete(queue=queue)
-            admin.close()
-    return rate
+    # the consumer mqcompare runs for aio-pika
+    with consumed_queue(node, "scenarios_aiopika.consumer") as queue:
+        return asyncio.run(bare_publish(node.url, queue, producers, messages, window))
 
 
 def mqcompare_round(node: LocalNode, producers: int, messages: int, window: int) -> float:

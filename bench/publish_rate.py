@@ -13,6 +13,7 @@ the rate with publisher confirms of every stack, measured in the same run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import signal
 import statistics
@@ -21,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pika
@@ -79,8 +80,10 @@ LOOPS = {"pika": pika_loop, "kombu": kombu_loop}
 MODES = {"pika": "connection-per-thread", "kombu": "pool"}
 
 
-def bare_round(node: LocalNode, stack: str, producers: int, messages: int, confirms: bool) -> float:
-    """Messages per second of plain client threads, with mqcompare's consumer draining."""
+@contextlib.contextmanager
+def consumed_queue(node: LocalNode, client: str) -> Iterator[str]:
+    """A fresh durable queue with mqcompare's counting consumer (`client`, a stack's
+    consumer module) reading it; on leaving, the queue is drained, then deleted."""
     queue = f"bench.{new_run_id()}"
     admin = connect(node.url)
     admin_ch = admin.channel()
@@ -98,21 +101,12 @@ def bare_round(node: LocalNode, stack: str, producers: int, messages: int, confi
                 "--run-id",
                 queue,
                 "--client",
-                f"scenarios_{stack}.consumer",  # the same consumer mqcompare runs for it
+                client,
             ],
             env={URL_ENV: node.url, "PATH": "/usr/bin:/bin"},
         )
         try:
-            publish = LOOPS[stack](node.url, queue, confirms)
-            threads = [
-                threading.Thread(target=publish, args=(p, messages)) for p in range(producers)
-            ]
-            start = time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            rate = producers * messages / (time.perf_counter() - start)
+            yield queue
             while admin_ch.queue_declare(queue=queue, passive=True).method.message_count:
                 time.sleep(0.2)
         finally:
@@ -120,7 +114,20 @@ def bare_round(node: LocalNode, stack: str, producers: int, messages: int, confi
             consumer.wait()
             admin_ch.queue_delete(queue=queue)
             admin.close()
-    return rate
+
+
+def bare_round(node: LocalNode, stack: str, producers: int, messages: int, confirms: bool) -> float:
+    """Messages per second of plain client threads, with mqcompare's consumer draining."""
+    # the same consumer mqcompare runs for the stack
+    with consumed_queue(node, f"scenarios_{stack}.consumer") as queue:
+        publish = LOOPS[stack](node.url, queue, confirms)
+        threads = [threading.Thread(target=publish, args=(p, messages)) for p in range(producers)]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return producers * messages / (time.perf_counter() - start)
 
 
 def mqcompare_round(

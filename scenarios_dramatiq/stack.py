@@ -92,7 +92,8 @@ class DramatiqStack(Stack):
             if kinds & {"worker-kill", "worker-crash"}:
                 notes.append(
                     "dramatiq acks a message only after its actor returns, so the tasks of a "
-                    "killed worker are redelivered: 'at least once' (dramatiq docs, Guides)"
+                    "killed worker are redelivered: at-least-once delivery (dramatiq docs, "
+                    "Guides; dramatiq issue 46)"
                 )
             elif kinds & {"restart", "kill", "drop"}:
                 notes.append(
