@@ -31,7 +31,15 @@ from mqcompare.placement import PLACEMENT_ENV, rotate
 from mqcompare.placement import describe as describe_placement
 from mqcompare.progress import JournalTail
 from mqcompare.spec import BROKER_FAULTS, Fault, RunSpec
-from mqcompare.stacks import RUN_DIR_ENV, URL_ENV, Admin, Stack, all_stacks, load_stack
+from mqcompare.stacks import (
+    CONFIRM_WINDOW,
+    RUN_DIR_ENV,
+    URL_ENV,
+    Admin,
+    Stack,
+    all_stacks,
+    load_stack,
+)
 
 POLL_S = 0.2
 QUIET_S = 1.0  # no new delivery for this long, and an empty queue: drained
@@ -150,6 +158,9 @@ def validate(spec: RunSpec) -> Stack:
                 f"{fault.kind} is not a fault the {spec.stack} stack can "
                 f"take; allowed: {', '.join(sorted(allowed))}",
             )
+    window = spec.stack_options.get(CONFIRM_WINDOW.key, CONFIRM_WINDOW.default)
+    if window > 1 and not spec.confirms:  # the shared option's own rule, for every stack
+        raise BadInput(CONFIRM_WINDOW.name, f"{window} needs --confirms (a window of confirms)")
     stack.check(spec)
     return stack
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from mqcompare.errors import BadInput
 from mqcompare.stacks import CONFIRM_WINDOW, Mode, Stack, mode_table
 
 
@@ -42,11 +41,6 @@ class AioPikaStack(Stack):
         ),
     )
     options = (CONFIRM_WINDOW,)
-
-    def check(self, spec: Any) -> None:
-        window = self.option(spec.stack_options, CONFIRM_WINDOW.key)
-        if window > 1 and not spec.confirms:
-            raise BadInput("--confirm-window", f"{window} needs --confirms (a window of confirms)")
 
     def explain(self, result: dict[str, Any]) -> list[str]:
         spec, c = result["spec"], result["counts"]

@@ -65,8 +65,6 @@ class PikaStack(Stack):
                 f"{window}: pika pipelines confirms only in --mode asyncio-adapter "
                 "(a BlockingChannel waits for each confirm)",
             )
-        if window > 1 and not spec.confirms:
-            raise BadInput("--confirm-window", f"{window} needs --confirms (a window of confirms)")
 
     def explain(self, result: dict[str, Any]) -> list[str]:
         spec, c = result["spec"], result["counts"]
