@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +35,12 @@ from urllib.parse import urlsplit
 from mqcompare.errors import BadInput, BrokerNotBack, InfrastructureError
 from mqcompare.files import write_json
 from mqcompare.observe import PhaseLog, pid_alive, sleep_until, wait_for
+from mqcompare.protections import (
+    clear_alarms,
+    delete_queue,
+    raise_alarm,
+    set_consumer_timeout,
+)
 from mqcompare.spec import BROKER_FAULTS, NODE_FAULTS, Fault, redact_url
 
 BOOT_TIMEOUT_S = 60.0  # one boot of a node: about 5 s here, more on a loaded machine
@@ -205,6 +212,8 @@ class BrokerControl:
                     "pause": "paused",
                     "drop": "made to drop clients",
                     "partition": "partitioned",
+                    "alarm": "alarmed",
+                    "queue-delete": "made to delete a queue",
                 }
                 raise InfrastructureError(
                     f"--fault {kind}: the broker {self.display_url} cannot be {what[kind]} by "
@@ -224,7 +233,29 @@ class BrokerControl:
             "kill": lambda: self.kill(fault.down, log),
             "pause": lambda: self.pause(fault.down, log),
             "drop": lambda: self.drop_connections(log),
+            "alarm": lambda: raise_alarm(self.eval, fault.target or "memory", fault.down, log),
+            "queue-delete": lambda: delete_queue(self.eval, self.url, queue, log),
         }[fault.kind]()
+
+    def eval(self, expr: str, timeout: float = CTL_TIMEOUT_S) -> str:
+        """Evaluate an Erlang expression on the broker (one of its nodes); its value."""
+        raise InfrastructureError(f"{self.display_url} cannot be told what to evaluate")
+
+    def set_consumer_timeout(self, seconds: float) -> Callable[[], None]:
+        """Set the broker's consumer timeout for the channels opened from now on; returns
+        what restores it."""
+        restores = [set_consumer_timeout(evaluate, seconds) for evaluate in self.evaluators()]
+
+        def restore() -> None:
+            for undo in restores:
+                with contextlib.suppress(InfrastructureError):
+                    undo()
+
+        return restore
+
+    def evaluators(self) -> list[Callable[[str], str]]:
+        """Something that evaluates an expression on each of the broker's nodes."""
+        return [self.eval]
 
     def restart(self, down: float, log: PhaseLog) -> None:
         raise InfrastructureError(f"{self.display_url} cannot be restarted")
@@ -519,8 +550,11 @@ class LocalNode(BrokerControl):
 
     def heal(self) -> None:
         """A node that accepts connections; if a fault left it dead or stopped, start it
-        again (its application if its VM is up, else the whole node, on the same data)."""
+        again (its application if its VM is up, else the whole node, on the same data).
+        An alarm left raised by a run that was killed is cleared."""
         if self.serving():
+            with contextlib.suppress(InfrastructureError):
+                clear_alarms(self.eval)
             return
         pid = self.state.beam_pid()
         if pid is not None and pid_alive(pid):

@@ -9,6 +9,7 @@ import gc
 import itertools
 import os
 from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,9 @@ class _History:
         self.deliveries: dict[tuple[int, int], int] = {}
         self.first_delivery: dict[tuple[int, int], float] = {}
         self.latencies = array("d")
+        # when each publish returned and each raised: what producers did while blocked
+        self.ok_times = array("d")
+        self.raised_times = array("d")
         self.redelivered = 0
         self.delivered = 0
         self.errors: dict[str, int] = {}
@@ -49,6 +53,7 @@ class _History:
         self.first_t = float("inf")
         self.last_t = float("-inf")
         self.run_ids: set[str] = set()
+        self.lost: set[tuple[int, int]] = set()  # once judged
 
     def read(self, path: Path) -> None:
         """Fold one journal into the history; the hot loop of `mqcompare check`."""
@@ -65,6 +70,8 @@ class _History:
         deliveries_get = deliveries.get
         first_delivery = self.first_delivery
         latencies_append = self.latencies.append
+        ok_times_append = self.ok_times.append
+        raised_times_append = self.raised_times.append
         errors = self.errors
         first_invoke, last_ok, last_deliver = self.first_invoke, self.last_ok, self.last_deliver
         last_outcome = self.last_outcome
@@ -88,6 +95,7 @@ class _History:
                         first_invoke = t
                 elif ev == "ok":
                     acked_add((rec["p"], rec["s"]))
+                    ok_times_append(t)
                     if t > last_ok:
                         last_ok = t
                         if t > last_outcome:
@@ -112,6 +120,7 @@ class _History:
                     last[key] = _FAILED if ev == "fail" else _INFO
                     err = str(rec["err"])
                     errors[err] = errors.get(err, 0) + 1
+                    raised_times_append(t)
                     if t > last_outcome:
                         last_outcome = t
                 elif ev == "fault":
@@ -182,7 +191,11 @@ def check_files(files: list[Path]) -> dict[str, Any]:
     try:
         for path in files:
             h.read(path)
-        return _result(h)
+        result = _result(h)
+        for span in result["faults"]:
+            if span["kind"] == "queue-delete" and span["down_s"] is not None and h.lost:
+                span["lost"] = lost_to_deletion(files, h.lost, span, h.first_invoke)
+        return result
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -193,6 +206,7 @@ def _result(h: _History) -> dict[str, Any]:
     delivered_ids = h.deliveries.keys()
     unacked = h.attempted - h.acked
     lost = h.acked - delivered_ids
+    h.lost = lost
     recovered = unacked & delivered_ids
     unexpected = delivered_ids - h.attempted
     duplicated = {k for k, n in h.deliveries.items() if n > 1 and k in h.attempted}
@@ -223,6 +237,9 @@ def _result(h: _History) -> dict[str, Any]:
         "delivering": _window(min(h.first_delivery.values(), default=0.0), h.last_deliver, base),
     }
     faults = _fault_spans(h.faults, base, windows)
+    for span in faults:
+        if span["kind"] == "alarm" and span["hit"]:  # producers were there to block
+            span["blocked"] = blocked(span, h.ok_times, h.raised_times, base)
     return {
         "format": RESULT_FORMAT,
         "run_id": ",".join(sorted(r for r in h.run_ids if r)),
@@ -243,6 +260,63 @@ def _result(h: _History) -> dict[str, Any]:
             "recovered": _sample(recovered),
             "unexpected": _sample(unexpected),
         },
+    }
+
+
+def lost_to_deletion(
+    files: list[Path], lost: set[tuple[int, int]], span: dict[str, Any], base: float
+) -> dict[str, int]:
+    """The lost messages of a run whose queue was deleted, by when they were last
+    published (a second read of the producers' journals, for the lost ids only): before
+    the queue was gone (routed to it, so deleted with it, even if confirmed after), while
+    it was gone (no queue took them; without mandatory the broker confirms such a message
+    all the same), or after it was back."""
+    down = base + span["down_s"]
+    up = base + span["up_s"] if span["up_s"] is not None else float("inf")
+    sent: dict[tuple[int, int], float] = {}
+    for path in files:
+        for rec in read_records(path):
+            if rec is not None and rec.get("ev") == "invoke":
+                key = (rec["p"], rec["s"])
+                if key in lost:
+                    sent[key] = max(rec["t"], sent.get(key, 0.0))
+    by_when = {"with_the_queue": 0, "while_gone": 0, "after": 0}
+    for t in sent.values():
+        by_when["with_the_queue" if t <= down else "while_gone" if t <= up else "after"] += 1
+    return by_when
+
+
+def blocked(span: dict[str, Any], oks: array, raised: array, base: float) -> dict[str, Any]:
+    """What the producers did while an alarm blocked them: the longest time in which no
+    publish returned `ok` (from the alarm on), how many returned and how many raised
+    while it was on, and so whether the stack's publish returned, raised or hung."""
+    down = span["down_s"]
+    up = span["up_s"] if span["up_s"] is not None else span["end_s"]
+    up = up if up is not None else down
+    ok_s = sorted(t - base for t in oks)
+    returned = bisect_left(ok_s, up) - bisect_right(ok_s, down)
+    raised_n = sum(1 for t in raised if down < t - base < up)
+    # the longest stretch without an ok that begins inside the alarm
+    marks = [down, *ok_s[bisect_right(ok_s, down) : bisect_right(ok_s, up)]]
+    after = bisect_right(ok_s, up)
+    ends = ok_s[after] if after < len(ok_s) else None
+    stalled, until = 0.0, None
+    for a, b in zip(marks, [*marks[1:], ends], strict=True):
+        gap = (b if b is not None else up) - a
+        if gap > stalled:
+            stalled, until = gap, b
+    if raised_n:
+        publish = "raised"
+    elif stalled >= 0.8 * (up - down):
+        publish = "hung"  # no publish returned for (nearly) as long as the alarm was on
+    else:
+        publish = "returned"
+    return {
+        "stalled_s": round(stalled, 3),
+        "resumed_s": round(until, 3) if until is not None else None,
+        "returned": returned,
+        "raised": raised_n,
+        "publish": publish,
     }
 
 

@@ -98,6 +98,13 @@ def _stack_options(command: Any) -> Any:
     help="Publisher confirms (off: the libraries' default).",
 )
 @click.option(
+    "--mandatory/--no-mandatory",
+    default=False,
+    show_default=True,
+    help="Publish mandatory: a message no queue takes comes back and is journaled failed "
+    "(off: the libraries' default; the broker drops it, and confirms it).",
+)
+@click.option(
     "--rate",
     default="0",
     show_default=True,
@@ -108,7 +115,8 @@ def _stack_options(command: Any) -> Any:
     "faults",
     multiple=True,
     metavar="KIND@AT[:DOWN][:TARGET]",
-    help="restart@1s:2s, kill@3s:1s, pause@2s:3s, drop@2s, consumer-kill@2s, and the "
+    help="restart@1s:2s, kill@3s:1s, pause@2s:3s, drop@2s, alarm@1s:5s[:memory|disk] "
+    "(a resource alarm blocks publishers), queue-delete@2s, consumer-kill@2s, and the "
     "stack's own; on a cluster a node target (kill@2s:3s:leader, :follower, :random, :all, "
     ":node2; default leader) and partition@AT:DUR:SHAPE (halves, random-halves, "
     "random-node, majorities-ring, leader); repeatable. Each is timed as observed (down, "
@@ -178,6 +186,13 @@ def _stack_options(command: Any) -> Any:
     help="Simulated work per message in the consumer, in ms.",
 )
 @click.option(
+    "--consumer-timeout",
+    default="0",
+    show_default=True,
+    help="The broker's delivery acknowledgement timeout for this run, e.g. 2s (0: the "
+    "broker's own, 30 min); a consumer holding a message longer loses its channel.",
+)
+@click.option(
     "--retry-budget",
     default="15s",
     show_default=True,
@@ -209,6 +224,7 @@ def run(
     producers: str,
     messages: str,
     confirms: bool,
+    mandatory: bool,
     rate: str,
     faults: tuple[str, ...],
     broker: str,
@@ -222,6 +238,7 @@ def run(
     clients: str,
     prefetch: str,
     work_ms: str,
+    consumer_timeout: str,
     retry_budget: str,
     drain_timeout: str,
     publish_timeout: str,
@@ -247,6 +264,8 @@ def run(
         producers=_int(producers, "--producers"),
         messages=_int(messages, "--messages"),
         confirms=confirms,
+        mandatory=mandatory,
+        consumer_timeout_s=parse_duration(consumer_timeout, "--consumer-timeout"),
         rate=_float(rate, "--rate"),
         faults=tuple(Fault.parse(f) for f in faults),
         broker=broker,
@@ -395,7 +414,7 @@ def check(dirs: tuple[str, ...], out_file: Path | None, as_json: bool) -> None:
     "file of your own (see mqcompare/matrix/presets/seed.toml). Exit 0 when every run completed, "
     "whatever they found; 3 when a run could not; 130 on Ctrl-C (finished cells reported)."
 )
-@click.option("--preset", "preset_name", required=True, help="quick, seed, full or FILE.toml.")
+@click.option("--preset", "preset_name", required=True, help="quick, seed, full, cluster, issues or FILE.toml.")
 @click.option(
     "--stacks", default="", help="Comma-separated stacks to keep  [default: all of the preset's]."
 )

@@ -44,6 +44,7 @@ from mqcompare.broker import (
 from mqcompare.errors import BadInput, BrokerNotBack, InfrastructureError
 from mqcompare.files import write_json
 from mqcompare.observe import PhaseLog, pid_alive, wait_for
+from mqcompare.protections import delete_queue, raise_alarm
 from mqcompare.spec import BROKER_FAULTS, PARTITION_HANDLING, Fault, redact_url
 
 CUT_PROBE_S = 0.3  # a connect that gets no answer within this is cut (loopback: < 1 ms)
@@ -369,14 +370,25 @@ class LocalCluster(BrokerControl):
         if fault.kind == "partition":
             self.partition(fault, log, queue)
             return
-        targets = self.resolve(fault.target or ("all" if fault.kind == "drop" else "leader"), queue)
+        if fault.kind == "queue-delete":  # the queue is the cluster's: its leader deletes it
+            leader = self.resolve("leader", queue)[0]
+            log.note(f"deleted through node{leader + 1}")
+            delete_queue(self.nodes[leader].eval, self.url, queue, log)
+            return
+        # an alarm's TARGET is its resource: it is raised on the queue's leader (a node's
+        # alarm blocks the publishers of every node)
+        aim = "leader" if fault.kind == "alarm" else fault.target
+        targets = self.resolve(aim or ("all" if fault.kind == "drop" else "leader"), queue)
         names = ", ".join(f"node{i + 1}" for i in targets)
-        log.note(f"target {fault.target or 'leader'}: {names}")
+        log.note(f"target {aim or 'leader'}: {names}")
         act: Callable[[LocalNode, PhaseLog], None] = {
             "restart": lambda node, lg: node.restart(fault.down, lg),
             "kill": lambda node, lg: node.kill(fault.down, lg),
             "pause": lambda node, lg: node.pause(fault.down, lg),
             "drop": lambda node, lg: node.drop_connections(lg),
+            "alarm": lambda node, lg: raise_alarm(
+                node.eval, fault.target or "memory", fault.down, lg
+            ),
         }[fault.kind]
         joint = _Joint(log, [f"node{i + 1}" for i in targets])
         errors: list[BaseException] = []
@@ -394,6 +406,9 @@ class LocalCluster(BrokerControl):
             th.join()
         if errors:
             raise errors[0]
+
+    def evaluators(self) -> list[Callable[[str], str]]:
+        return [node.eval for node in self.nodes]
 
     def resolve(self, target: str, queue: str) -> list[int]:
         """The node indexes a fault's target names, now."""

@@ -246,14 +246,22 @@ class DockerBroker(BrokerControl):
                 self.container.unpause()  # never leave a frozen broker behind
         self._come_back("pause", log)
 
+    def eval(self, expr: str, timeout: float = 60.0) -> str:
+        """Evaluate an Erlang expression in the container's node (`rabbitmqctl eval`)."""
+        code, out = self.container.exec_run(["rabbitmqctl", "eval", expr.replace("\n", " ")])
+        lines = out.decode(errors="replace").strip().splitlines()
+        if code != 0 or not lines:
+            detail = lines[-1] if lines else f"exit {code}"
+            raise InfrastructureError(f"rabbitmqctl eval failed in {self.container.name}: {detail}")
+        return lines[-1].strip()
+
     def drop_connections(self, log: PhaseLog) -> None:
         """Close every client connection, from inside the container (rabbitmqctl eval)."""
-        code, out = self.container.exec_run(["rabbitmqctl", "eval", DROP_EXPR.replace("\n", " ")])
+        answer = self.eval(DROP_EXPR)
         t = time.time()
-        answer = out.decode(errors="replace").strip().splitlines()
-        if code != 0 or not answer or not answer[-1].isdigit():
-            raise InfrastructureError(f"drop: rabbitmqctl eval failed in {self.container.name}")
-        count = int(answer[-1])
+        if not answer.isdigit():
+            raise InfrastructureError(f"drop: unexpected answer from {self.container.name}")
+        count = int(answer)
         if count == 0:
             log.note("no client connection was open: nothing was dropped")
             return

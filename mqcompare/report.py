@@ -171,7 +171,34 @@ def fault_text(f: dict[str, Any]) -> str:
     late = f", {f['lag_s']:.2f} s after it was due" if f.get("lag_s") is not None else ""
     struck = f", {f['struck']}" if f.get("struck") else ""
     window = f"down {f['down_s']:.2f}-{_seconds(f.get('up_s'))} s{late}{struck}"
-    return f"{name}: {window}: {'hit' if f.get('hit', True) else f.get('why', 'missed')}"
+    verdict = "hit" if f.get("hit", True) else f.get("why", "missed")
+    return f"{name}: {window}: {verdict}" + blocked_text(f.get("blocked")) + deleted_text(f)
+
+
+def deleted_text(f: dict[str, Any]) -> str:
+    """Where a deleted queue's lost messages went: '; lost 9 sent before it was deleted
+    (went with it), 2,935 sent while no queue existed'."""
+    lost = f.get("lost")
+    if not lost:
+        return ""
+    parts = [
+        f"{lost['with_the_queue']:,} sent before it was deleted (went with it)",
+        f"{lost['while_gone']:,} sent while no queue existed",
+    ]
+    if lost.get("after"):
+        parts.append(f"{lost['after']:,} after it was back")
+    return "; lost " + ", ".join(parts)
+
+
+def blocked_text(b: dict[str, Any] | None) -> str:
+    """What the producers did during an alarm: '; publishers stalled 5.02 s, publish hung
+    (0 returned, 0 raised during the alarm)'."""
+    if not b:
+        return ""
+    return (
+        f"; publishers stalled {b['stalled_s']:.2f} s, publish {b['publish']} "
+        f"({b['returned']} returned, {b['raised']} raised during the alarm)"
+    )
 
 
 def print_result(result: dict[str, Any], console: Console | None = None) -> None:

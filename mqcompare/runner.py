@@ -30,6 +30,7 @@ from mqcompare.orphan import PARENT_ENV
 from mqcompare.placement import PLACEMENT_ENV, rotate
 from mqcompare.placement import describe as describe_placement
 from mqcompare.progress import JournalTail
+from mqcompare.protections import notes as protection_notes
 from mqcompare.spec import BROKER_FAULTS, Fault, RunSpec
 from mqcompare.stacks import (
     CONFIRM_WINDOW,
@@ -161,6 +162,8 @@ def validate(spec: RunSpec) -> Stack:
     window = spec.stack_options.get(CONFIRM_WINDOW.key, CONFIRM_WINDOW.default)
     if window > 1 and not spec.confirms:  # the shared option's own rule, for every stack
         raise BadInput(CONFIRM_WINDOW.name, f"{window} needs --confirms (a window of confirms)")
+    if spec.mandatory and stack.no_mandatory:
+        raise BadInput("--mandatory", f"the {stack.name} stack cannot: {stack.no_mandatory}")
     stack.check(spec)
     return stack
 
@@ -374,7 +377,9 @@ class Run:
         result["fault_errors"] = faults.errors
         result["interrupted"] = interrupted
         result["aborted"] = str(aborted) if aborted else None
-        result["notes"] = self.stack.explain(result)
+        result["notes"] = protection_notes(result, self.stack.blocked_publish) + (
+            self.stack.explain(result)
+        )
         write_json(out / "result.json", result, indent=2)
         if interrupted:
             raise KeyboardInterrupt
@@ -493,6 +498,7 @@ def execute(
     broker = broker or open_broker(
         spec.broker, spec.run_id, cluster=spec.cluster, handling=spec.partition_handling
     )
+    restore_timeout: Callable[[], None] | None = None
     try:
         nodes = len(broker.addresses) or 1
         if nodes != spec.cluster:
@@ -505,6 +511,14 @@ def execute(
         if spec.queue_type == "mirrored":
             # Jepsen's setup: a classic queue mirrored by policy (refused by RabbitMQ 4)
             broker.set_policy(mirror_policy(spec), f"^{re.escape(spec.queue)}$", MIRRORING)
+        if spec.consumer_timeout_s:
+            # before any client opens a channel: the node reads it when a channel opens
+            try:
+                restore_timeout = broker.set_consumer_timeout(spec.consumer_timeout_s)
+            except InfrastructureError as exc:
+                raise InfrastructureError(
+                    f"--consumer-timeout: {exc}; use --broker local or --broker docker"
+                ) from None
         out.mkdir(parents=True, exist_ok=True)
         spec_data = spec.to_json() | {"stack_options": options, "broker": broker.display_url}
         admin.declare(spec.queue, spec.queue_arguments)
@@ -522,6 +536,8 @@ def execute(
         write_json(out / "spec.json", spec_data, indent=2)
         return run.execute()
     finally:
+        if restore_timeout is not None:
+            restore_timeout()
         if spec.queue_type == "mirrored":
             broker.clear_policy(mirror_policy(spec))
         if own_broker:

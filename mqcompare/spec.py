@@ -24,11 +24,25 @@ FAULT_KINDS = (
     "consumer-kill",
     "worker-kill",
     "worker-crash",
+    "alarm",
+    "queue-delete",
 )
 # A down time only makes sense where something is stopped and started again.
-FAULTS_WITH_DOWN = ("restart", "kill", "pause", "partition", "consumer-kill", "worker-crash")
-BROKER_FAULTS = ("restart", "kill", "pause", "drop", "partition")
-NODE_FAULTS = ("restart", "kill", "pause", "drop")  # what one node (or container) can suffer
+FAULTS_WITH_DOWN = (
+    "restart",
+    "kill",
+    "pause",
+    "partition",
+    "consumer-kill",
+    "worker-crash",
+    "alarm",
+)
+BROKER_FAULTS = ("restart", "kill", "pause", "drop", "partition", "alarm", "queue-delete")
+# A resource alarm blocks every publishing connection of the cluster (RabbitMQ's
+# memory and disk alarms); `alarm@AT:DUR[:memory|disk]`, memory by default
+ALARM_RESOURCES = ("memory", "disk")
+# what one node (or container) can suffer
+NODE_FAULTS = ("restart", "kill", "pause", "drop", "alarm", "queue-delete")
 # Which node of a cluster a broker fault strikes (`leader` of the run's queue by default,
 # `all` for drop), and how a partition cuts the nodes (Jepsen's shapes)
 NODE_TARGETS = ("leader", "follower", "random", "all")
@@ -96,7 +110,15 @@ class Fault:
                     raise BadInput(flag, f"{kind} takes no down time ({text!r}); use {kind}@AT")
                 down = parse_duration(second, flag)
             target = third or ""
-        if kind == "partition":
+        if kind == "alarm":
+            if not down:
+                raise BadInput(flag, f"{text!r}: an alarm needs its duration, alarm@AT:DUR")
+            if target and target not in ALARM_RESOURCES:
+                raise BadInput(
+                    flag,
+                    f"unknown alarm resource {target!r}; allowed: {', '.join(ALARM_RESOURCES)}",
+                )
+        elif kind == "partition":
             if not down:
                 raise BadInput(flag, f"{text!r}: a partition needs its duration, partition@AT:DUR")
             if target and target not in PARTITION_SHAPES:
@@ -171,6 +193,12 @@ class RunSpec:
     retry_budget_s: float = 15.0
     drain_timeout_s: float = 60.0
     publish_timeout_s: float = 600.0
+    # publish `mandatory`, so that a message no queue takes comes back (off: the libraries'
+    # default, where the broker drops it, and confirms it when confirms are on)
+    mandatory: bool = False
+    # the broker's delivery acknowledgement timeout for this run, in seconds (0: the
+    # broker's own, 30 minutes): a consumer holding a message longer loses its channel
+    consumer_timeout_s: float = 0.0
     # producers that journal nothing for this long are stuck (a hang is a finding)
     stall_timeout_s: float = 30.0
     run_id: str = field(default_factory=new_run_id)
@@ -214,6 +242,11 @@ class RunSpec:
             raise BadInput("--rate", f"must be 0 (unpaced) or more messages/s, got {self.rate!r}")
         if self.prefetch < 0:
             raise BadInput("--prefetch", f"must be 0 (unlimited) or more, got {self.prefetch}")
+        if self.consumer_timeout_s < 0:
+            raise BadInput(
+                "--consumer-timeout",
+                f"must be 0 (the broker's own) or more seconds, got {self.consumer_timeout_s:g}",
+            )
         for name, flag in (
             ("drain_timeout_s", "--drain-timeout"),
             ("publish_timeout_s", "--publish-timeout"),

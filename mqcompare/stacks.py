@@ -58,13 +58,15 @@ again: the core journals the failed attempt (`info`) and the new one (`invoke`).
 class NotSent(Exception):
     """The library says the message was definitely not sent."""
 
-    def __init__(self, cause: BaseException) -> None:
+    def __init__(self, cause: BaseException, reply: str = "") -> None:
         super().__init__(f"{type(cause).__name__}: {cause}")
         self.cause = cause
+        self.reply = reply  # what the broker said, e.g. "312 NO_ROUTE" for a return
 
     @property
     def err(self) -> str:
-        return type(self.cause).__name__
+        name = type(self.cause).__name__
+        return f"{name}: {self.reply}" if self.reply else name
 
 
 class Publisher(Protocol):
@@ -199,6 +201,11 @@ class Stack:
     # True: its consumer process stops its own child processes on SIGTERM, and a child
     # that gets a SIGTERM of its own exits at once (dramatiq): the run signals the leader
     stops_its_own_processes: bool = False
+    # "": it publishes `mandatory` when --mandatory asks; else why it cannot (exit 2)
+    no_mandatory: str = ""
+    # what becomes of its publish on a connection the broker blocked (a resource alarm),
+    # as the run configures it: what bounds the wait, if anything
+    blocked_publish: str = "nothing bounds the wait: a publish returns once the alarm clears"
 
     @property
     def package(self) -> str:

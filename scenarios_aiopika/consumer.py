@@ -46,12 +46,16 @@ def consume(
                 await channel.set_qos(prefetch_count=prefetch)
             q = await channel.declare_queue(queue, durable=True, arguments=arguments or None)
             arrived: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage] = asyncio.Queue()
-            await q.consume(arrived.put, no_ack=ack == "auto")
+            tag = await q.consume(arrived.put, no_ack=ack == "auto")
+            underlay: Any = await channel.get_underlay_channel()  # aiormq's, with its consumers
+            consumers = underlay.consumers
             loop = asyncio.get_running_loop()
             connected()
             while not stop.is_set():
                 if conn.is_closed or channel.is_closed:
                     raise ConnectionLost("the connection or channel closed")
+                if tag not in consumers and arrived.empty():
+                    return  # the broker cancelled it (its queue was deleted), as pika ends
                 try:
                     message = await asyncio.wait_for(arrived.get(), POLL_S)
                 except TimeoutError:

@@ -27,22 +27,27 @@ class Returned(Exception):
 
 class _Sender:
     """Publishes one persistent message to the run's queue through the default exchange,
-    as aio-pika's docs do: mandatory (its default), so an unroutable message comes back."""
+    mandatory as the run says (aio-pika's own default is mandatory; mqcompare's is off, as
+    in the other libraries, so that every stack is compared the same way)."""
 
     def __init__(self, spec: Any) -> None:
-        self.queue, self.confirms = spec.queue, spec.confirms
+        self.queue, self.confirms, self.mandatory = spec.queue, spec.confirms, spec.mandatory
 
     async def send(self, channel: AbstractChannel, p: int, s: int, body: bytes) -> None:
         message = aio_pika.Message(
             body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, message_id=message_id(p, s)
         )
         try:
-            result = await channel.default_exchange.publish(message, routing_key=self.queue)
+            result = await channel.default_exchange.publish(
+                message, routing_key=self.queue, mandatory=self.mandatory
+            )
         except _NOT_SENT as exc:
             raise NotSent(exc) from exc
         if self.confirms and not isinstance(result, Basic.Ack):
             # on_return_raises=False (aio-pika's default) hands the returned message back
-            raise NotSent(Returned(f"{message_id(p, s)} returned unroutable"))
+            frame = getattr(result, "delivery", None)
+            reply = f"{frame.reply_code} {frame.reply_text}" if frame is not None else ""
+            raise NotSent(Returned(f"{message_id(p, s)} returned unroutable"), reply)
 
 
 class _Connection:
@@ -151,7 +156,8 @@ def settings(spec: Any) -> dict[str, Any]:
     return {
         "aio_pika_version": aio_pika.__version__,
         "delivery_mode": 2,
-        "mandatory": True,
+        "mandatory": spec.mandatory,
+        "library_default_mandatory": True,
         "on_return_raises": False,
         "heartbeat_s": HEARTBEAT_S,
         "confirm_window": int(spec.stack_options.get("confirm_window", 1)),

@@ -14,6 +14,11 @@ class AioPikaStack(Stack):
     name = "aio-pika"
     library = "aio-pika"
     default_mode = "channel-per-producer"
+    blocked_publish = (
+        "Exchange.publish waits without a deadline unless given a timeout (aio-pika docs, "
+        "Exchange.publish: timeout=None); without confirms it returns once the bytes are "
+        "handed to the connection"
+    )
     modes = mode_table(
         Mode(
             "channel-per-producer",
@@ -46,7 +51,7 @@ class AioPikaStack(Stack):
         spec, c = result["spec"], result["counts"]
         window = self.option(spec.get("stack_options", {}), CONFIRM_WINDOW.key)
         notes = []
-        if c.get("lost") and not spec.get("confirms"):
+        if c.get("lost") and not spec.get("confirms") and result.get("faults"):
             notes.append(
                 "without publisher_confirms, publish() returns once the frame is written to "
                 "the socket; the broker does not confirm it (aio-pika Exchange.publish docs)"

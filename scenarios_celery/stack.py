@@ -8,12 +8,20 @@ from pathlib import Path
 from typing import Any
 
 from mqcompare.stacks import Mode, Stack, StackOption, mode_table
+from scenarios_kombu.stack import blocked_loss
 
 
 class CeleryStack(Stack):
     name = "celery"
     library = "celery"
     default_mode = "shared-app"
+    blocked_publish = (
+        "apply_async has no deadline of its own on a blocked connection (celery issue 2689; "
+        "users ask to be told instead, celery issue 1828): with confirm_publish it waits up "
+        "to kombu's confirm_timeout (10 s as mqcompare publishes); without it apply_async "
+        "returns while the socket's buffers take the bytes, until py-amqp's 1 s "
+        "TCP_USER_TIMEOUT drops the connection"
+    )
     modes = mode_table(
         Mode("shared-app", "apply_async through the app's own producer pool", "shared_app"),
         Mode(
@@ -77,7 +85,7 @@ class CeleryStack(Stack):
         acks_late = self.option(opts, "acks_late")
         reject = self.option(opts, "reject_on_worker_lost")
         kinds = {f["kind"] for f in result.get("faults", [])}
-        c, notes = result["counts"], []
+        c, notes = result["counts"], blocked_loss(result)
         if c["lost"] and kinds & {"worker-kill", "worker-crash"}:
             if not acks_late:
                 notes.append(

@@ -33,6 +33,12 @@ class DramatiqStack(Stack):
     # dramatiq's main process forwards SIGTERM; a worker process that gets a second one
     # exits at once, dropping its connections
     stops_its_own_processes = True
+    no_mandatory = "dramatiq's RabbitmqBroker.enqueue publishes without a mandatory flag"
+    blocked_publish = (
+        "actor.send publishes through pika with no blocked_connection_timeout (dramatiq "
+        "RabbitmqBroker passes pika's parameters, whose default waits forever): with "
+        "confirm_delivery it waits for the alarm to clear"
+    )
     options = (
         StackOption("processes", "--processes", "dramatiq worker processes", 1),
         StackOption("threads", "--threads", "worker threads per dramatiq process", 2),
@@ -77,7 +83,7 @@ class DramatiqStack(Stack):
         opts = spec.get("stack_options", {})
         kinds = {f["kind"] for f in result.get("faults", [])}
         notes = []
-        if c.get("lost") and not spec.get("confirms"):
+        if c.get("lost") and not spec.get("confirms") and kinds:
             notes.append(
                 "dramatiq publishes without publisher confirms unless the broker is made with "
                 "confirm_delivery=True (dramatiq RabbitmqBroker docs)"

@@ -11,6 +11,8 @@ from amqp.exceptions import MessageNacked
 
 from mqcompare.stacks import NotSent, RetryHook
 
+NO_ROUTE = 312
+
 
 class Attempts:
     """The retry callbacks for one message, and what its final exception means."""
@@ -34,6 +36,9 @@ class Attempts:
 
     def reraise(self, exc: Exception) -> NoReturn:
         """Raise what a publish that kombu gave up on means for the journal."""
+        if getattr(exc, "reply_code", None) == NO_ROUTE:
+            # a mandatory message no queue took, returned (py-amqp raises a Basic.Return)
+            raise NotSent(exc, f"{NO_ROUTE} {getattr(exc, 'reply_text', '')}") from exc
         if isinstance(exc, MessageNacked) or not self.sending or _refused(exc):
             # the broker said no (kombu does not retry a nack), kombu gave up while
             # reconnecting, or the connection was refused: the last attempt never went out

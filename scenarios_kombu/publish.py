@@ -36,6 +36,7 @@ class KombuPublisher:
     ) -> None:
         self.queue = spec.queue
         self.confirms = spec.confirms
+        self.mandatory = spec.mandatory
         self.policy = retry_policy(spec.retry_budget_s)
         self.producer = producer
         self.on_retry = on_retry
@@ -52,7 +53,7 @@ class KombuPublisher:
                     message_id=message_id(p, s),
                     content_type="application/json",
                     content_encoding="utf-8",
-                    mandatory=self.confirms,
+                    mandatory=self.mandatory,
                     retry=True,
                     retry_policy=attempts.policy(self.policy),
                     confirm_timeout=CONFIRM_TIMEOUT_S if self.confirms else None,
@@ -149,7 +150,7 @@ def settings(spec: Any) -> dict[str, Any]:
         "delivery_mode": 2,
         "confirm_publish": spec.confirms,
         "confirm_timeout_s": CONFIRM_TIMEOUT_S if spec.confirms else None,
-        "mandatory": spec.confirms,
+        "mandatory": spec.mandatory,
         "heartbeat_s": HEARTBEAT_S,
         "pool_limit": kombu.pools.get_limit() if spec.mode == "pool" else None,
         "retry": "kombu Producer.publish(retry=True)",

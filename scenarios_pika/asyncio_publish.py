@@ -38,13 +38,13 @@ def _settle(fut: asyncio.Future[Any], value: Any) -> None:
 class Link:
     """One producer's connection and channel, and its messages awaiting a confirm."""
 
-    def __init__(self, url: str, queue: str, confirms: bool) -> None:
-        self.url, self.queue, self.confirms = url, queue, confirms
+    def __init__(self, url: str, queue: str, confirms: bool, mandatory: bool) -> None:
+        self.url, self.queue, self.confirms, self.mandatory = url, queue, confirms, mandatory
         self.conn: Any = None
         self.ch: Any = None
         self.tag = 0  # the channel's last delivery tag (they restart at 1 on a new channel)
         self.pending: dict[int, tuple[asyncio.Future[None], str]] = {}
-        self.returned: set[str] = set()
+        self.returned: dict[str, str] = {}  # message id: the broker's reply
         self.lock = asyncio.Lock()
 
     # -- opening ----------------------------------------------------------------------
@@ -112,13 +112,14 @@ class Link:
             if nacked:
                 fut.set_exception(NotSent(px.NackError([])))
             elif mid in self.returned:
-                self.returned.discard(mid)
-                fut.set_exception(NotSent(Returned(f"{mid} returned unroutable")))
+                reply = self.returned.pop(mid)
+                fut.set_exception(NotSent(Returned(f"{mid} returned unroutable"), reply))
             else:
                 fut.set_result(None)
 
-    def _on_return(self, _ch: Any, _method: Any, props: Any, _body: bytes) -> None:
-        self.returned.add(props.message_id)  # its Basic.Ack follows
+    def _on_return(self, _ch: Any, method: Any, props: Any, _body: bytes) -> None:
+        # its Basic.Ack follows
+        self.returned[props.message_id] = f"{method.reply_code} {method.reply_text}"
 
     def _fail_pending(self, reason: BaseException) -> None:
         pending, self.pending = self.pending, {}
@@ -146,8 +147,7 @@ class Link:
         mid = message_id(p, s)
         props = pika.BasicProperties(delivery_mode=2, message_id=mid)
         try:
-            # mandatory with confirms, as the blocking modes: unroutable is an error
-            self.ch.basic_publish("", self.queue, body, props, mandatory=self.confirms)
+            self.ch.basic_publish("", self.queue, body, props, mandatory=self.mandatory)
         except (px.ChannelWrongStateError, px.ConnectionWrongStateError) as exc:
             raise NotSent(exc) from exc
         if not self.confirms:
@@ -179,7 +179,8 @@ class Session:
         self.window = int(spec.stack_options.get("confirm_window", 1))
 
     async def publisher(self, p: int) -> Link:
-        return Link(producer_url(self.url, p), self.spec.queue, self.spec.confirms)
+        spec = self.spec
+        return Link(producer_url(self.url, p), spec.queue, spec.confirms, spec.mandatory)
 
     async def close(self) -> None:
         pass  # each producer closes its own connection

@@ -45,12 +45,18 @@ class _Sender:
     def __init__(self, spec: Any) -> None:
         self.queue = spec.queue
         self.confirms = spec.confirms
+        self.mandatory = spec.mandatory
 
     def send(self, ch: Any, p: int, s: int, body: bytes) -> None:
         props = pika.BasicProperties(delivery_mode=2, message_id=message_id(p, s))
         try:
-            # mandatory: with confirms, an unroutable message is an error, not a silent drop
-            ch.basic_publish("", self.queue, body, props, mandatory=self.confirms)
+            # mandatory and confirms: an unroutable message raises UnroutableError; without
+            # mandatory the broker drops it and confirms it all the same
+            ch.basic_publish("", self.queue, body, props, mandatory=self.mandatory)
+        except px.UnroutableError as exc:
+            returned = exc.messages[0].method if exc.messages else None
+            reply = f"{returned.reply_code} {returned.reply_text}" if returned else ""
+            raise NotSent(exc, reply) from exc
         except _NOT_SENT as exc:
             raise NotSent(exc) from exc
 
@@ -219,7 +225,7 @@ def settings(spec: Any) -> dict[str, Any]:
     return {
         "pika_version": pika.__version__,
         "delivery_mode": 2,
-        "mandatory": spec.confirms,
+        "mandatory": spec.mandatory,
         "heartbeat_s": HEARTBEAT_S,
         **(
             {"confirm_window": int(spec.stack_options.get("confirm_window", 1))}

@@ -56,6 +56,12 @@ class PikaStack(Stack):
         ),
     )
     options = (CONFIRM_WINDOW,)
+    blocked_publish = (
+        "pika waits on a blocked connection until blocked_connection_timeout (30 s as "
+        "mqcompare connects; pika's default, None, waits forever), then raises "
+        "ConnectionBlockedTimeout; without confirms a publish returns while the socket's "
+        "buffers take its bytes (pika FAQ; pika docs, ConnectionParameters)"
+    )
 
     def check(self, spec: Any) -> None:
         window = self.option(spec.stack_options, CONFIRM_WINDOW.key)

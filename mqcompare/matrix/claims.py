@@ -81,6 +81,43 @@ def _errors(r: Result) -> tuple[bool, str]:
     return bool(error_count(r)), ("errors: " + errors_text(errors)) if errors else "no errors"
 
 
+def _alarms(r: Result) -> list[dict[str, Any]]:
+    return [f for f in r.get("faults") or [] if f.get("blocked")]
+
+
+def _blocked(r: Result) -> tuple[bool, str]:
+    """Publishers made no progress for at least half of an alarm."""
+    spans = _alarms(r)
+    if not spans:
+        return False, "no alarm hit publishers"
+    f = spans[0]
+    on = (f["up_s"] if f.get("up_s") is not None else f["end_s"]) - f["down_s"]
+    stalled = f["blocked"]["stalled_s"]
+    return stalled >= 0.5 * on, f"publishers stalled {stalled:.1f} s of a {on:.1f} s alarm"
+
+
+def _publish_hung(r: Result) -> tuple[bool, str]:
+    """No publish returned or raised while the alarm was on: the stack's publish hung."""
+    spans = _alarms(r)
+    if not spans:
+        return False, "no alarm hit publishers"
+    b = spans[0]["blocked"]
+    return b["publish"] == "hung", (
+        f"publish {b['publish']} ({b['returned']:,} returned, {b['raised']:,} raised during "
+        f"the alarm)"
+    )
+
+
+def _unroutable_loss(r: Result) -> tuple[bool, str]:
+    """Messages sent while the run's queue did not exist were acknowledged and lost."""
+    spans = [f for f in r.get("faults") or [] if f["kind"] == "queue-delete" and f.get("hit")]
+    if not spans:
+        return False, "no queue was deleted while producers published"
+    lost = spans[0].get("lost") or {}
+    gone, went = lost.get("while_gone", 0), lost.get("with_the_queue", 0)
+    return gone > 0, f"{gone:,} lost sent while no queue existed, {went:,} went with the queue"
+
+
 def _negate(f: Callable[[Result], tuple[bool, str]]) -> Callable[[Result], tuple[bool, str]]:
     def g(r: Result) -> tuple[bool, str]:
         held, why = f(r)
@@ -99,6 +136,9 @@ RUN_PREDICATES: dict[str, Callable[[Result], tuple[bool, str]]] = {
     "redelivered": _redelivered,  # the broker delivered something again
     "errors": _errors,  # the library raised (journaled fail or info records)
     "no-errors": _negate(_errors),
+    "blocked": _blocked,  # an alarm stalled the publishers for half its length or more
+    "publish-hung": _publish_hung,  # ... and no publish returned or raised meanwhile
+    "unroutable-loss": _unroutable_loss,  # acknowledged while no queue existed, lost
 }
 COMPARISONS = ("slower-than", "faster-than")
 # judged on the cells that differ from this one only in their publish rate (and size)

@@ -23,19 +23,20 @@ from mqcompare.matrix.claims import PREDICATES, parse_predicate
 from mqcompare.spec import ACK_MODES, Fault, RunSpec, new_run_id, parse_duration
 from mqcompare.stacks import STACKS, all_options, load_stack, only_takers
 
-BUILTIN = ("quick", "seed", "full", "cluster")
+BUILTIN = ("quick", "seed", "full", "cluster", "issues")
 CELL_BROKERS = ("local", "docker")  # a cell's own broker, beside the matrix's --broker
 FLAG = "--preset"
 
 # cell keys: those that may be lists (crossed) and those that are single values
 _CROSSED = ("stack", "mode", "confirms", "ack", "faults")
 _PLURAL = {"stacks": "stack", "modes": "mode", "plans": "faults"}
-_SIZES = {"producers": int, "messages": int, "rate": float, "work_ms": float}
+_SIZES = {"producers": int, "messages": int, "rate": float, "work_ms": float, "prefetch": int}
 _DURATIONS = {
     "stall_timeout": "stall_timeout_s",
     "drain_timeout": "drain_timeout_s",
     "retry_budget": "retry_budget_s",
     "publish_timeout": "publish_timeout_s",
+    "consumer_timeout": "consumer_timeout_s",
 }
 _OPTIONS = tuple(all_options())  # the stacks' own options, each a cell key
 CELL_KEYS = (
@@ -50,6 +51,7 @@ CELL_KEYS = (
     "cluster",
     "partition_handling",
     "clients",
+    "mandatory",
     "claims",
     "claim",
     "note",
@@ -80,12 +82,14 @@ class Cell:
     messages: int = 1000
     rate: float = 0.0
     work_ms: float = 0.0
+    prefetch: int = 100
     consume: str = "during"
     broker: str = ""  # "" the matrix's --broker; or local, docker: this cell's own
     queue: str = "classic"  # the queue type (--queue)
     cluster: int = 1  # nodes of its private broker (--cluster)
     partition_handling: str = "pause_minority"
     clients: str = "spread"
+    mandatory: bool = False
     timeouts: dict[str, float] = field(default_factory=dict)
     claims: tuple[str, ...] = ()
     note: str = ""
@@ -99,6 +103,7 @@ class Cell:
             messages=self.messages,
             confirms=self.confirms,
             rate=self.rate,
+            prefetch=self.prefetch,
             faults=tuple(Fault.parse(f) for f in self.faults),
             ack=self.ack,
             consume=self.consume,
@@ -107,6 +112,7 @@ class Cell:
             cluster=self.cluster,
             partition_handling=self.partition_handling,
             clients=self.clients,
+            mandatory=self.mandatory,
             run_id=new_run_id(),
             stack_options={"consumer_work_ms": self.work_ms, **self.options},
             **timeouts,
@@ -197,7 +203,7 @@ class Preset:
 
 
 def load_preset(name_or_path: str) -> Preset:
-    """A built-in preset by name (quick, seed, full, cluster) or a preset file by path.
+    """A built-in preset by name (quick, seed, full, cluster, issues) or a preset file by path.
     Its `base` lends it experiment texts; its `include` adds whole built-in presets."""
     data, source = _read(name_or_path)
     includes = data.pop("include", [])
@@ -361,6 +367,10 @@ def _expand(raw: dict[str, Any], exp: Experiment, where: str) -> list[Cell]:
             sizes[key] = str(raw[key])
     if "cluster" in raw:
         sizes["cluster"] = raw["cluster"]
+    if "mandatory" in raw:
+        if not isinstance(raw["mandatory"], bool):
+            raise BadInput(FLAG, f"{where}: mandatory must be true or false")
+        sizes["mandatory"] = raw["mandatory"]
     if "broker" in raw:
         if raw["broker"] not in CELL_BROKERS:
             raise BadInput(
@@ -377,6 +387,8 @@ def _expand(raw: dict[str, Any], exp: Experiment, where: str) -> list[Cell]:
         if stack_name not in STACKS:
             raise BadInput(FLAG, f"{where}: stack {stack_name!r}; allowed: {', '.join(STACKS)}")
         stack = load_stack(stack_name)
+        if sizes.get("mandatory") and stack.no_mandatory and len(axes["stack"]) > 1:
+            continue  # a cell shared by several stacks: each that can publish mandatory
         modes = (
             [stack.default_mode]
             if mode == "default"

@@ -55,6 +55,30 @@ def test_restart_without_confirms_is_judged_like_any_other(docker_run: Any) -> N
     assert r["broker"].startswith("container mqcompare-")
 
 
+def test_alarm_queue_delete_and_consumer_timeout_inside_the_container(
+    docker_run: Any, container: DockerBroker
+) -> None:
+    """The broker's protections through `rabbitmqctl eval` in the container: an alarm
+    blocks the publishers, then the queue is deleted under them, with the node's consumer
+    timeout set for the run (and put back after it)."""
+    r = docker_run(
+        "pika",
+        confirms=True,
+        mandatory=True,
+        consumer_timeout_s=60.0,
+        faults=["alarm@1s:2s", "queue-delete@3.5s"],
+        **PACED,
+    )
+    alarm, deleted = r["faults"]
+    assert alarm["hit"] and deleted["hit"], r["faults"]
+    assert alarm["blocked"]["publish"] == "hung"
+    assert alarm["up_s"] - alarm["down_s"] >= 2.0
+    assert deleted["struck"].startswith("queue with ")
+    assert deleted["up_s"] is not None, "the consumer declared the queue again"
+    assert r["counts"]["attempted"] == 2400
+    assert container.eval("application:get_env(rabbit, consumer_timeout).") == "{ok,1800000}"
+
+
 def test_missing_image_is_exit_3_naming_the_remedy(engine: None, tmp_path: Path) -> None:
     started = time.monotonic()
     done = subprocess.run(

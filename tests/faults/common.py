@@ -214,3 +214,71 @@ class WindowFaultContract:
         the_fault(r, "kill")
         assert_no_loss(r)
         assert r["errors"], "the kill reached producers with confirms in flight"
+
+
+@pytest.mark.broker
+@pytest.mark.faults
+class ProtectionsContract:
+    """The broker's own protections, for every stack: a resource alarm blocks publishers
+    (reported as a stall, not a hang of the run) and, with confirms, loses nothing; a
+    consumer holding a delivery past the consumer timeout loses its channel, and the
+    delivery comes again."""
+
+    stack: str
+
+    def test_alarm_blocks_publishers_and_confirms_lose_nothing(self, run: Any) -> None:
+        r = run(self.stack, confirms=True, faults=["alarm@1s:2s"], **PACED)
+        f = the_fault(r, "alarm")
+        assert f["struck"] == "memory alarm"
+        assert f["up_s"] - f["down_s"] >= 2.0
+        blocked = f["blocked"]
+        # each publish awaits a confirm the blocked broker does not send
+        assert blocked["publish"] == "hung", blocked
+        assert blocked["stalled_s"] >= 1.5, blocked
+        assert blocked["resumed_s"] >= f["up_s"], "publishing resumed once the alarm cleared"
+        assert_no_loss(r)
+        assert not r["producers_stalled"], "a blocked publisher is a result, not a hang"
+
+    def test_consumer_timeout_closes_the_channel_and_redelivers(self, run: Any) -> None:
+        r = run(
+            self.stack,
+            producers=1,
+            messages=3,
+            # one at a time: the messages behind the one held too long stay ready, so the
+            # run waits for them (the drain waits for ready messages, not unacked ones)
+            prefetch=1,
+            consumer_timeout_s=1.0,
+            drain_timeout_s=8.0,
+            stack_options={"consumer_work_ms": 2500},
+        )
+        c = r["counts"]
+        assert c["redelivered"] >= 1, c
+        assert c["duplicated"] >= 1, c
+        assert any("consumer timeout" in n or "unacked longer" in n for n in r["notes"])
+
+
+@pytest.mark.broker
+@pytest.mark.faults
+class QueueDeleteContract:
+    """For a stack whose consumer declares the queue again when it is cancelled: with
+    confirms, what is published while no queue exists is confirmed and lost unless it is
+    published mandatory; then it comes back, journaled failed, and is sent again."""
+
+    stack: str
+
+    def test_deleted_queue_drops_confirmed_messages(self, run: Any) -> None:
+        r = run(self.stack, confirms=True, faults=["queue-delete@1s"], **PACED)
+        f = the_fault(r, "queue-delete")
+        assert f["up_s"] is not None, "a client declared the queue again"
+        assert f["lost"]["while_gone"] > 0, f
+        assert r["counts"]["lost"] == sum(f["lost"].values())
+        assert not r["verdict"]["valid"]
+
+    def test_mandatory_returns_what_no_queue_took(self, run: Any) -> None:
+        r = run(self.stack, confirms=True, mandatory=True, faults=["queue-delete@1s"], **PACED)
+        f = the_fault(r, "queue-delete")
+        returned = sum(n for err, n in r["errors"].items() if err.endswith("312 NO_ROUTE"))
+        assert returned > 0, r["errors"]
+        # only what was on its way to the queue, or in it, went with it
+        assert f.get("lost", {}).get("while_gone", 0) == 0, f
+        assert r["counts"]["lost"] <= PACED["producers"] + int(f["struck"].split()[2])

@@ -4,13 +4,17 @@ from tests.faults.common import (
     PACED,
     ClusterContract,
     FaultContract,
+    ProtectionsContract,
+    QueueDeleteContract,
     WindowFaultContract,
     assert_no_loss,
     the_fault,
 )
 
 
-class TestAioPikaFaults(FaultContract, WindowFaultContract):
+class TestAioPikaFaults(
+    FaultContract, WindowFaultContract, ProtectionsContract, QueueDeleteContract
+):
     stack = "aio-pika"
     window_mode = "channel-per-producer"
 

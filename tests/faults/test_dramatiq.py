@@ -3,12 +3,19 @@ after its actor returns; when one of its processes dies, the whole worker shuts 
 
 from typing import Any
 
-from tests.faults.common import PACED, ClusterContract, FaultContract, assert_no_loss, the_fault
+from tests.faults.common import (
+    PACED,
+    ClusterContract,
+    FaultContract,
+    ProtectionsContract,
+    assert_no_loss,
+    the_fault,
+)
 
 TASKS = {"producers": 4, "messages": 300}  # 1,200 tasks of 20 ms on 2 threads: about 12 s
 
 
-class TestDramatiqFaults(FaultContract):
+class TestDramatiqFaults(FaultContract, ProtectionsContract):
     stack = "dramatiq"
     late_ack = {}  # noqa: RUF012 - dramatiq's only policy: ack after the actor
     consumer_kill = "consumer-kill@2s"  # a dramatiq worker takes about a second to start

@@ -1,7 +1,12 @@
-from tests.faults.common import ClusterContract, FaultContract
+from tests.faults.common import (
+    ClusterContract,
+    FaultContract,
+    ProtectionsContract,
+    QueueDeleteContract,
+)
 
 
-class TestKombuFaults(FaultContract):
+class TestKombuFaults(FaultContract, ProtectionsContract, QueueDeleteContract):
     stack = "kombu"
 
 

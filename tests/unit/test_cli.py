@@ -68,6 +68,11 @@ def closed_port() -> int:
         (["--stack", "aio-pika", "--confirms", "--confirm-window", "0"], "--confirm-window"),
         (["--stack", "pika", "--confirms", "--confirm-window", "10"], "--confirm-window"),
         (["--stack", "aio-pika", "--mode", "shared-unsafe"], "--mode"),
+        (["--stack", "dramatiq", "--mandatory"], "--mandatory"),
+        (["--stack", "pika", "--consumer-timeout", "soon"], "--consumer-timeout"),
+        (["--stack", "pika", "--fault", "alarm@1s"], "--fault"),
+        (["--stack", "pika", "--fault", "alarm@1s:2s:cpu"], "--fault"),
+        (["--stack", "pika", "--fault", "queue-delete@1s:2s"], "--fault"),
         (["--bogus"], "--bogus"),
     ],
 )

@@ -140,7 +140,28 @@ def test_seed_sweeps_the_rate_under_one_restart() -> None:
             assert [c.rate for c in cells if c.claims] == [0]  # judged once, on the series
 
 
-@pytest.mark.parametrize("name", ["quick", "seed", "full", "cluster"])
+def test_issues_asks_experiment_6_of_every_stack_and_quick_one_cell_of_each() -> None:
+    issues = load_preset("issues")
+    by_question: dict[str, set[str]] = {}
+    for c in issues.cells:
+        question = (
+            "alarm" if c.faults == ("alarm@1s:3s",)
+            else "timeout" if c.timeouts.get("consumer_timeout_s")
+            else "mandatory" if c.mandatory
+            else "deleted"
+        )  # fmt: skip
+        by_question.setdefault(question, set()).add(c.stack)
+    assert by_question["alarm"] == by_question["timeout"] == by_question["deleted"] == set(STACKS)
+    # dramatiq cannot publish mandatory: a cell shared by all stacks leaves it out
+    assert by_question["mandatory"] == set(STACKS) - {"dramatiq"}
+    quick = [c for c in load_preset("quick").cells if c.experiment == "6"]
+    assert len(quick) == 4
+    assert {f.split("@")[0] for c in quick for f in c.faults} == {"alarm", "queue-delete"}
+    assert [c.mandatory for c in quick if c.faults == ("queue-delete@1s",)] == [False, True]
+    assert any(c.timeouts.get("consumer_timeout_s") == 1.0 for c in quick)
+
+
+@pytest.mark.parametrize("name", ["quick", "seed", "full", "cluster", "issues"])
 def test_every_built_in_claim_states_one_thing(name: str) -> None:
     """A compound claim shows one verdict for several statements; each is its own claim."""
     preset = load_preset(name)
