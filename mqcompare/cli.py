@@ -414,7 +414,12 @@ def check(dirs: tuple[str, ...], out_file: Path | None, as_json: bool) -> None:
     "file of your own (see mqcompare/matrix/presets/seed.toml). Exit 0 when every run completed, "
     "whatever they found; 3 when a run could not; 130 on Ctrl-C (finished cells reported)."
 )
-@click.option("--preset", "preset_name", required=True, help="quick, seed, full, cluster, issues or FILE.toml.")
+@click.option(
+    "--preset",
+    "preset_name",
+    required=True,
+    help="quick, seed, full, cluster, issues or FILE.toml.",
+)
 @click.option(
     "--stacks", default="", help="Comma-separated stacks to keep  [default: all of the preset's]."
 )
