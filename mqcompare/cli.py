@@ -99,10 +99,9 @@ def _stack_options(command: Any) -> Any:
 )
 @click.option(
     "--mandatory/--no-mandatory",
-    default=False,
-    show_default=True,
-    help="Publish mandatory: a message no queue takes comes back and is journaled failed "
-    "(off: the libraries' default; the broker drops it, and confirms it).",
+    default=None,
+    help="Publish mandatory: a message no queue takes comes back and is journaled failed. "
+    "[default: the library's own: off (the broker drops it, and confirms it), aio-pika on]",
 )
 @click.option(
     "--rate",
@@ -224,7 +223,7 @@ def run(
     producers: str,
     messages: str,
     confirms: bool,
-    mandatory: bool,
+    mandatory: bool | None,
     rate: str,
     faults: tuple[str, ...],
     broker: str,

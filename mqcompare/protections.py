@@ -162,7 +162,8 @@ def notes(result: dict[str, Any], blocked_publish: str) -> list[str]:
                 "same, unless it is published mandatory (RabbitMQ docs, Publishers: "
                 "unroutable message handling)"
             )
-        if spec.get("mandatory") and c.get("failed") + sum(result.get("errors", {}).values()):
+        returned = [e for e in result.get("errors", {}) if e.endswith("312 NO_ROUTE")]
+        if returned:
             lines.append(
                 "published mandatory, a message no queue took came back (Basic.Return, 312 "
                 "NO_ROUTE) and was journaled failed, then sent again"

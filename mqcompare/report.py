@@ -26,10 +26,17 @@ def headline(result: dict[str, Any]) -> str:
     queue = f", {queue} queue" if queue != "classic" else ""
     if int(spec.get("cluster", 1)) > 1:
         queue += f" on {spec['cluster']} nodes"
+    extra = protections_text(spec.get("mandatory"), spec.get("consumer_timeout_s") or 0.0)
     return (
-        f"{spec.get('stack')} {spec.get('mode')}, {confirms}, {ack_policy(spec)}{queue}, "
-        f"{spec.get('producers')} x {spec.get('messages')}, {faults}"
+        f"{spec.get('stack')} {spec.get('mode')}, {confirms}, {ack_policy(spec)}{queue}"
+        f"{extra}, {spec.get('producers')} x {spec.get('messages')}, {faults}"
     )
+
+
+def protections_text(mandatory: bool | None, consumer_timeout_s: float) -> str:
+    """', mandatory, consumer timeout 1s' for a run that set them ('' for the defaults)."""
+    text = {True: ", mandatory", False: ", not mandatory", None: ""}[mandatory]
+    return text + (f", consumer timeout {consumer_timeout_s:g}s" if consumer_timeout_s else "")
 
 
 def ack_label(spec: dict[str, Any]) -> str:

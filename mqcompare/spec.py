@@ -193,9 +193,10 @@ class RunSpec:
     retry_budget_s: float = 15.0
     drain_timeout_s: float = 60.0
     publish_timeout_s: float = 600.0
-    # publish `mandatory`, so that a message no queue takes comes back (off: the libraries'
-    # default, where the broker drops it, and confirms it when confirms are on)
-    mandatory: bool = False
+    # publish `mandatory`, so that a message no queue takes comes back; None: as the
+    # library does by default (off, where the broker drops it, and confirms it when
+    # confirms are on; aio-pika's Exchange.publish is mandatory by default)
+    mandatory: bool | None = None
     # the broker's delivery acknowledgement timeout for this run, in seconds (0: the
     # broker's own, 30 minutes): a consumer holding a message longer loses its channel
     consumer_timeout_s: float = 0.0

@@ -27,11 +27,11 @@ class Returned(Exception):
 
 class _Sender:
     """Publishes one persistent message to the run's queue through the default exchange,
-    mandatory as the run says (aio-pika's own default is mandatory; mqcompare's is off, as
-    in the other libraries, so that every stack is compared the same way)."""
+    mandatory unless the run says --no-mandatory (aio-pika's own default is mandatory)."""
 
     def __init__(self, spec: Any) -> None:
-        self.queue, self.confirms, self.mandatory = spec.queue, spec.confirms, spec.mandatory
+        self.queue, self.confirms = spec.queue, spec.confirms
+        self.mandatory = spec.mandatory is not False
 
     async def send(self, channel: AbstractChannel, p: int, s: int, body: bytes) -> None:
         message = aio_pika.Message(
@@ -156,8 +156,7 @@ def settings(spec: Any) -> dict[str, Any]:
     return {
         "aio_pika_version": aio_pika.__version__,
         "delivery_mode": 2,
-        "mandatory": spec.mandatory,
-        "library_default_mandatory": True,
+        "mandatory": spec.mandatory is not False,
         "on_return_raises": False,
         "heartbeat_s": HEARTBEAT_S,
         "confirm_window": int(spec.stack_options.get("confirm_window", 1)),

@@ -44,7 +44,7 @@ class CeleryPublisher:
                     retry=True,
                     retry_policy=attempts.policy(self.policy),
                     confirm_timeout=CONFIRM_TIMEOUT_S if self.spec.confirms else None,
-                    mandatory=self.spec.mandatory,
+                    mandatory=bool(self.spec.mandatory),  # celery's default: off
                 )
         except Exception as exc:
             attempts.reraise(exc)

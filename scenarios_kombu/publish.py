@@ -36,7 +36,7 @@ class KombuPublisher:
     ) -> None:
         self.queue = spec.queue
         self.confirms = spec.confirms
-        self.mandatory = spec.mandatory
+        self.mandatory = bool(spec.mandatory)  # kombu's default: off
         self.policy = retry_policy(spec.retry_budget_s)
         self.producer = producer
         self.on_retry = on_retry
@@ -150,7 +150,7 @@ def settings(spec: Any) -> dict[str, Any]:
         "delivery_mode": 2,
         "confirm_publish": spec.confirms,
         "confirm_timeout_s": CONFIRM_TIMEOUT_S if spec.confirms else None,
-        "mandatory": spec.mandatory,
+        "mandatory": bool(spec.mandatory),
         "heartbeat_s": HEARTBEAT_S,
         "pool_limit": kombu.pools.get_limit() if spec.mode == "pool" else None,
         "retry": "kombu Producer.publish(retry=True)",

@@ -180,7 +180,7 @@ class Session:
 
     async def publisher(self, p: int) -> Link:
         spec = self.spec
-        return Link(producer_url(self.url, p), spec.queue, spec.confirms, spec.mandatory)
+        return Link(producer_url(self.url, p), spec.queue, spec.confirms, bool(spec.mandatory))
 
     async def close(self) -> None:
         pass  # each producer closes its own connection

@@ -45,7 +45,7 @@ class _Sender:
     def __init__(self, spec: Any) -> None:
         self.queue = spec.queue
         self.confirms = spec.confirms
-        self.mandatory = spec.mandatory
+        self.mandatory = bool(spec.mandatory)  # pika's default: off
 
     def send(self, ch: Any, p: int, s: int, body: bytes) -> None:
         props = pika.BasicProperties(delivery_mode=2, message_id=message_id(p, s))
@@ -225,7 +225,7 @@ def settings(spec: Any) -> dict[str, Any]:
     return {
         "pika_version": pika.__version__,
         "delivery_mode": 2,
-        "mandatory": spec.mandatory,
+        "mandatory": bool(spec.mandatory),
         "heartbeat_s": HEARTBEAT_S,
         **(
             {"confirm_window": int(spec.stack_options.get("confirm_window", 1))}

@@ -89,7 +89,7 @@ class Cell:
     cluster: int = 1  # nodes of its private broker (--cluster)
     partition_handling: str = "pause_minority"
     clients: str = "spread"
-    mandatory: bool = False
+    mandatory: bool | None = None  # None: the library's own default
     timeouts: dict[str, float] = field(default_factory=dict)
     claims: tuple[str, ...] = ()
     note: str = ""

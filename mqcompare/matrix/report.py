@@ -26,6 +26,7 @@ from mqcompare.matrix.summary import (
     run_row,
     summarize,
 )
+from mqcompare.report import protections_text
 from mqcompare.stacks import STACKS
 
 COLUMNS = (
@@ -43,7 +44,8 @@ def row(s: CellSummary, errors_top: int = 3, observed: bool = True) -> list[str]
         c.mode
         + (f" ({c.broker} broker)" if c.broker else "")
         + (f", {c.queue} queue" if c.queue != "classic" or c.cluster > 1 else "")
-        + (f", {c.cluster} nodes" if c.cluster > 1 else ""),
+        + (f", {c.cluster} nodes" if c.cluster > 1 else "")
+        + protections_text(c.mandatory, c.timeouts.get("consumer_timeout_s", 0.0)),
         "yes" if c.confirms else "no",
         ack_text(s),
         s.faults_text(observed),
