@@ -244,13 +244,19 @@ class BrokerControl:
     def set_consumer_timeout(self, seconds: float) -> Callable[[], None]:
         """Set the broker's consumer timeout for the channels opened from now on; returns
         what restores it."""
-        restores = [set_consumer_timeout(evaluate, seconds) for evaluate in self.evaluators()]
+        restores: list[Callable[[], None]] = []
 
         def restore() -> None:
             for undo in restores:
                 with contextlib.suppress(InfrastructureError):
                     undo()
 
+        try:
+            for evaluate in self.evaluators():
+                restores.append(set_consumer_timeout(evaluate, seconds))
+        except InfrastructureError:
+            restore()  # the nodes already set go back before the run is refused
+            raise
         return restore
 
     def evaluators(self) -> list[Callable[[str], str]]:
