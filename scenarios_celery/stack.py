@@ -17,8 +17,9 @@ class CeleryStack(Stack):
     default_mode = "shared-app"
     blocked_publish = (
         "apply_async has no deadline of its own on a blocked connection (celery issue 2689; "
-        "users ask to be told instead, celery issue 1828): with confirm_publish it waits up "
-        "to kombu's confirm_timeout (10 s as mqcompare publishes); without it apply_async "
+        "users ask for a blocked-connection timeout, celery issue 10386): with "
+        "confirm_publish it waits up to kombu's confirm_timeout (10 s as mqcompare "
+        "publishes); without it apply_async "
         "returns while the socket's buffers take the bytes, until py-amqp's 1 s "
         "TCP_USER_TIMEOUT drops the connection"
     )
