@@ -58,6 +58,11 @@ CONSUME_MODES = ("during", "after")
 QUEUE_TYPES = ("classic", "quorum", "mirrored")
 ACK_MODES = ("after", "before", "auto")
 
+# faults whose TARGET is not a node: (article, what the target is, allowed targets)
+_TIMED_TARGETS = {
+    "alarm": ("an", "resource", ALARM_RESOURCES),
+    "partition": ("a", "shape", PARTITION_SHAPES),
+}
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)?$")
 _FAULT = re.compile(r"^([a-z-]+)@([^:]+)(?::([^:]+))?(?::([^:]+))?$")
 
@@ -110,21 +115,15 @@ class Fault:
                     raise BadInput(flag, f"{kind} takes no down time ({text!r}); use {kind}@AT")
                 down = parse_duration(second, flag)
             target = third or ""
-        if kind == "alarm":
+        if kind in _TIMED_TARGETS:  # a duration, and a target of its own words
+            article, word, allowed = _TIMED_TARGETS[kind]
             if not down:
-                raise BadInput(flag, f"{text!r}: an alarm needs its duration, alarm@AT:DUR")
-            if target and target not in ALARM_RESOURCES:
                 raise BadInput(
-                    flag,
-                    f"unknown alarm resource {target!r}; allowed: {', '.join(ALARM_RESOURCES)}",
+                    flag, f"{text!r}: {article} {kind} needs its duration, {kind}@AT:DUR"
                 )
-        elif kind == "partition":
-            if not down:
-                raise BadInput(flag, f"{text!r}: a partition needs its duration, partition@AT:DUR")
-            if target and target not in PARTITION_SHAPES:
+            if target and target not in allowed:
                 raise BadInput(
-                    flag,
-                    f"unknown partition shape {target!r}; allowed: {', '.join(PARTITION_SHAPES)}",
+                    flag, f"unknown {kind} {word} {target!r}; allowed: {', '.join(allowed)}"
                 )
         elif target:
             if kind not in BROKER_FAULTS:
