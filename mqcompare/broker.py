@@ -37,6 +37,7 @@ from mqcompare.files import write_json
 from mqcompare.observe import PhaseLog, pid_alive, sleep_until, wait_for
 from mqcompare.protections import (
     clear_alarms,
+    count_unacked,
     delete_queue,
     raise_alarm,
     set_consumer_timeout,
@@ -263,6 +264,18 @@ class BrokerControl:
         """Something that evaluates an expression on each of the broker's nodes."""
         return [self.eval]
 
+    def unacked(self, queue: str) -> int | None:
+        """Messages of `queue` that consumers hold unacknowledged, as the first node that
+        answers says; None: this broker cannot be asked (InfrastructureError: no node
+        could answer now)."""
+        failure: InfrastructureError | None = None
+        for evaluate in self.evaluators():
+            try:
+                return count_unacked(evaluate, self.url, queue)
+            except InfrastructureError as exc:
+                failure = exc
+        raise failure or InfrastructureError(f"no node to ask about {queue}")
+
     def restart(self, down: float, log: PhaseLog) -> None:
         raise InfrastructureError(f"{self.display_url} cannot be restarted")
 
@@ -310,6 +323,9 @@ class ExternalBroker(BrokerControl):
         if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
             raise BadInput("--broker", f"{redact_url(url)} is not an amqp://host[:port] URL")
         self.url = url
+
+    def unacked(self, queue: str) -> int | None:
+        return None  # only its management API could say, and that may not be enabled
 
 
 @dataclass

@@ -201,7 +201,8 @@ def _stack_options(command: Any) -> Any:
     "--drain-timeout",
     default="60s",
     show_default=True,
-    help="How long to wait for the queue to drain after publishing and faults.",
+    help="How long to wait, after publishing and faults, for the queue to be empty and "
+    "what consumers hold to be acknowledged.",
 )
 @click.option(
     "--publish-timeout",

@@ -1,7 +1,8 @@
 """The broker's own protections and an operator's hand, as faults: a resource alarm raised
 and cleared, the run's queue deleted, and the delivery acknowledgement timeout set for a
-run. Each is an Erlang expression evaluated on a node, so a private node, a cluster's
-node and a container (through `rabbitmqctl eval`) do them alike."""
+run; and what only the broker knows of the run's queue (its unacknowledged messages).
+Each is an Erlang expression evaluated on a node, so a private node, a cluster's node and
+a container (through `rabbitmqctl eval`) do them alike."""
 
 from __future__ import annotations
 
@@ -38,6 +39,22 @@ def _binary(text: str) -> str:
 
 def _queue_ref(vhost: str, queue: str) -> str:
     return f"rabbit_misc:r({_binary(vhost)}, queue, {_binary(queue)})"
+
+
+def count_unacked(evaluate: Evaluate, url: str, queue: str) -> int:
+    """Messages of `queue`, and of the queues a stack names after it (dramatiq's `Q.DQ`),
+    delivered to a consumer and not acknowledged yet: a passive declare counts only the
+    ready ones, and a consumer that works on what it holds says nothing for a while."""
+    prefix = queue + "."
+    answer = evaluate(
+        "lists:sum([U || [{name, {resource, _, queue, N}}, {messages_unacknowledged, U}] <- "
+        f"rabbit_amqqueue:info_all({_binary(vhost_of(url))}, [name, messages_unacknowledged]), "
+        f"is_integer(U), (N =:= {_binary(queue)}) orelse "
+        f"(binary:longest_common_prefix([N, {_binary(prefix)}]) =:= {len(prefix.encode())})])."
+    )
+    if not answer.isdigit():
+        raise InfrastructureError(f"unacknowledged messages of {queue}: unexpected {answer!r}")
+    return int(answer)
 
 
 def raise_alarm(evaluate: Evaluate, resource: str, down: float, log: PhaseLog) -> None:

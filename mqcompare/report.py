@@ -144,12 +144,14 @@ def result_table(result: dict[str, Any]) -> Group:
             )
         )
     drain = result.get("drain") or {}
-    if drain.get("complete") is False and drain.get("left_in_queue"):
+    left, held = drain.get("left_in_queue") or 0, drain.get("unacked") or 0
+    if drain.get("complete") is False and (left or held):
+        holding = f" and {held:,} held unacknowledged by a consumer" if held else ""
         parts.append(
             Text(
                 f"the queue did not drain within {spec.get('drain_timeout_s', '?')} s: "
-                f"{drain['left_in_queue']:,} messages were still queued, so what was "
-                f"acknowledged among them counts as lost (no consumer got it)",
+                f"{left:,} messages were still queued{holding}, so what was acknowledged "
+                f"among them and never delivered counts as lost",
                 style="bold yellow",
             )
         )

@@ -433,8 +433,13 @@ class Run:
         faults.start_clock(tail.first_invoke or time.time())
 
     def _drain(self, admin: Any, tail: JournalTail, faults: FaultRunner) -> dict[str, Any]:
+        """Wait until the queue is empty, no consumer holds a message of it unacknowledged
+        and nothing was delivered for a while; a consumer that works W ms on a message
+        journals one every W ms, so a while is longer than that."""
         deadline = time.monotonic() + self.spec.drain_timeout_s
+        quiet_s = QUIET_S + float(self.spec.stack_options.get("consumer_work_ms", 0)) / 1000.0
         depth: int | None = None
+        held: int | None = None
         while time.monotonic() < deadline:
             self._tick(tail, faults, "draining")
             try:
@@ -444,14 +449,25 @@ class Run:
                 with contextlib.suppress(Exception):
                     admin.close()
                 continue
-            if depth == 0 and tail.quiet_for() >= QUIET_S:
-                return {"complete": True, "left_in_queue": 0}
+            if depth != 0 or tail.quiet_for() < quiet_s:
+                continue
+            try:
+                held = self.broker.unacked(self.spec.queue)
+            except InfrastructureError:
+                held = -1  # no node answered: ask again
+            if not held:  # 0, or a broker that cannot say (then the quiet alone decides)
+                return {"complete": True, "left_in_queue": 0, "unacked": held}
+        left = "unknown" if depth is None else f"{depth:,}"
+        holding = f", {held:,} held unacknowledged by a consumer" if held and held > 0 else ""
         self.say(
             f"queue {self.spec.queue} did not drain within {self.spec.drain_timeout_s:g} s "
-            f"({depth if depth is not None else 'unknown'} messages still queued); "
-            f"checking what was delivered"
+            f"({left} messages still queued{holding}); checking what was delivered"
         )
-        return {"complete": False, "left_in_queue": depth}
+        return {
+            "complete": False,
+            "left_in_queue": depth,
+            "unacked": held if held is not None and held >= 0 else None,
+        }
 
 
 MIRRORING = {"ha-mode": "exactly", "ha-params": 3, "ha-sync-mode": "automatic"}

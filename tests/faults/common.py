@@ -244,9 +244,7 @@ class ProtectionsContract:
             self.stack,
             producers=1,
             messages=3,
-            # one at a time: the messages behind the one held too long stay ready, so the
-            # run waits for them (the drain waits for ready messages, not unacked ones)
-            prefetch=1,
+            prefetch=1,  # one at a time, as a worker that takes one long task
             consumer_timeout_s=1.0,
             drain_timeout_s=8.0,
             stack_options={"consumer_work_ms": 2500},

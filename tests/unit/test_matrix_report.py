@@ -295,6 +295,12 @@ def test_a_queue_left_undrained_is_said_where_its_loss_is_counted(tmp_path: Path
     buf = io.StringIO()
     print_result(stuck, Console(file=buf, width=120, color_system=None))
     assert "did not drain" in buf.getvalue() and "7 messages were still queued" in buf.getvalue()
+    held = result("pika", lost=2, drain={"complete": False, "left_in_queue": 0, "unacked": 2})
+    buf = io.StringIO()
+    print_result(held, Console(file=buf, width=200, color_system=None))
+    assert "0 messages were still queued and 2 held unacknowledged by a consumer" in (
+        buf.getvalue()
+    )
     path = tmp_path / "p.toml"
     path.write_text(PRESET)
     doc = document(load_preset(str(path)), [stuck])
