@@ -409,8 +409,9 @@ def check(dirs: tuple[str, ...], out_file: Path | None, as_json: bool) -> None:
 
 
 @cli.command(
-    epilog="Presets: quick (the three experiments on every stack, about 3 minutes), seed "
-    "(the write-up's own sizes), full (every mode x confirms x fault x stack), or a .toml "
+    epilog="Presets: quick (one or more cells of each experiment, every stack, about 7 "
+    "minutes), seed (the write-up's own sizes), full (every mode x confirms x fault x stack), "
+    "cluster (3 nodes), issues (experiment 6: the broker's own protections), or a .toml "
     "file of your own (see mqcompare/matrix/presets/seed.toml). Exit 0 when every run completed, "
     "whatever they found; 3 when a run could not; 130 on Ctrl-C (finished cells reported)."
 )

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from mqcompare.checker import faults_missed
 from mqcompare.errors import BadInput
-from mqcompare.stacks import ack_policy
+from mqcompare.stacks import ack_policy, options_text
 
 
 def headline(result: dict[str, Any]) -> str:
@@ -27,6 +27,7 @@ def headline(result: dict[str, Any]) -> str:
     if int(spec.get("cluster", 1)) > 1:
         queue += f" on {spec['cluster']} nodes"
     extra = protections_text(spec.get("mandatory"), spec.get("consumer_timeout_s") or 0.0)
+    extra += options_text(str(spec.get("stack")), spec.get("stack_options") or {})
     return (
         f"{spec.get('stack')} {spec.get('mode')}, {confirms}, {ack_policy(spec)}{queue}"
         f"{extra}, {spec.get('producers')} x {spec.get('messages')}, {faults}"

@@ -141,6 +141,9 @@ class StackOption:
     default: Any  # bool, int or str: also the type a given value must have
     choices: tuple[str, ...] = ()
     minimum: int = 1  # the smallest whole number an int option takes
+    # how a run's headline and a cell's setting name a value other than the default
+    # ("TCP_USER_TIMEOUT {} ms"); "": never named there
+    label: str = ""
 
     @property
     def switch(self) -> bool:
@@ -316,6 +319,18 @@ def only_takers(key: str) -> str:
     """ "only celery takes it": for an option given to a stack that does not take it."""
     takers = all_options()[key][1]
     return f"only {' and '.join(takers)} {'takes' if len(takers) == 1 else 'take'} it"
+
+
+def options_text(stack: str, stack_options: dict[str, Any]) -> str:
+    """', TCP_USER_TIMEOUT 0 ms': the options a run set away from their defaults that its
+    stack names in labels ('' for none, or a stack this installation does not know)."""
+    if stack not in STACKS:
+        return ""
+    return "".join(
+        ", " + o.label.format(stack_options[o.key])
+        for o in load_stack(stack).options
+        if o.label and o.key in stack_options and stack_options[o.key] != o.default
+    )
 
 
 def ack_policy(spec: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from mqcompare.journal import JournalWriter
 from mqcompare.spec import RunSpec
 from scenarios_celery.connect import publish_policy
 from scenarios_celery.stack import CeleryStack
+from scenarios_kombu.connect import transport_options
 
 TASK = "mqcompare.record"
 
@@ -47,7 +48,7 @@ def make_app(
     app.conf.update(
         broker_url=url,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"confirm_publish": spec.confirms},
+        broker_transport_options=transport_options(spec),
         # the same durable queue on the default exchange as every stack
         task_queues=[
             Queue(

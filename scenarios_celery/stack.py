@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mqcompare.stacks import Mode, Stack, StackOption, mode_table
-from scenarios_kombu.stack import blocked_loss
+from scenarios_kombu.stack import TCP_USER_TIMEOUT, blocked_loss
 
 
 class CeleryStack(Stack):
@@ -20,8 +20,8 @@ class CeleryStack(Stack):
         "users ask for a blocked-connection timeout, celery issue 10386): with "
         "confirm_publish it waits up to kombu's confirm_timeout (10 s as mqcompare "
         "publishes); without it apply_async "
-        "returns while the socket's buffers take the bytes, until py-amqp's 1 s "
-        "TCP_USER_TIMEOUT drops the connection"
+        "returns while the socket's buffers take the bytes, until the connection's "
+        "TCP_USER_TIMEOUT drops it (py-amqp's 1 s; --tcp-user-timeout-ms 0: never)"
     )
     modes = mode_table(
         Mode("shared-app", "apply_async through the app's own producer pool", "shared_app"),
@@ -54,6 +54,7 @@ class CeleryStack(Stack):
             "same",
             choices=("same", "celery-default"),
         ),
+        TCP_USER_TIMEOUT,
     )
 
     def consumer_argv(self, spec: Any, n: int, journal: Path) -> list[str]:

@@ -4,10 +4,13 @@ gives kombu's own retries the same budget as the other stacks'."""
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Iterable
 from typing import Any
 
 from kombu import Connection
+
+from scenarios_kombu.stack import TCP_USER_TIMEOUT
 
 CONNECT_TIMEOUT_S = 3
 # A lost confirm must end in an error (journaled `info`), never a hang.
@@ -21,12 +24,22 @@ INTERVAL_STEP_S = 0.2
 INTERVAL_MAX_S = 1.0
 
 
-def connection(url: str, confirms: bool) -> Connection:
+def transport_options(spec: Any) -> dict[str, Any]:
+    """What a run's py-amqp connections are given: confirms, and the socket's
+    TCP_USER_TIMEOUT (py-amqp's own default unless the run sets it)."""
+    ms = spec.stack_options.get(TCP_USER_TIMEOUT.key, TCP_USER_TIMEOUT.default)
+    return {
+        "confirm_publish": spec.confirms,
+        "socket_settings": {socket.TCP_USER_TIMEOUT: ms},
+    }
+
+
+def connection(url: str, spec: Any) -> Connection:
     return Connection(
         url,
         heartbeat=HEARTBEAT_S,
         connect_timeout=CONNECT_TIMEOUT_S,
-        transport_options={"confirm_publish": confirms},
+        transport_options=transport_options(spec),
     )
 
 

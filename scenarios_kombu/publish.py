@@ -74,7 +74,7 @@ class _Session:
 
     def __init__(self, spec: Any, url: str) -> None:
         self.spec, self.url = spec, url
-        self.conn = connection(url, spec.confirms)
+        self.conn = connection(url, spec)
         self.pooled: set[Any] = set()  # connections the pool handed out
         self.owned: list[Any] = []  # connections opened per producer
 
@@ -121,7 +121,7 @@ class SharedProducer(_Session):
 
 class OwnProducers(_Session):
     def publisher(self, p: int, on_retry: RetryHook) -> KombuPublisher:
-        own = connection(producer_url(self.url, p), self.spec.confirms)
+        own = connection(producer_url(self.url, p), self.spec)
         self.owned.append(own)
         producer = Producer(own)
         return KombuPublisher(self.spec, lambda: contextlib.nullcontext(producer), on_retry)

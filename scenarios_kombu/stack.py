@@ -6,7 +6,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from mqcompare.stacks import Mode, Stack, mode_table
+from mqcompare.stacks import Mode, Stack, StackOption, mode_table
+
+PY_AMQP_TCP_USER_TIMEOUT_MS = 1000  # amqp/transport.py DEFAULT_SOCKET_SETTINGS
+
+TCP_USER_TIMEOUT = StackOption(
+    "tcp_user_timeout_ms",
+    "--tcp-user-timeout-ms",
+    "TCP_USER_TIMEOUT of every py-amqp connection, in ms: how long sent bytes may wait "
+    "unacknowledged, a blocked broker's full buffers too (py-amqp's default 1000; 0: "
+    "the kernel's own, none)",
+    PY_AMQP_TCP_USER_TIMEOUT_MS,
+    minimum=0,
+    label="TCP_USER_TIMEOUT {} ms",
+)
+"""kombu's and celery's one setting (through py-amqp) that decides whether a blocked
+connection is dropped by the kernel, and what its buffers held lost."""
 
 
 class KombuStack(Stack):
@@ -16,10 +31,12 @@ class KombuStack(Stack):
     blocked_publish = (
         "with confirm_publish a publish waits for its confirm up to confirm_timeout (10 s "
         "as mqcompare publishes; kombu's default waits forever) and raises; without confirms "
-        "it returns while the socket's buffers take its bytes, until py-amqp's 1 s "
-        "TCP_USER_TIMEOUT drops the connection (kombu docs, Producer.publish)"
+        "it returns while the socket's buffers take its bytes, until the connection's "
+        "TCP_USER_TIMEOUT drops it (py-amqp's 1 s; --tcp-user-timeout-ms 0: never; kombu "
+        "docs, Producer.publish)"
     )
 
+    options = (TCP_USER_TIMEOUT,)
     modes = mode_table(
         Mode(
             "pool",
@@ -49,13 +66,21 @@ class KombuStack(Stack):
 
 def blocked_loss(result: dict[str, Any]) -> list[str]:
     """Why kombu (and celery, through it) lost what it published during an alarm: the
-    `why:` line, when that happened."""
+    `why:` line, when that happened and the connections had a TCP_USER_TIMEOUT."""
     alarmed = any(f["kind"] == "alarm" and f.get("hit") for f in result.get("faults", []))
-    if not (alarmed and result["counts"].get("lost") and not result["spec"].get("confirms")):
+    spec = result["spec"]
+    ms = (spec.get("stack_options") or {}).get(TCP_USER_TIMEOUT.key, TCP_USER_TIMEOUT.default)
+    if not (alarmed and ms and result["counts"].get("lost") and not spec.get("confirms")):
         return []
-    return [
+    setting = (
         "py-amqp sets TCP_USER_TIMEOUT to 1 s on every connection (amqp/transport.py "
-        "DEFAULT_SOCKET_SETTINGS; py-amqp PR 114): a blocked broker stops reading, the "
-        "kernel drops the connection a second later, and the messages publish had returned "
-        "for, still in the socket's buffers, are gone (BrokenPipeError on the next publish)"
+        "DEFAULT_SOCKET_SETTINGS; py-amqp PR 114, for a faster failover when a server dies)"
+        if ms == PY_AMQP_TCP_USER_TIMEOUT_MS
+        else f"the run set TCP_USER_TIMEOUT to {ms / 1000:g} s (--tcp-user-timeout-ms)"
+    )
+    return [
+        f"{setting}: a blocked broker stops reading, the kernel drops the connection once "
+        "sent bytes wait that long, and the messages publish had returned for, still in the "
+        "sockets' buffers, are gone (BrokenPipeError on the next publish); a timeout longer "
+        "than the alarm, or 0 (none), keeps the connection"
     ]

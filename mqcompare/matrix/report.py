@@ -27,7 +27,7 @@ from mqcompare.matrix.summary import (
     summarize,
 )
 from mqcompare.report import protections_text
-from mqcompare.stacks import STACKS
+from mqcompare.stacks import STACKS, options_text
 
 COLUMNS = (
     "cell", "stack", "mode", "confirms", "ack", "faults", "runs", "lost", "duplicated",
@@ -45,7 +45,8 @@ def row(s: CellSummary, errors_top: int = 3, observed: bool = True) -> list[str]
         + (f" ({c.broker} broker)" if c.broker else "")
         + (f", {c.queue} queue" if c.queue != "classic" or c.cluster > 1 else "")
         + (f", {c.cluster} nodes" if c.cluster > 1 else "")
-        + protections_text(c.mandatory, c.timeouts.get("consumer_timeout_s", 0.0)),
+        + protections_text(c.mandatory, c.timeouts.get("consumer_timeout_s", 0.0))
+        + options_text(c.stack, c.options),
         "yes" if c.confirms else "no",
         ack_text(s),
         s.faults_text(observed),

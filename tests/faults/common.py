@@ -280,3 +280,27 @@ class QueueDeleteContract:
         # only what was on its way to the queue, or in it, went with it
         assert f.get("lost", {}).get("while_gone", 0) == 0, f
         assert r["counts"]["lost"] <= PACED["producers"] + int(f["struck"].split()[2])
+
+
+@pytest.mark.broker
+@pytest.mark.faults
+class PyAmqpSocketContract:
+    """kombu and celery publish through py-amqp, which gives every connection a
+    TCP_USER_TIMEOUT of 1 s: a broker blocked by an alarm stops reading, the kernel drops
+    the connection, and what its buffers held is lost (measured at this very load, without
+    confirms: docs/issues-report.md). Without the timeout the connection waits the alarm
+    out and nothing is lost."""
+
+    stack: str
+
+    def test_without_a_tcp_user_timeout_an_alarm_loses_nothing(self, run: Any) -> None:
+        r = run(
+            self.stack,
+            faults=["alarm@1s:3s"],
+            stack_options={"tcp_user_timeout_ms": 0},
+            **PACED,
+        )
+        blocked = the_fault(r, "alarm")["blocked"]
+        assert blocked["publish"] == "returned", blocked  # into the sockets' buffers
+        assert_no_loss(r)
+        assert not any("the kernel drops the connection" in n for n in r["notes"]), r["notes"]

@@ -4,7 +4,13 @@ so the task a test expects lost is the one the fault names."""
 
 from typing import Any
 
-from tests.faults.common import ClusterContract, FaultContract, ProtectionsContract, the_fault
+from tests.faults.common import (
+    ClusterContract,
+    FaultContract,
+    ProtectionsContract,
+    PyAmqpSocketContract,
+    the_fault,
+)
 
 TASKS = {"producers": 4, "messages": 300}  # 1,200 tasks of 20 ms on 2 processes: 12 s
 
@@ -30,7 +36,7 @@ def struck_tasks(r: dict[str, Any]) -> set[str]:
     return {f["struck"].rsplit(" ", 1)[1] for f in r["faults"]}
 
 
-class TestCeleryFaults(FaultContract, ProtectionsContract):
+class TestCeleryFaults(FaultContract, ProtectionsContract, PyAmqpSocketContract):
     stack = "celery"
     late_ack = {"stack_options": {"acks_late": True}}  # noqa: RUF012
     consumer_kill = "consumer-kill@2s"  # a celery worker takes about a second to start

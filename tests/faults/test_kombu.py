@@ -2,11 +2,14 @@ from tests.faults.common import (
     ClusterContract,
     FaultContract,
     ProtectionsContract,
+    PyAmqpSocketContract,
     QueueDeleteContract,
 )
 
 
-class TestKombuFaults(FaultContract, ProtectionsContract, QueueDeleteContract):
+class TestKombuFaults(
+    FaultContract, ProtectionsContract, QueueDeleteContract, PyAmqpSocketContract
+):
     stack = "kombu"
 
 
