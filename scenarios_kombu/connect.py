@@ -24,13 +24,16 @@ INTERVAL_STEP_S = 0.2
 INTERVAL_MAX_S = 1.0
 
 
+def tcp_user_timeout_ms(spec: Any) -> int:
+    """The socket's TCP_USER_TIMEOUT for the run: py-amqp's own unless the run sets it."""
+    return int(spec.stack_options.get(TCP_USER_TIMEOUT.key, TCP_USER_TIMEOUT.default))
+
+
 def transport_options(spec: Any) -> dict[str, Any]:
-    """What a run's py-amqp connections are given: confirms, and the socket's
-    TCP_USER_TIMEOUT (py-amqp's own default unless the run sets it)."""
-    ms = spec.stack_options.get(TCP_USER_TIMEOUT.key, TCP_USER_TIMEOUT.default)
+    """What a run's py-amqp connections are given: confirms and the TCP_USER_TIMEOUT."""
     return {
         "confirm_publish": spec.confirms,
-        "socket_settings": {socket.TCP_USER_TIMEOUT: ms},
+        "socket_settings": {socket.TCP_USER_TIMEOUT: tcp_user_timeout_ms(spec)},
     }
 
 

@@ -20,6 +20,7 @@ from scenarios_kombu.connect import (
     connection,
     release_all,
     retry_policy,
+    tcp_user_timeout_ms,
 )
 
 
@@ -152,6 +153,7 @@ def settings(spec: Any) -> dict[str, Any]:
         "confirm_timeout_s": CONFIRM_TIMEOUT_S if spec.confirms else None,
         "mandatory": bool(spec.mandatory),
         "heartbeat_s": HEARTBEAT_S,
+        "tcp_user_timeout_ms": tcp_user_timeout_ms(spec),
         "pool_limit": kombu.pools.get_limit() if spec.mode == "pool" else None,
         "retry": "kombu Producer.publish(retry=True)",
         "retry_policy": retry_policy(spec.retry_budget_s),
