@@ -36,7 +36,6 @@ class KombuStack(Stack):
         "docs, Producer.publish)"
     )
 
-    options = (TCP_USER_TIMEOUT,)
     modes = mode_table(
         Mode(
             "pool",
@@ -59,6 +58,7 @@ class KombuStack(Stack):
             "connection_per_thread",
         ),
     )
+    options = (TCP_USER_TIMEOUT,)
 
     def explain(self, result: dict[str, Any]) -> list[str]:
         return blocked_loss(result)
