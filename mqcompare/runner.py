@@ -159,7 +159,7 @@ def validate(spec: RunSpec) -> Stack:
                 f"{fault.kind} is not a fault the {spec.stack} stack can "
                 f"take; allowed: {', '.join(sorted(allowed))}",
             )
-    window = spec.stack_options.get(CONFIRM_WINDOW.key, CONFIRM_WINDOW.default)
+    window = CONFIRM_WINDOW.value(spec.stack_options)
     if window > 1 and not spec.confirms:  # the shared option's own rule, for every stack
         raise BadInput(CONFIRM_WINDOW.name, f"{window} needs --confirms (a window of confirms)")
     if spec.mandatory and stack.no_mandatory:
@@ -454,20 +454,16 @@ class Run:
             try:
                 held = self.broker.unacked(self.spec.queue)
             except InfrastructureError:
-                held = -1  # no node answered: ask again
+                continue  # no node answered: ask again
             if not held:  # 0, or a broker that cannot say (then the quiet alone decides)
                 return {"complete": True, "left_in_queue": 0, "unacked": held}
         left = "unknown" if depth is None else f"{depth:,}"
-        holding = f", {held:,} held unacknowledged by a consumer" if held and held > 0 else ""
+        holding = f", {held:,} held unacknowledged by a consumer" if held else ""
         self.say(
             f"queue {self.spec.queue} did not drain within {self.spec.drain_timeout_s:g} s "
             f"({left} messages still queued{holding}); checking what was delivered"
         )
-        return {
-            "complete": False,
-            "left_in_queue": depth,
-            "unacked": held if held is not None and held >= 0 else None,
-        }
+        return {"complete": False, "left_in_queue": depth, "unacked": held}
 
 
 MIRRORING = {"ha-mode": "exactly", "ha-params": 3, "ha-sync-mode": "automatic"}

@@ -145,6 +145,10 @@ class StackOption:
     # ("TCP_USER_TIMEOUT {} ms"); "": never named there
     label: str = ""
 
+    def value(self, stack_options: dict[str, Any]) -> Any:
+        """Its value in a spec's stack_options, else its default."""
+        return stack_options.get(self.key, self.default)
+
     @property
     def switch(self) -> bool:
         return isinstance(self.default, bool)
@@ -276,8 +280,7 @@ class Stack:
 
     def option(self, stack_options: dict[str, Any], key: str) -> Any:
         """Option `key`'s value in a spec's stack_options, else its declared default."""
-        declared = next(o for o in self.options if o.key == key)
-        return stack_options.get(key, declared.default)
+        return next(o for o in self.options if o.key == key).value(stack_options)
 
     def option_values(self, given: dict[str, Any], by_key: bool = False) -> dict[str, Any]:
         """The options this stack takes out of `given` (flag or preset values), parsed."""

@@ -26,7 +26,7 @@ INTERVAL_MAX_S = 1.0
 
 def tcp_user_timeout_ms(spec: Any) -> int:
     """The socket's TCP_USER_TIMEOUT for the run: py-amqp's own unless the run sets it."""
-    return int(spec.stack_options.get(TCP_USER_TIMEOUT.key, TCP_USER_TIMEOUT.default))
+    return int(TCP_USER_TIMEOUT.value(spec.stack_options))
 
 
 def transport_options(spec: Any) -> dict[str, Any]:

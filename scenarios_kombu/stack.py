@@ -69,7 +69,7 @@ def blocked_loss(result: dict[str, Any]) -> list[str]:
     `why:` line, when that happened and the connections had a TCP_USER_TIMEOUT."""
     alarmed = any(f["kind"] == "alarm" and f.get("hit") for f in result.get("faults", []))
     spec = result["spec"]
-    ms = (spec.get("stack_options") or {}).get(TCP_USER_TIMEOUT.key, TCP_USER_TIMEOUT.default)
+    ms = TCP_USER_TIMEOUT.value(spec.get("stack_options") or {})
     if not (alarmed and ms and result["counts"].get("lost") and not spec.get("confirms")):
         return []
     setting = (

@@ -100,7 +100,7 @@ def rate_chart(cells: list[CellSummary]) -> str:
             continue
         c = s.cell
         faults = " ".join(c.faults)
-        window = c.options.get(CONFIRM_WINDOW.key, CONFIRM_WINDOW.default)
+        window = CONFIRM_WINDOW.value(c.options)
         mode = c.mode + (f" window {window}" if window != CONFIRM_WINDOW.default else "")
         key = (c.stack, mode, faults)
         groups.setdefault(key, {})[c.confirms] = s.median(("throughput", "publish_per_s"))
@@ -190,7 +190,7 @@ def window_chart(cells: list[CellSummary]) -> str:
     groups: dict[tuple[str, str, tuple[str, ...]], dict[int, CellSummary]] = {}
     for s in cells:
         c = s.cell
-        window = int(c.options.get(CONFIRM_WINDOW.key, CONFIRM_WINDOW.default)) if c.confirms else 0
+        window = int(CONFIRM_WINDOW.value(c.options)) if c.confirms else 0
         groups.setdefault((c.stack, c.mode, c.faults), {})[window] = s
     groups = {k: v for k, v in groups.items() if len([w for w in v if w]) >= 2}
     if not groups:

@@ -211,7 +211,7 @@ def _without_window(options: dict[str, Any]) -> dict[str, Any]:
 
 def _window(c: Cell) -> int:
     """The cell's confirm window (1, awaiting each confirm, where it sets none)."""
-    return int(c.options.get(CONFIRM_WINDOW.key, CONFIRM_WINDOW.default))
+    return int(CONFIRM_WINDOW.value(c.options))
 
 
 def claim_rows(
