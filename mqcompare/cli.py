@@ -374,37 +374,44 @@ class _Live:
 @cli.command()
 @click.argument("dirs", nargs=-1, required=True)
 @click.option(
+    "--write",
+    is_flag=True,
+    help="Write the result to result.json in the first DIR (keeping what only the run knew).",
+)
+@click.option(
     "--out",
     "out_file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Where to write the result.  [default: result.json in the first DIR]",
+    help="Write the result to this file.  [default: write nothing]",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def check(dirs: tuple[str, ...], out_file: Path | None, as_json: bool) -> None:
-    """Recompute a result from journals alone (several directories: several machines)."""
+def check(dirs: tuple[str, ...], write: bool, out_file: Path | None, as_json: bool) -> None:
+    """Recompute a result from journals alone (several directories: several machines);
+    it prints the result and writes it only with --write or --out. Exit 1 when a message
+    was lost or unexpected."""
     from mqcompare.checker import check_dirs
 
     result = check_dirs(list(dirs))
-    target = out_file or Path(dirs[0]) / "result.json"
+    # keep what only the runner knew (spec, drain, environment, wall time) from the run's
+    # own result.json; replace what the journals tell
     previous: dict[str, Any] = {}
-    if target.exists():
-        try:
-            previous = json.loads(target.read_text())
-        except ValueError:
-            previous = {}
-    # keep what only the runner knew (spec, drain, wall time); replace what journals tell
+    with contextlib.suppress(OSError, ValueError):
+        previous = json.loads((Path(dirs[0]) / "result.json").read_text())
     merged = {**previous, **result}
     if "duration_s" in previous:
         merged["duration_s"] = previous["duration_s"]
-    write_json(target, merged, indent=2)
+    target = out_file or (Path(dirs[0]) / "result.json" if write else None)
+    if target is not None:
+        write_json(target, merged, indent=2)
     if as_json:
         click.echo(json.dumps(merged, indent=2))
     else:
         from mqcompare.report import print_result
 
         print_result(merged, console)
-        console.print(f"written to {target}", markup=False)
+        if target is not None:
+            console.print(f"written to {target}", markup=False)
     sys.exit(0 if result["verdict"]["valid"] else 1)
 
 
@@ -443,6 +450,11 @@ def check(dirs: tuple[str, ...], out_file: Path | None, as_json: bool) -> None:
     default=None,
     help="Output directory.  [default: runs/matrix-PRESET-TIME]",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the cells the matrix would run and how long it would take; start nothing.",
+)
 def matrix(
     preset_name: str,
     stacks: str,
@@ -451,14 +463,47 @@ def matrix(
     broker: str,
     docker_image: str | None,
     out: Path | None,
+    dry_run: bool,
 ) -> None:
     """Run a preset's cells on one broker; results.json, results.csv, report.md, report.html."""
     _use_image(docker_image)
     import time
 
-    from mqcompare.matrix.preset import load_preset
-    from mqcompare.matrix.report import print_report, write_reports
+    from mqcompare.matrix.report import write_reports
     from mqcompare.matrix.run import run_matrix
+    from mqcompare.matrix.terminal import print_summary
+
+    preset = _chosen_preset(preset_name, stacks, experiments)
+    runs = _int(repeat, "--repeat")
+    if dry_run:
+        _print_plan(preset, runs)
+        return
+    out = out or Path("runs") / f"matrix-{preset.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if (out / "results.json").exists():
+        raise BadInput("--out", f"{out} already holds a results.json; choose another directory")
+    console.print(
+        f"{preset.title}: {len(preset.cells)} cells x {runs} run(s), into {out}",
+        markup=False,
+    )
+    try:
+        with _out_dir(out):
+            doc = run_matrix(preset, out, runs, broker, console)
+    except KeyboardInterrupt as exc:
+        if not (exc.args and isinstance(exc.args[0], dict)):
+            raise  # before the matrix began: nothing to report
+        doc = exc.args[0]
+        console.print("interrupted: reporting the cells that finished", markup=False)
+    write_reports(doc, out)
+    print_summary(console, doc, out)
+    if doc["interrupted"]:
+        _fail(130, "interrupted; finished cells reported")
+    if doc["failed_runs"]:
+        _fail(3, f"{len(doc['failed_runs'])} run(s) could not complete; see report.md")
+
+
+def _chosen_preset(preset_name: str, stacks: str, experiments: str) -> Any:
+    """The preset, keeping only the --stacks and --experiments asked for."""
+    from mqcompare.matrix.preset import load_preset
 
     preset = load_preset(preset_name)
     if stacks:
@@ -483,30 +528,49 @@ def matrix(
         preset = preset.only_experiments(ids)
         if not preset.cells:
             raise BadInput("--experiments", f"preset {preset.name} has no cell for {experiments}")
-    runs = _int(repeat, "--repeat")
-    out = out or Path("runs") / f"matrix-{preset.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if (out / "results.json").exists():
-        raise BadInput("--out", f"{out} already holds a results.json; choose another directory")
+    return preset
+
+
+def _print_plan(preset: Any, runs: int) -> None:
+    """`matrix --dry-run`: each cell on a line, with its estimate, and the total."""
+    from mqcompare.matrix.estimate import cell_seconds, duration_text, preset_seconds
+    from mqcompare.matrix.run import cell_label
+
+    for cell in preset.cells:
+        console.print(
+            f"{cell.id:>6}  {cell_seconds(cell) * runs:5.0f} s  {cell_label(cell)}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(
-        f"{preset.title}: {len(preset.cells)} cells x {runs} run(s), into {out}",
+        f"{preset.name}: {len(preset.cells)} cells x {runs} run(s), "
+        f"{duration_text(preset_seconds(preset, runs))} (nothing was started)",
         markup=False,
+        highlight=False,
     )
-    try:
-        with _out_dir(out):
-            doc = run_matrix(preset, out, runs, broker, console)
-    except KeyboardInterrupt as exc:
-        if not (exc.args and isinstance(exc.args[0], dict)):
-            raise  # before the matrix began: nothing to report
-        doc = exc.args[0]
-        console.print("interrupted: reporting the cells that finished", markup=False)
-    print_report(console, doc)
-    for path in write_reports(doc, out):
-        console.print(f"written: {path}", markup=False)
-    console.print(f"written: {out / 'results.json'}", markup=False)
-    if doc["interrupted"]:
-        _fail(130, "interrupted; finished cells reported")
-    if doc["failed_runs"]:
-        _fail(3, f"{len(doc['failed_runs'])} run(s) could not complete; see report.md")
+
+
+@cli.command()
+def presets() -> None:
+    """The built-in presets: their cells, experiments and how long each takes."""
+    from mqcompare.matrix.estimate import duration_text, preset_seconds
+    from mqcompare.matrix.preset import BUILTIN, load_preset
+
+    for name in BUILTIN:
+        preset = load_preset(name)
+        console.print(
+            f"{name:<8} {len(preset.cells):>4} cells  {duration_text(preset_seconds(preset)):<16} "
+            f"experiments {', '.join(preset.experiments)}",
+            markup=False,
+            highlight=False,
+        )
+        console.print(f"         {preset.title}", markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        "Run one: mqcompare matrix --preset NAME; see its cells: add --dry-run.",
+        markup=False,
+        highlight=False,
+    )
 
 
 @cli.command()
@@ -515,16 +579,16 @@ def report(directory: Path) -> None:
     """Rebuild the reports in DIRECTORY from its results alone: results.json of a matrix
     (report.md, report.html, results.csv), or the result.json files of single runs."""
     if (directory / "results.json").is_file():
-        from mqcompare.matrix.report import print_report, write_reports
+        from mqcompare.matrix.report import write_reports
         from mqcompare.matrix.run import load_doc
+        from mqcompare.matrix.terminal import print_summary
 
         try:
             doc = load_doc(directory)
         except (ValueError, KeyError) as exc:
             raise BadInput("DIRECTORY", f"{directory / 'results.json'}: {exc}") from None
-        print_report(console, doc)
-        for path in write_reports(doc, directory):
-            console.print(f"written: {path}", markup=False)
+        write_reports(doc, directory)
+        print_summary(console, doc, directory)
         return
     from mqcompare.report import load_results, markdown_table, summary_table
 

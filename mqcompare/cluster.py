@@ -618,15 +618,19 @@ def _free_block(n: int) -> list[str]:
     return [f"127.{x}.{y}.{i}" for i in range(1, n + 1)]
 
 
-def _need_nft() -> None:
+def partition_unmet() -> str:
+    """What this machine lacks to cut a network between nodes ('' when nothing)."""
     if shutil.which("nft") is None:
-        raise InfrastructureError(
-            "--fault partition: nft is not installed (apt-get install -y nftables)"
-        )
+        return "nft is not installed (apt-get install -y nftables)"
     if os.geteuid() != 0:
-        raise InfrastructureError(
-            "--fault partition: cutting the network between nodes needs root (nftables rules)"
-        )
+        return "cutting the network between nodes needs root (nftables rules)"
+    return ""
+
+
+def _need_nft() -> None:
+    unmet = partition_unmet()
+    if unmet:
+        raise InfrastructureError(f"--fault partition: {unmet}")
 
 
 def _nft(args: list[str], script: str | None = None) -> None:

@@ -40,6 +40,7 @@ class FaultLog:
         self.journal, self.n, self.fault, self.t0 = journal, n, fault, t0
         self.on_event = on_event
         self.notes: list[str] = []
+        self.seen: list[str] = []
         self.watchers, self.stop = watchers, stop
 
     def _rel(self, t: float) -> str:
@@ -49,22 +50,22 @@ class FaultLog:
         t = time.time()
         aim = {"aim": self.fault.target} if self.fault.target else {}
         self.journal.fault(self.fault.kind, "begin", t, n=self.n, at=self.fault.at, **aim)
-        self.on_event(f"{self.fault}: launched at {self._rel(t)}")
+        self.seen = [f"launched {self._rel(t)}"]  # said in one line when the fault is over
 
     def down(self, t: float, **detail: Any) -> None:
         self.journal.fault(self.fault.kind, "down", t, n=self.n, **detail)
         struck = f" ({detail['struck']})" if detail.get("struck") else ""
         idle = ", but it held nothing" if detail.get("idle") else ""
-        self.on_event(f"{self.fault}: down at {self._rel(t)}{struck}{idle}")
+        self.seen.append(f"down {self._rel(t)}{struck}{idle}")
 
     def up(self, t: float) -> None:
         self.journal.fault(self.fault.kind, "up", t, n=self.n)
-        self.on_event(f"{self.fault}: up at {self._rel(t)}")
+        self.seen.append(f"up {self._rel(t)}")
 
     def note(self, text: str) -> None:
         self.notes.append(text)
         self.journal.fault(self.fault.kind, "note", n=self.n, text=text)
-        self.on_event(f"{self.fault}: {text}")
+        self.seen.append(text)
 
     def watch_up(self, condition: Callable[[], bool], timeout: float, missing: str) -> None:
         def watch() -> None:
@@ -82,7 +83,8 @@ class FaultLog:
         extra = {"error": error} if error else {}
         t = time.time()
         self.journal.fault(self.fault.kind, "end", t, n=self.n, **extra)
-        self.on_event(f"{self.fault}: {'FAILED: ' + error if error else 'over'} at {self._rel(t)}")
+        self.seen.append(f"FAILED: {error}" if error else f"over {self._rel(t)}")
+        self.on_event(f"{self.fault}: {', '.join(self.seen)}")
 
 
 def broker_faults(broker: BrokerControl, queue: str) -> dict[str, Perform]:

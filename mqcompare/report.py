@@ -12,7 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from mqcompare.checker import faults_missed
+from mqcompare.environment import broker_label
 from mqcompare.errors import BadInput
+from mqcompare.outcome import outcome
 from mqcompare.stacks import ack_policy, options_text
 
 
@@ -51,18 +53,22 @@ def planned(result: dict[str, Any]) -> int:
     return int(spec.get("producers", 0)) * int(spec.get("messages", 0))
 
 
-def verdict_word(valid: bool, exactly_once: bool) -> str:
-    """A verdict in one table cell's words (every table says it the same way)."""
-    return "exactly once" if exactly_once else ("valid, duplicates" if valid else "INVALID")
-
-
 def verdict_text(result: dict[str, Any]) -> Text:
-    v, c = result["verdict"], result["counts"]
-    if not v["valid"]:
-        return Text(f"INVALID: {c['lost']} lost, {c['unexpected']} unexpected", style="bold red")
-    if not v["exactly_once"]:
-        return Text(f"valid, not exactly once: {c['duplicated']} duplicated", style="bold yellow")
-    return Text("valid, exactly once", style="bold green")
+    """The run's outcome, in words and a colour that says what it means for the messages."""
+    found = outcome([result])
+    return Text(f"outcome: {found.text}", style=f"bold {OUTCOME_STYLE[found.kind]}")
+
+
+# the terminal's colour of each outcome kind (mqcompare.outcome.KINDS)
+OUTCOME_STYLE = {
+    "silent-loss": "red",
+    "hang": "magenta",
+    "loud-failure": "yellow",
+    "duplicates": "cyan",
+    "exactly-once": "green",
+    "intended": "blue",
+    "not-tested": "dim",
+}
 
 
 def result_table(result: dict[str, Any]) -> Group:
@@ -89,7 +95,7 @@ def result_table(result: dict[str, Any]) -> Group:
         ("unexpected", c["unexpected"]),
         ("publish/s", f"{thr['publish_per_s']:,.0f}"),
         ("deliver/s", f"{thr['deliver_per_s']:,.0f}"),
-        ("unacked, undelivered", c["not_delivered_unacknowledged"]),
+        ("failed or open, undelivered", c["not_delivered_unacknowledged"]),
         ("latency p50 ms", f"{lat['p50']:.1f}"),
         ("latency p99 ms", f"{lat['p99']:.1f}"),
         ("extra deliveries", c["extra_deliveries"]),
@@ -160,8 +166,25 @@ def result_table(result: dict[str, Any]) -> Group:
         parts.append(Text(f"why: {note}", style="italic"))
     if c["torn_lines"]:
         parts.append(Text(f"torn journal lines: {c['torn_lines']}", style="dim"))
+    env = result.get("environment")
+    if env:
+        parts.append(Text(f"ran on: {environment_text(env)}", style="dim"))
     parts.append(verdict_text(result))
     return Group(*parts)
+
+
+def environment_text(env: dict[str, Any]) -> str:
+    """'RabbitMQ 3.10.8 on Erlang 25.2.3; pika 1.4.4; CPython 3.11.7, 2 CPUs'."""
+    libraries = ", ".join(f"{k} {v}" for k, v in (env.get("libraries") or {}).items())
+    return "; ".join(
+        part
+        for part in (
+            broker_label(env),
+            libraries,
+            f"{env.get('python', '?')}, {env.get('cpus', '?')} CPUs",
+        )
+        if part
+    )
 
 
 def _seconds(value: float | None) -> str:
@@ -240,7 +263,7 @@ SUMMARY_COLUMNS = (
     "errors",
     "publish/s",
     "p99 ms",
-    "verdict",
+    "outcome",
 )
 
 
@@ -250,10 +273,6 @@ def summary_row(result: dict[str, Any]) -> list[str]:
     top = f"{errors[0][0]} {errors[0][1]}" if errors else "-"
     if len(errors) > 1:
         top += f" +{len(errors) - 1}"
-    v = result["verdict"]
-    verdict = verdict_word(v["valid"], v["exactly_once"])
-    if result.get("producers_stalled"):
-        verdict += ", hung"
     return [
         str(spec.get("stack", "?")),
         str(spec.get("mode", "?")),
@@ -269,7 +288,7 @@ def summary_row(result: dict[str, Any]) -> list[str]:
         top,
         f"{result['throughput']['publish_per_s']:,.0f}",
         f"{result['latency_ms']['p99']:,.0f}",
-        verdict,
+        outcome([result]).text,
     ]
 
 
@@ -284,8 +303,8 @@ def summary_table(results: list[dict[str, Any]], title: str = "") -> Table:
         table.add_column(name, justify="right" if name in numeric else "left", no_wrap=not wraps)
     for r in results:
         row = summary_row(r)
-        invalid = row[-1].startswith("INVALID")
-        table.add_row(*(row[i] for i in keep), style="red" if invalid else None)
+        style = OUTCOME_STYLE[outcome([r]).kind]
+        table.add_row(*(row[i] for i in keep), style=style if style != "green" else None)
     return table
 
 

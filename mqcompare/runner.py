@@ -21,6 +21,7 @@ from typing import Any
 from mqcompare.broker import BrokerControl, open_broker
 from mqcompare.checker import check_files
 from mqcompare.consumer_state import BUSY_ENV, READY_ENV, busy_with
+from mqcompare.environment import environment
 from mqcompare.errors import BadInput, BrokerNotBack, InfrastructureError
 from mqcompare.faults import FaultRunner, broker_faults
 from mqcompare.files import write_json
@@ -194,6 +195,7 @@ class Run:
         self.stack = stack
         self.busy_dir = out / "busy"
         self.placement: dict[str, Any] | None = None  # on a cluster: each client's home node
+        self.environment: dict[str, Any] = {}  # what it ran on (mqcompare.environment)
 
     # -- consumer ------------------------------------------------------------------------
     def start_consumer(self) -> None:
@@ -370,6 +372,7 @@ class Run:
         result["spec"] = json.loads((out / "spec.json").read_text())
         result["duration_s"] = round(time.time() - started, 3)
         result["broker"] = self.broker.describe()
+        result["environment"] = self.environment
         result["drain"] = drain
         result["consumer_starts"] = self.consumers_started
         result["producer_exit"] = producer_code
@@ -494,6 +497,14 @@ def place(spec: RunSpec, broker: BrokerControl) -> dict[str, Any]:
     return describe_placement(list(broker.addresses), producers, consumer)
 
 
+def run_environment(spec: RunSpec, stack: Stack, broker: BrokerControl) -> dict[str, Any]:
+    """What the run ran on, asked of the broker before any fault touches it."""
+    libraries = stack.distributions
+    if spec.consumer:
+        libraries += load_stack(spec.consumer).distributions
+    return environment(broker.host_port, libraries)
+
+
 def execute(
     spec: RunSpec,
     out: Path,
@@ -538,6 +549,7 @@ def execute(
             # what the broker says it made of the declaration, not only what was asked
             spec_data["queue_seen"] = broker.queue_seen(spec.queue)
         run = Run(spec, stack, out, broker, admin, say, show)
+        run.environment = run_environment(spec, stack, broker)
         if broker.addresses:
             run.placement = place(spec, broker)
             spec_data["placement"] = {

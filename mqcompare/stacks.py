@@ -197,6 +197,9 @@ class Stack:
 
     name: str
     library: str  # the client library it is about (recorded; named when it is missing)
+    # every distribution its clients run on, the library first: each result records their
+    # versions (environment.libraries); () means the library alone
+    libraries: tuple[str, ...] = ()
     modes: dict[str, Mode]
     default_mode: str
     faults: tuple[str, ...] = ()  # faults it adds to the broker's and consumer-kill
@@ -213,6 +216,10 @@ class Stack:
     # what becomes of its publish on a connection the broker blocked (a resource alarm),
     # as the run configures it: what bounds the wait, if anything
     blocked_publish: str = "nothing bounds the wait: a publish returns once the alarm clears"
+
+    @property
+    def distributions(self) -> list[str]:
+        return list(dict.fromkeys((self.library, *self.libraries)))
 
     @property
     def package(self) -> str:

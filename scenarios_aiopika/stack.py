@@ -13,6 +13,7 @@ from mqcompare.stacks import CONFIRM_WINDOW, Mode, Stack, mode_table
 class AioPikaStack(Stack):
     name = "aio-pika"
     library = "aio-pika"
+    libraries = ("aio-pika", "aiormq", "pamqp")
     default_mode = "channel-per-producer"
     blocked_publish = (
         "Exchange.publish waits without a deadline unless given a timeout (aio-pika docs, "

@@ -14,6 +14,7 @@ from scenarios_kombu.stack import TCP_USER_TIMEOUT, blocked_loss
 class CeleryStack(Stack):
     name = "celery"
     library = "celery"
+    libraries = ("celery", "kombu", "amqp")
     default_mode = "shared-app"
     blocked_publish = (
         "apply_async has no deadline of its own on a blocked connection (celery issue 2689; "

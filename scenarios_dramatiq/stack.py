@@ -14,6 +14,7 @@ from mqcompare.stacks import Mode, Stack, StackOption, mode_table
 class DramatiqStack(Stack):
     name = "dramatiq"
     library = "dramatiq"
+    libraries = ("dramatiq", "pika")
     default_mode = "shared-broker"
     modes = mode_table(
         Mode(

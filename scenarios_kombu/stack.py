@@ -27,6 +27,7 @@ connection is dropped by the kernel, and what its buffers held lost."""
 class KombuStack(Stack):
     name = "kombu"
     library = "kombu"
+    libraries = ("kombu", "amqp")
     default_mode = "pool"
     blocked_publish = (
         "with confirm_publish a publish waits for its confirm up to confirm_timeout (10 s "

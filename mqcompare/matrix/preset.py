@@ -55,6 +55,7 @@ CELL_KEYS = (
     "claims",
     "claim",
     "note",
+    "intended",
 )
 
 
@@ -93,6 +94,12 @@ class Cell:
     timeouts: dict[str, float] = field(default_factory=dict)
     claims: tuple[str, ...] = ()
     note: str = ""
+    # what the cell sets out to show when messages do not arrive ("dead-lettered"): the
+    # outcome is then intended, not a loss (mqcompare.matrix.outcome)
+    intended: str = ""
+    # the question it answers: the cells of one preset entry that differ only in stack
+    # share it (a row of the answer grid)
+    group: str = ""
 
     def spec(self) -> RunSpec:
         timeouts: dict[str, Any] = dict(self.timeouts)  # the spec's *_timeout_s fields
@@ -404,20 +411,24 @@ def _expand(raw: dict[str, Any], exp: Experiment, where: str) -> list[Cell]:
                     f"{where}: {stack_name} has no mode {m!r}; "
                     f"allowed: {', '.join(stack.modes)}, default, *",
                 )
+            cell = _cell(
+                stack_name,
+                m,
+                confirms,
+                ack,
+                options,
+                plan,
+                exp,
+                sizes,
+                timeouts,
+                claims,
+                str(raw.get("note", "")),
+                where,
+            )
+            question = (where, m if mode == "*" else mode, confirms, ack, plan, raw.get("queue"))
             out.append(
-                _cell(
-                    stack_name,
-                    m,
-                    confirms,
-                    ack,
-                    options,
-                    plan,
-                    exp,
-                    sizes,
-                    timeouts,
-                    claims,
-                    str(raw.get("note", "")),
-                    where,
+                dataclasses.replace(
+                    cell, group=repr(question), intended=str(raw.get("intended", ""))
                 )
             )
     if not out:

@@ -11,27 +11,26 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from rich import box
-from rich.console import Console, Group
-from rich.table import Table
-from rich.text import Text
 
+from mqcompare.environment import broker_label
+from mqcompare.files import write_json
+from mqcompare.matrix.grid import counts, grid
 from mqcompare.matrix.preset import Preset
 from mqcompare.matrix.summary import (
     CellSummary,
     ack_text,
     claim_rows,
     fault_misses,
-    refuted,
     run_row,
     summarize,
 )
+from mqcompare.outcome import KINDS
 from mqcompare.report import protections_text
-from mqcompare.stacks import STACKS, options_text
+from mqcompare.stacks import options_text
 
 COLUMNS = (
     "cell", "stack", "mode", "confirms", "ack", "faults", "runs", "lost", "duplicated",
-    "recovered", "errors", "publish/s", "p50 ms", "p99 ms", "verdict", "claim",
+    "recovered", "errors", "publish/s", "p50 ms", "p99 ms", "outcome", "claim",
 )  # fmt: skip
 
 
@@ -63,87 +62,59 @@ def row(s: CellSummary, errors_top: int = 3, observed: bool = True) -> list[str]
     ]
 
 
-SHORT_ACK = {
-    "after": "",  # every stack's default: not worth a word in a narrow table
-    "early ack": "early ack",
-    "acks_late": "acks_late",
-    "acks_late + reject_on_worker_lost": "acks_late+reject",
-}
-# the terminal's columns: (heading, column of `row`, least width or 0: never wrapped);
-# a 120-column log holds them
-TERMINAL = (
-    ("cell", "cell", 0), ("stack, mode", "setting", 22), ("faults", "faults", 14),
-    ("lost", "lost", 10), ("dup", "duplicated", 10), ("msg/s", "publish/s", 0),
-    ("verdict", "verdict", 17),
-)  # fmt: skip
-
-
-def terminal_tables(preset: Preset, summaries: list[CellSummary]) -> list[Group]:
-    """One table per experiment, narrower than the files' (120 columns): stack, mode,
-    confirms and ack in one column, and each cell's top error class and claims on a line
-    of their own below the table; report.md has every column."""
-    tables = []
-    for exp in preset.experiments.values():
-        cells = [s for s in summaries if s.cell.experiment == exp.id]
-        if not cells:
-            continue
-        t = Table(title=f"{exp.id}. {exp.title}", title_justify="left", box=box.SIMPLE_HEAD)
-        for heading, _, least in TERMINAL:
-            t.add_column(
-                heading,
-                justify="right" if heading == "msg/s" else "left",
-                no_wrap=not least,
-                min_width=least or None,
-                overflow="fold",
-            )
-        claims = []
-        for s in cells:
-            values = dict(zip(COLUMNS, row(s, errors_top=1, observed=False), strict=True))
-            ack = SHORT_ACK.get(values["ack"], values["ack"])
-            setting = [s.cell.stack, values["mode"], "+confirms" if s.cell.confirms else "", ack]
-            values["setting"] = " ".join(part for part in setting if part)
-            invalid = s.verdict().startswith("INVALID")
-            t.add_row(*(values[col] for _, col, _ in TERMINAL), style="red" if invalid else None)
-            below = [f"errors {values['errors']}"] if values["errors"] != "-" else []
-            below += [values["claim"]] if values["claim"] != "-" else []
-            if below:
-                claims.append(f"  {s.cell.id} {'; '.join(below)}")
-        tables.append(Group(t, Text("\n".join(claims)) if claims else Text("")))
-    return tables
-
-
-def print_report(console: Console, doc: dict[str, Any]) -> None:
-    preset = Preset.from_json(doc["preset"])
-    summaries = summarize(doc, preset)
-    for t in terminal_tables(preset, summaries):
-        console.print(t)
-    misses = fault_misses(summaries)
-    if misses:
-        console.print("[bold yellow]Faults that missed[/bold yellow] (those runs test no claim):")
-        for line in misses:
-            console.print(f"  {line}", markup=False, highlight=False)
-    wrong = refuted(preset, summaries)
-    if wrong:
-        console.print("[bold]Claims that did not hold:[/bold]")
-        for claim, s, j in wrong:
-            console.print(
-                f"  {_cell_name(s)}: {claim.id} ({claim.source}) {j.label}: "
-                f"{'; '.join(j.evidence)}",
-                markup=False,
-                highlight=False,
-            )
-
-
 def results_csv(doc: dict[str, Any]) -> str:
     rows = [run_row(r) for r in doc.get("results", [])]
+    return _csv(rows)
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    """Rows as CSV, with every column any row has (runs differ in error classes and
+    libraries): the error classes after `errors`, the library versions last; a row
+    without one leaves it empty."""
     buf = io.StringIO()
     if rows:
-        writer = csv.DictWriter(
-            buf, fieldnames=list(rows[0]), lineterminator="\n", extrasaction="ignore"
-        )
+        seen = list(dict.fromkeys(k for r in rows for k in r))
+        errors = [k for k in seen if k.startswith("error:")]
+        versions = [k for k in seen if k.endswith("_version")]
+        fields = []
+        for k in seen:
+            if k not in errors and k not in versions:
+                fields += [k, *errors] if k == "errors" else [k]
+        fields += versions
+        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", restval="")
         writer.writeheader()
         writer.writerows(rows)
     return buf.getvalue()
+
+
+def claim_records(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every claim judged in every cell that tests it, flat (claims.csv, results.json)."""
+    preset = Preset.from_json(doc["preset"])
+    records = []
+    for s in summarize(doc, preset):
+        claims = preset.experiments[s.cell.experiment].claims
+        for j in s.judgements:
+            claim = claims[j.claim]
+            records.append(
+                {
+                    "claim": j.claim,
+                    "says": claim.says,
+                    "source": claim.source,
+                    "experiment": s.cell.experiment,
+                    "cell": s.cell.id,
+                    "stack": s.cell.stack,
+                    "mode": s.cell.mode,
+                    "verdict": j.verdict,
+                    "held_runs": j.held_runs,
+                    "runs_tested": j.runs,
+                    "runs_missed": j.missed,
+                    "evidence": "; ".join(j.evidence),
+                    "outcome": s.outcome.kind,
+                    "outcome_text": s.outcome.text,
+                    "safe": s.outcome.safe,
+                }
+            )
+    return records
 
 
 def _cell_name(s: CellSummary) -> str:
@@ -158,6 +129,7 @@ def markdown(doc: dict[str, Any]) -> str:
     preset = Preset.from_json(doc["preset"])
     summaries = summarize(doc, preset)
     out = [f"# mqcompare: {preset.title}", "", _meta_line(doc, preset), ""]
+    out += [f"- {line}" for line in ran_on(doc)] + [""]
     if preset.description:
         out += [preset.description, ""]
     out += _status_lines(doc)
@@ -229,23 +201,52 @@ def _meta_line(doc: dict[str, Any], preset: Preset) -> str:
         else "?"
     )
     repeat = doc.get("repeat", 1)
-    versions = _versions(doc)
     return (
         f"Preset `{preset.name}` ({preset.source}), {len(preset.cells)} cells x {repeat} "
-        f"run{'s' if repeat > 1 else ''}, started {when}, broker {doc.get('broker', '?')}"
-        + (f"; {versions}" if versions else "")
-        + "."
+        f"run{'s' if repeat > 1 else ''}, started {when}, broker {doc.get('broker', '?')}."
     )
 
 
-def _versions(doc: dict[str, Any]) -> str:
-    seen: dict[str, str] = {}
+def ran_on(doc: dict[str, Any]) -> list[str]:
+    """What the matrix ran on, one line each: every broker version with the cells that ran
+    on it (a matrix with a Docker cell may have two), then the host and the libraries."""
+    by_broker: dict[str, list[str]] = {}
+    libraries: dict[str, str] = {}
     for r in doc.get("results", []):
-        opts = (r.get("spec") or {}).get("stack_options") or {}
-        for key, value in opts.items():
-            if key.endswith("_version"):
-                seen.setdefault(key.removesuffix("_version"), str(value))
-    return ", ".join(f"{k} {v}" for k, v in sorted(seen.items()))
+        env = r.get("environment") or {}
+        cells = by_broker.setdefault(broker_label(env), [])
+        if r.get("cell") and r["cell"] not in cells:
+            cells.append(r["cell"])
+        libraries.update(env.get("libraries") or _old_versions(r))
+    top = doc.get("environment") or {}
+    if not by_broker and top:
+        by_broker[broker_label(top)] = []
+    lines = []
+    for label, cells in by_broker.items():
+        share = f" ({len(cells)} cells)" if len(by_broker) > 1 else ""
+        lines.append(f"Broker: {label}{share}")
+    if top:
+        made = top.get("mqcompare") or {}
+        os_ = top.get("os") or {}
+        lines.append(
+            f"Host: {top.get('python', '?')}, {os_.get('distribution') or os_.get('system', '?')}"
+            f" ({os_.get('release', '?')}), {top.get('cpus', '?')} CPUs {top.get('machine', '')}"
+            f"; mqcompare {made.get('version', '?')}"
+            + (f" ({made['commit']})" if made.get("commit") else "")
+        )
+    if libraries:
+        lines.append("Libraries: " + ", ".join(f"{k} {v}" for k, v in sorted(libraries.items())))
+    return lines
+
+
+def _old_versions(r: dict[str, Any]) -> dict[str, str]:
+    """Library versions of a result from before `environment` (stack_options *_version)."""
+    opts = (r.get("spec") or {}).get("stack_options") or {}
+    return {
+        k.removesuffix("_version").replace("_", "-"): str(v)
+        for k, v in opts.items()
+        if k.endswith("_version")
+    }
 
 
 def html(doc: dict[str, Any]) -> str:
@@ -278,27 +279,34 @@ def html(doc: dict[str, Any]) -> str:
                 "window_chart": charts.window_chart(cells),
             }
         )
-    overview = [(sec["exp"], claim, tested) for sec in sections for claim, tested in sec["claims"]]
+    grid_stacks, grid_blocks = grid(preset, summaries)
     return env.get_template("report.html.j2").render(
         preset=preset,
         meta=_meta_line(doc, preset),
+        ran_on=ran_on(doc),
         status=[line.replace("**", "") for line in _status_lines(doc) if line],
         misses=fault_misses(summaries),
         sections=sections,
-        overview=overview,
+        grid_stacks=grid_stacks,
+        grid_blocks=grid_blocks,
+        kinds=KINDS,
+        summary=counts(summaries).lines(),
         columns=COLUMNS,
         verdict_class=lambda v: v.replace(" ", "-"),
-        stacks=sorted({s.cell.stack for s in summaries}),
-        colors={stack: charts.stack_color(stack) for stack in STACKS},
         css=resources.files("mqcompare.matrix.templates").joinpath("report.css").read_text(),
     )
 
 
 def write_reports(doc: dict[str, Any], out: Path) -> list[Path]:
-    """results.csv, report.md and report.html in `out`, from the results document."""
+    """results.csv, claims.csv, report.md and report.html in `out`, from the results
+    document; results.json gains the claims' verdicts (`claims`)."""
+    claims = claim_records(doc)
+    doc["claims"] = claims
+    write_json(out / "results.json", doc)
     written = []
     for name, text in (
         ("results.csv", results_csv(doc)),
+        ("claims.csv", _csv(claims)),
         ("report.md", markdown(doc)),
         ("report.html", html(doc)),
     ):

@@ -19,13 +19,17 @@ from rich.text import Text
 
 from mqcompare.broker import BrokerControl, open_broker
 from mqcompare.checker import faults_missed
+from mqcompare.environment import environment
 from mqcompare.errors import InfrastructureError
 from mqcompare.files import write_json
 from mqcompare.matrix.claims import error_count
+from mqcompare.matrix.estimate import cell_seconds, duration_text
 from mqcompare.matrix.preset import Cell, Preset
+from mqcompare.outcome import outcome
 from mqcompare.report import headline
 from mqcompare.runner import execute
 from mqcompare.spec import Fault
+from mqcompare.stacks import load_stack
 
 RESULTS_FORMAT = "mqcompare.matrix/1"
 
@@ -53,8 +57,13 @@ class RateMeter:
 class MatrixView:
     """Live progress on a terminal (cell n of N, rates, faults); plain lines elsewhere."""
 
-    def __init__(self, console: Console, total: int) -> None:
+    def __init__(self, console: Console, total: int, seconds: list[float] | None = None) -> None:
         self.console = console
+        # each run's estimated seconds, in order: the time left is their sum from here,
+        # scaled by how the estimate has compared with the clock so far
+        self.seconds = seconds or [0.0] * total
+        self.started = time.monotonic()
+        self.runs_begun = 0
         self.live_mode = console.is_terminal
         self.bar = Progress(
             TextColumn("cells"),
@@ -74,11 +83,20 @@ class MatrixView:
     def begin(self, n: int, total: int, cell: Cell, repeat: int, repeats: int) -> None:
         self.sent, self.delivered = RateMeter(), RateMeter()
         run = f", run {repeat} of {repeats}" if repeats > 1 else ""
-        self.current = f"cell {n} of {total}{run}: {cell.id} {cell_label(cell)}"
+        self.current = f"cell {n} of {total}{run} ({self.clock()}): {cell.id} {cell_label(cell)}"
+        self.runs_begun += 1
         if self.live_mode:
             self.line.plain = self.current
         else:
             self.console.print(self.current, markup=False, highlight=False)
+
+    def clock(self) -> str:
+        """'2m10s elapsed, about 4 min left'."""
+        elapsed = time.monotonic() - self.started
+        done, left = self.seconds[: self.runs_begun], self.seconds[self.runs_begun :]
+        factor = elapsed / sum(done) if sum(done) > 0 else 1.0
+        minutes, secs = divmod(int(elapsed), 60)
+        return f"{minutes}m{secs:02d}s elapsed, {duration_text(factor * sum(left))} left"
 
     def say(self, message: str) -> None:
         self.console.print(f"  {message}", markup=False, highlight=False)
@@ -102,13 +120,32 @@ class MatrixView:
             self.live.stop()
 
 
+def unmet(cell: Cell) -> str:
+    """What this machine lacks to run `cell`, and what to install ('' when nothing): such a
+    cell is skipped with that said, not run to fail."""
+    kinds = {Fault.parse(f).kind for f in cell.faults}
+    if "partition" in kinds:
+        from mqcompare.cluster import partition_unmet
+
+        why = partition_unmet()
+        if why:
+            return f"a partition: {why}"
+    if cell.broker == "docker":
+        from mqcompare.docker_broker import engine_answers
+
+        if not engine_answers():
+            return "a Docker broker: no Docker engine answers (apt-get install -y docker.io)"
+    return ""
+
+
 def run_summary(result: dict[str, Any]) -> str:
+    """'742 lost silently | 10,000 attempted, 742 lost, ...': the outcome first."""
     c = result["counts"]
-    hung = ", producers hung" if result.get("producers_stalled") else ""
     return (
-        f"{c['attempted']:,} attempted, {c['lost']:,} lost, {c['duplicated']:,} duplicated, "
-        f"{c['recovered']:,} recovered, {error_count(result):,} errors, "
-        f"{result['throughput']['publish_per_s']:,.0f} msg/s{hung} ({result['duration_s']:.1f} s)"
+        f"{outcome([result]).text} | {c['attempted']:,} attempted, {c['lost']:,} lost, "
+        f"{c['duplicated']:,} duplicated, {c['recovered']:,} recovered, "
+        f"{error_count(result):,} errors, {result['throughput']['publish_per_s']:,.0f} msg/s "
+        f"({result['duration_s']:.1f} s)"
     )
 
 
@@ -173,23 +210,42 @@ def run_matrix(
         "complete": False,
         "interrupted": False,
         "failed_runs": [],
+        "skipped": [],  # cells this machine cannot run: {"cell", "why"}
         "results": [],
     }
     brokers = Brokers(broker_choice, f"matrix-{preset.name}", preset)
     view: MatrixView | None = None
     began = False
     try:
+        skip = {c.id: why for c in preset.cells if (why := unmet(c))}
+        doc["skipped"] = [{"cell": cid, "why": why} for cid, why in skip.items()]
+        for why, cids in _by_reason(skip).items():
+            console.print(
+                f"skipping {len(cids)} cell(s) ({', '.join(cids)}): they need {why}",
+                markup=False,
+                highlight=False,
+            )
+        cells = [c for c in preset.cells if c.id not in skip]
+        if not cells:
+            raise InfrastructureError("this machine can run none of the preset's cells")
         # the first cell's broker (usually the matrix's own): exit 3 at once if it fails
-        first = preset.cells[0]
+        first = cells[0]
         broker = brokers.get(first.broker, first.cluster, first.partition_handling)
         out.mkdir(parents=True, exist_ok=True)
         began = True
         doc["broker"] = broker.describe()
+        doc["environment"] = environment(
+            broker.host_port,
+            [d for name in dict.fromkeys(c.stack for c in preset.cells)
+             for d in load_stack(name).distributions],
+        )  # fmt: skip
         console.print(f"broker: {broker.describe()}", markup=False, highlight=False)
         write_json(out / "results.json", doc)
-        total = len(preset.cells)
-        view = MatrixView(console, total * repeat)
-        for n, cell in enumerate(preset.cells, 1):
+        total = len(cells)
+        view = MatrixView(
+            console, total * repeat, [cell_seconds(c) for c in cells for _ in range(repeat)]
+        )
+        for n, cell in enumerate(cells, 1):
             for k in range(1, repeat + 1):
                 view.begin(n, total, cell, k, repeat)
                 run_dir = out / "runs" / f"{cell.id}-{cell.stack}-{cell.mode}-r{k}"
@@ -227,6 +283,13 @@ def run_matrix(
         if began:  # not when the broker could not serve the matrix
             write_json(out / "results.json", doc)
     return doc
+
+
+def _by_reason(skip: dict[str, str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for cid, why in skip.items():
+        found.setdefault(why, []).append(cid)
+    return found
 
 
 def load_doc(directory: Path) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from typing import Any
 from mqcompare.checker import faults_missed
 from mqcompare.matrix.claims import Judgement, error_count, errors_text, judge, planned, share
 from mqcompare.matrix.preset import Cell, Claim, Experiment, Preset
-from mqcompare.report import ack_label, verdict_word
+from mqcompare.outcome import Outcome, outcome
+from mqcompare.report import ack_label
 from mqcompare.stacks import CONFIRM_WINDOW, load_stack
 
 Result = dict[str, Any]
@@ -22,6 +23,7 @@ class CellSummary:
     cell: Cell
     runs: list[Result]  # finished runs (an interrupted run is kept out)
     failed: list[dict[str, Any]] = field(default_factory=list)  # runs the broker failed
+    skipped: str = ""  # why this machine could not run it (the matrix skipped it)
     judgements: list[Judgement] = field(default_factory=list)
 
     @property
@@ -116,22 +118,16 @@ class CellSummary:
         return sum(1 for r in self.runs if r.get("producers_stalled"))
 
     @property
-    def valid_runs(self) -> int:
-        return sum(1 for r in self.runs if r["verdict"]["valid"])
+    def outcome(self) -> Outcome:
+        if self.skipped:
+            return Outcome("not-tested", "not run here: needs " + self.skipped.split(":")[0])
+        return outcome(self.runs, len(self.failed), self.cell.intended)
 
     def verdict(self) -> str:
-        if not self.runs:
-            return "failed" if self.failed else "not run"
-        n, valid = self.n, self.valid_runs
-        once = sum(1 for r in self.runs if r["verdict"]["exactly_once"])
-        if once == n or valid in (0, n):
-            text = verdict_word(valid == n, once == n)
-        else:
-            text = f"INVALID in {n - valid} of {n}"
-        if self.hung:
-            text += ", hung" if n == 1 else f", hung in {self.hung}"
+        """The outcome in words, and whether a run's queue did not drain."""
+        text = self.outcome.text
         if self.undrained:
-            text += ", not drained" if n == 1 else f", not drained in {self.undrained}"
+            text += ", not drained" if self.n == 1 else f", not drained in {self.undrained}"
         return text
 
 
@@ -159,6 +155,9 @@ def summarize(doc: dict[str, Any], preset: Preset) -> list[CellSummary]:
     for f in doc.get("failed_runs", []):
         if f["cell"] in by_cell:
             by_cell[f["cell"]].failed.append(f)
+    for skipped in doc.get("skipped", []):
+        if skipped["cell"] in by_cell:
+            by_cell[skipped["cell"]].skipped = skipped["why"]
     summaries = list(by_cell.values())
     for s in summaries:
         claims = preset.experiments[s.cell.experiment].claims
@@ -279,6 +278,8 @@ def run_row(r: Result) -> dict[str, Any]:
         **c,  # every count the checker gives
         "errors_total": error_count(r),
         "errors": ";".join(f"{k}={v}" for k, v in (r.get("errors") or {}).items()),
+        # each error class in a column of its own: error:ConnectionResetError
+        **{f"error:{k}": v for k, v in (r.get("errors") or {}).items()},
         "publish_per_s": round(r["throughput"]["publish_per_s"], 1),
         "deliver_per_s": round(r["throughput"]["deliver_per_s"], 1),
         "latency_p50_ms": round(r["latency_ms"]["p50"], 2),
@@ -288,4 +289,19 @@ def run_row(r: Result) -> dict[str, Any]:
         "producers_hung": bool(r.get("producers_stalled")),
         "interrupted": bool(r.get("interrupted")),
         "duration_s": r.get("duration_s", 0),
+        **environment_row(r.get("environment") or {}),
+    }
+
+
+def environment_row(env: dict[str, Any]) -> dict[str, Any]:
+    """What a run ran on, as flat columns: rabbitmq, erlang, python, cpus, mqcompare and
+    one `LIBRARY_version` per client library of the run."""
+    made = env.get("mqcompare") or {}
+    return {
+        "rabbitmq": env.get("rabbitmq", ""),
+        "erlang": env.get("erlang", ""),
+        "python": env.get("python", ""),
+        "cpus": env.get("cpus", ""),
+        "mqcompare": " ".join(v for v in (made.get("version"), made.get("commit")) if v),
+        **{f"{k}_version": v for k, v in (env.get("libraries") or {}).items()},
     }

@@ -125,7 +125,7 @@ def test_help_check_and_report_import_no_client_library(tmp_path: Path) -> None:
 
     write(tmp_path / "journal" / "p.jsonl", "producer", [inv(0, 0, 1), ok(0, 0, 2)])
     write(tmp_path / "journal" / "c.jsonl", "consumer", [dlv(0, 0, 3)])
-    assert mqcompare("check", str(tmp_path), clients=False).returncode == 0
+    assert mqcompare("check", str(tmp_path), "--write", clients=False).returncode == 0
     spec = {"stack": "celery", "mode": "shared-app", "stack_options": {"acks_late": False}}
     import json
 
@@ -151,10 +151,27 @@ def test_check_recomputes_from_journals_and_writes_out(tmp_path: Path) -> None:
     write(tmp_path / "journal" / "c.jsonl", "consumer", [dlv(0, 0, 5)])
     done = mqcompare("check", str(tmp_path), "--out", str(tmp_path / "r.json"))
     assert done.returncode == 1, "a lost message makes the run invalid"
-    assert "INVALID: 1 lost" in done.stdout
+    assert "outcome: 1 lost silently" in done.stdout
     import json
 
     assert json.loads((tmp_path / "r.json").read_text())["counts"]["lost"] == 1
+
+
+def test_check_writes_only_when_asked(tmp_path: Path) -> None:
+    from tests.journals import dlv, inv, ok, write
+
+    write(tmp_path / "journal" / "p.jsonl", "producer", [inv(0, 0, 1), ok(0, 0, 2)])
+    write(tmp_path / "journal" / "c.jsonl", "consumer", [dlv(0, 0, 3)])
+    (tmp_path / "result.json").write_text('{"spec": {"stack": "pika"}, "environment": {"cpus": 2}}')
+    done = mqcompare("check", str(tmp_path))
+    assert done.returncode == 0 and "written" not in done.stdout
+    assert "counts" not in (tmp_path / "result.json").read_text(), "check alone writes nothing"
+    assert mqcompare("check", str(tmp_path), "--write").returncode == 0
+    import json
+
+    written = json.loads((tmp_path / "result.json").read_text())
+    assert written["counts"]["delivered"] == 1
+    assert written["environment"] == {"cpus": 2}, "what only the run knew is kept"
 
 
 def test_report_tabulates_finished_runs(tmp_path: Path) -> None:
@@ -167,12 +184,12 @@ def test_report_tabulates_finished_runs(tmp_path: Path) -> None:
         write(run / "journal" / "p.jsonl", "producer", [inv(0, 0, 1), ok(0, 0, 2)])
         write(run / "journal" / "c.jsonl", "consumer", [dlv(0, 0, 3)] if delivered else [])
         (run / "result.json").write_text(json.dumps({"spec": {"stack": "pika", "mode": f"m{n}"}}))
-        assert mqcompare("check", str(run)).returncode == (0 if delivered else 1)
+        assert mqcompare("check", str(run), "--write").returncode == (0 if delivered else 1)
     done = mqcompare("report", str(tmp_path))
     assert done.returncode == 0, done.stderr
     rows = (tmp_path / "report.md").read_text().splitlines()[4:]
     assert [r.split(" | ")[1] for r in rows] == ["m0", "m1"]
-    assert rows[0].endswith("exactly once |") and rows[1].endswith("INVALID |")
+    assert rows[0].endswith("exactly once |") and rows[1].endswith("1 lost silently |")
     assert mqcompare("report", str(tmp_path / "nothing")).returncode == 2
 
 

@@ -139,7 +139,7 @@ def test_report_command_rebuilds_the_same_files(doc: dict, tmp_path: Path) -> No
         (out / name).unlink()
     done = mqcompare("report", str(out), clients=False)  # with no client library at all
     assert done.returncode == 0, done.stderr
-    assert "1. Sharing" in done.stdout and "loses: held" in done.stdout
+    assert "The answer: Two experiments" in done.stdout and "Claims: 2 held" in done.stdout
     for name, text in first.items():
         assert (out / name).read_text() == text, name
 
@@ -263,19 +263,21 @@ def test_reports_leave_out_runs_whose_fault_missed_and_chart_loss_against_rate(
     ]
 
 
-def test_terminal_tables_fit_120_columns(doc: dict) -> None:
-    """A log (CI, a pasted run) is 120 columns: the tables fit, nothing is folded, and
-    each cell's errors and claims follow its table."""
+def test_the_terminal_ends_with_the_grid_in_40_lines_of_100_columns(doc: dict) -> None:
+    """After the last cell: the grid (a row per question, a column per stack), the counts
+    and where the report is; nothing wider than 100 columns, nothing folded."""
     from rich.console import Console
 
-    from mqcompare.matrix.report import print_report
+    from mqcompare.matrix.terminal import print_summary
 
     buf = io.StringIO()
-    print_report(Console(file=buf, width=120, color_system=None), doc)
+    print_summary(Console(file=buf, width=160, color_system=None), doc, Path("runs/x"))
     lines = buf.getvalue().splitlines()
-    assert max(len(line) for line in lines) <= 120
-    assert any("connection-per-thread" in line for line in lines), "modes are not cut"
-    assert any(line.strip().startswith("1.01") and "loses: held" in line for line in lines)
+    assert len(lines) <= 40 and max(len(line) for line in lines) <= 100
+    header = next(line for line in lines if "question" in line)
+    assert header.split()[1:] == ["pika", "kombu"]
+    assert any(line.startswith("Claims: ") for line in lines)
+    assert lines[-1].startswith("Open runs/x/report.html")
 
 
 def test_a_queue_left_undrained_is_said_where_its_loss_is_counted(tmp_path: Path) -> None:
@@ -304,7 +306,7 @@ def test_a_queue_left_undrained_is_said_where_its_loss_is_counted(tmp_path: Path
     path = tmp_path / "p.toml"
     path.write_text(PRESET)
     doc = document(load_preset(str(path)), [stuck])
-    assert "INVALID, not drained" in markdown(doc)
+    assert "7 lost silently, not drained" in markdown(doc)
 
 
 WINDOWS = """

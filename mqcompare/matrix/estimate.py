@@ -1,0 +1,53 @@
+"""How long a preset takes, before it runs: a cell's time from its sizes, pacing and fault
+plan, plus what its broker costs to start. Fitted to `make demo` on the 2-core machines
+this project is built on (docs/demo.md); a guide for planning, not a promise.
+
+A run starts its consumer (a worker stack's takes longer), publishes, waits for its last
+fault to end, then drains (a second of quiet at least)."""
+
+from __future__ import annotations
+
+from mqcompare.matrix.preset import Cell, Preset
+from mqcompare.spec import Fault
+
+START_S = {"celery": 5.0, "dramatiq": 4.0}  # a worker's boot; other stacks' consumers
+START_DEFAULT_S = 2.0
+UNPACED_PER_PRODUCER = 1200.0  # messages/s one producer publishes unpaced, about
+CONFIRMED_PER_PRODUCER = 400.0  # ... awaiting each confirm
+QUIET_S = 1.5  # the drain's quiet, and the check
+BROKER_S = {"local": 6.0, "docker": 60.0}  # a node; a container (with its image built)
+CLUSTER_S = 25.0  # three nodes booted and joined
+
+
+def cell_seconds(cell: Cell) -> float:
+    """One run of `cell`, in seconds."""
+    if cell.rate:
+        publish = cell.messages / cell.rate
+    else:
+        per = CONFIRMED_PER_PRODUCER if cell.confirms else UNPACED_PER_PRODUCER
+        publish = cell.messages / per
+    publish += cell.messages * cell.work_ms / 1000.0 / max(cell.producers, 1) / 4
+    faults_end = 0.0
+    for text in cell.faults:
+        fault = Fault.parse(text)
+        faults_end = max(faults_end, fault.at + fault.down + 2.0)  # back up, and seen so
+    stall = cell.timeouts.get("stall_timeout_s", 0.0) if "shared-unsafe" in cell.mode else 0.0
+    start = START_S.get(cell.stack, START_DEFAULT_S)
+    return start + max(publish, faults_end) + stall + QUIET_S
+
+
+def preset_seconds(preset: Preset, repeat: int = 1) -> float:
+    """Every cell `repeat` times, and each broker the cells need, started once."""
+    brokers = {(c.broker or "local", c.cluster, c.partition_handling) for c in preset.cells}
+    boot = sum(CLUSTER_S if n > 1 else BROKER_S.get(kind, 0.0) for kind, n, _ in brokers)
+    return boot + repeat * sum(cell_seconds(c) for c in preset.cells)
+
+
+def duration_text(seconds: float) -> str:
+    """'about 40 s', 'about 7 min', 'about 1 h 50 min'."""
+    if seconds < 90:
+        return f"about {max(seconds, 1):.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"about {minutes} min"
+    return f"about {minutes // 60} h {minutes % 60:02d} min"

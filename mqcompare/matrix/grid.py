@@ -1,0 +1,144 @@
+"""The answer first: a grid of questions (rows) by stacks (columns), each cell the outcome
+of that stack on that question, and the counts a reader checks before trusting it.
+
+A question is one entry of a preset: the cells that differ only in their stack. Its label
+names only what tells it apart from the other questions of its experiment (faults,
+confirms, pacing, retry budget, ...), so that two rows never read the same."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from mqcompare.checker import faults_missed
+from mqcompare.matrix.preset import Cell, Experiment, Preset
+from mqcompare.matrix.summary import CellSummary, ack_text
+from mqcompare.report import protections_text
+from mqcompare.spec import ACK_MODES
+from mqcompare.stacks import STACKS, load_stack, options_text
+
+# the words a cell's setting is told in, in reading order; a label keeps those that differ
+ALWAYS = ("faults", "confirms")  # named even when every row of an experiment shares them
+
+
+def words(cell: Cell, ack: str = "") -> dict[str, str]:
+    """A cell's setting, piece by piece ('' where it is the usual)."""
+    stack = load_stack(cell.stack) if cell.stack in STACKS else None
+    window = int(cell.options.get("confirm_window", 1))
+    budget = cell.timeouts.get("retry_budget_s")
+    mode = "" if stack is not None and cell.mode == stack.default_mode else cell.mode
+    return {
+        "mode": mode,
+        "ack": "" if ack in ("", "after") else (f"ack {ack}" if ack in ACK_MODES else ack),
+        "faults": " ".join(cell.faults),
+        "confirms": ("confirms" + (f", window {window}" if window > 1 else ""))
+        if cell.confirms
+        else "no confirms",
+        "retry": f"retry budget {budget:g} s" if budget is not None else "",
+        "consume": "queue read afterwards" if cell.consume == "after" else "",
+        "load": f"{cell.producers} x {cell.messages:,}"
+        + (f" at {cell.rate:g}/s" if cell.rate else " unpaced"),
+        "queue": (f"{cell.queue} queue" if cell.queue != "classic" or cell.cluster > 1 else "")
+        + (f" on {cell.cluster} nodes, {cell.partition_handling}" if cell.cluster > 1 else ""),
+        "protections": protections_text(
+            cell.mandatory, cell.timeouts.get("consumer_timeout_s", 0.0)
+        ).removeprefix(", "),
+        "options": options_text(cell.stack, cell.options).removeprefix(", "),
+        "work": f"{cell.work_ms:g} ms a message" if cell.work_ms else "",
+        "broker": f"{cell.broker} broker" if cell.broker else "",
+    }
+
+
+def _common(pieces: list[dict[str, str]]) -> dict[str, str]:
+    """The pieces every cell of a question shares ('' where stacks differ)."""
+    first = pieces[0]
+    return {k: v if all(p[k] == v for p in pieces) else "" for k, v in first.items()}
+
+
+def labels(settings: list[dict[str, str]]) -> list[str]:
+    """One label per setting, naming the pieces that differ between them (and ALWAYS)."""
+    keys = [k for k in settings[0] if k in ALWAYS or len({s[k] for s in settings}) > 1]
+    return [", ".join(s[k] for k in keys if s[k]) for s in settings]
+
+
+@dataclass
+class Question:
+    label: str
+    by_stack: dict[str, list[CellSummary]] = field(default_factory=dict)
+
+
+@dataclass
+class Block:
+    experiment: Experiment
+    questions: list[Question]
+
+
+def grid(preset: Preset, summaries: list[CellSummary]) -> tuple[list[str], list[Block]]:
+    """(the stacks as columns, the questions of each experiment as rows)."""
+    stacks = [s for s in STACKS if any(x.cell.stack == s for x in summaries)]
+    blocks = []
+    for exp in preset.experiments.values():
+        groups: dict[str, list[CellSummary]] = {}
+        for s in summaries:
+            if s.cell.experiment == exp.id:
+                groups.setdefault(s.cell.group or _fallback_group(s.cell), []).append(s)
+        if not groups:
+            continue
+        settings = [
+            _common([words(s.cell, ack_text(s)) for s in members]) for members in groups.values()
+        ]
+        questions = []
+        for label, members in zip(labels(settings), groups.values(), strict=True):
+            q = Question(label)
+            for s in members:
+                q.by_stack.setdefault(s.cell.stack, []).append(s)
+            questions.append(q)
+        blocks.append(Block(exp, questions))
+    return stacks, blocks
+
+
+def _fallback_group(cell: Cell) -> str:
+    """The question of a cell from a results.json written before cells had a group."""
+    key: dict[str, Any] = {
+        k: v for k, v in words(cell).items() if k not in ("mode", "ack", "options")
+    }
+    return repr(sorted(key.items()))
+
+
+@dataclass
+class Counts:
+    cells: int
+    runs: int
+    could_not_run: int
+    skipped: int  # cells this machine lacked something for
+    with_faults: int  # finished runs whose cell plans a fault
+    missed: int  # ... in which a fault missed (they test nothing)
+    claims: Counter[str]
+
+    def lines(self) -> list[str]:
+        c = self.claims
+        failed = f", {self.could_not_run} could not run" if self.could_not_run else ""
+        skipped = f", {self.skipped} cells skipped (see why above)" if self.skipped else ""
+        return [
+            f"{self.cells} cells, {self.runs} runs{failed}{skipped}.",
+            f"Faults: every fault hit in {self.with_faults - self.missed} of "
+            f"{self.with_faults} runs with faults"
+            + (f"; missed in {self.missed} (those test nothing)." if self.missed else "."),
+            f"Claims: {c['held']} held, {c['refuted']} refuted, {c['mixed']} held in some "
+            f"runs only, {c['not tested'] + c['not judged']} not tested.",
+        ]
+
+
+def counts(summaries: list[CellSummary]) -> Counts:
+    runs = [r for s in summaries for r in s.runs]
+    faulted = [r for s in summaries if s.cell.faults for r in s.runs]
+    return Counts(
+        cells=len(summaries),
+        runs=len(runs),
+        could_not_run=sum(len(s.failed) for s in summaries),
+        skipped=sum(1 for s in summaries if s.skipped),
+        with_faults=len(faulted),
+        missed=sum(1 for r in faulted if faults_missed(r)),
+        claims=Counter(j.verdict for s in summaries for j in s.judgements),
+    )

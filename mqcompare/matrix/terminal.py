@@ -1,0 +1,102 @@
+"""What a matrix prints after its last cell: the answer grid, the counts and where the
+report is, in at most 40 lines of 100 columns. The full tables are in report.md.
+
+A grid too tall for the screen keeps the questions where some stack did not deliver every
+message exactly once, and says how many rows of nothing but "exactly once" it left out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from mqcompare.matrix.grid import Question, counts, grid
+from mqcompare.matrix.preset import Preset
+from mqcompare.matrix.summary import CellSummary, refuted, summarize
+from mqcompare.report import OUTCOME_STYLE
+
+MAX_LINES = 40
+WIDTH = 100
+OTHER_LINES = 12  # title, header, rule, counts, claims, paths, spacing: what is not a row
+
+
+def short(s: CellSummary) -> str:
+    """An outcome in a dozen characters: '742 lost', 'hung', '22 dup', 'ok'."""
+    text = s.outcome.text
+    kind = s.outcome.kind
+    first = text.split(" ")[0]
+    if kind == "silent-loss":
+        return f"{first} lost" if "lost" in text else f"{first} unexp"
+    if kind == "duplicates":
+        return f"{first} dup"
+    if kind == "loud-failure":
+        return f"{first} failed" if "failed" in text else f"{first} short"
+    return {
+        "exactly-once": "ok",
+        "hang": "hung",
+        "intended": f"{first} {text.split(' ')[1]}",
+        "not-tested": "not tested" if s.runs else "not run",
+    }[kind]
+
+
+def _troubled(q: Question) -> bool:
+    return any(s.outcome.kind != "exactly-once" for cells in q.by_stack.values() for s in cells)
+
+
+def grid_table(preset: Preset, summaries: list[CellSummary], rows: int) -> tuple[Table, int]:
+    """The grid with at most `rows` questions; how many it left out."""
+    stacks, blocks = grid(preset, summaries)
+    questions = [(b.experiment.id, q) for b in blocks for q in b.questions]
+    kept = questions
+    if len(questions) > rows:
+        kept = [x for x in questions if _troubled(x[1])][:rows]
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0), show_edge=False)
+    table.add_column("question", overflow="ellipsis", no_wrap=True, ratio=1)
+    for stack in stacks:
+        table.add_column(stack, no_wrap=True, overflow="ellipsis", max_width=10)
+    for exp, q in kept:
+        row: list[Text] = [Text(f"{exp} {q.label}")]
+        for stack in stacks:
+            cells = q.by_stack.get(stack, [])
+            row.append(
+                Text(
+                    " ".join(short(s) for s in cells) or "",
+                    style=OUTCOME_STYLE[cells[0].outcome.kind] if cells else "",
+                )
+            )
+        table.add_row(*row)
+    return table, len(questions) - len(kept)
+
+
+def print_summary(console: Console, doc: dict[str, Any], out: Path | None = None) -> None:
+    preset = Preset.from_json(doc["preset"])
+    summaries = summarize(doc, preset)
+    width = min(console.width, WIDTH)
+    table, left_out = grid_table(preset, summaries, MAX_LINES - OTHER_LINES)
+    table.width = width
+    console.print(Text(f"The answer: {preset.title}", style="bold"), width=width)
+    console.print(table, width=width)
+    if left_out:
+        console.print(
+            f"  (+{left_out} questions where every stack delivered exactly once)",
+            markup=False,
+            highlight=False,
+        )
+    for line in counts(summaries).lines():
+        console.print(line, markup=False, highlight=False, width=width)
+    wrong = sorted({f"{s.cell.experiment}:{c.id}" for c, s, _ in refuted(preset, summaries)})
+    if wrong:  # at most three lines: the report has each with its evidence
+        lines = Text("Refuted: " + ", ".join(wrong)).wrap(console, width)[:3]
+        console.print(Text("\n").join(lines), highlight=False, width=width)
+    if out is not None:
+        console.print(
+            f"Open {out / 'report.html'} (the grid links to every cell's evidence); "
+            f"full tables in {out / 'report.md'}.",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,  # a long path stays whole, to be copied
+        )
