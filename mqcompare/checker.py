@@ -253,6 +253,7 @@ def _result(h: _History) -> dict[str, Any]:
         "latency_ms": _percentiles(h.latencies, (50, 95, 99)),
         "faults": faults,
         "windows": windows,
+        "timeline": timeline(h.ok_times, h.first_delivery.values(), h.raised_times, base),
         "duration_s": round(h.last_t - h.first_t, 3) if h.last_t >= h.first_t else 0.0,
         "anomalies": {
             "lost": _sample(lost),
@@ -317,6 +318,37 @@ def blocked(span: dict[str, Any], oks: array, raised: array, base: float) -> dic
         "returned": returned,
         "raised": raised_n,
         "publish": publish,
+    }
+
+
+TIMELINE_BINS = 120  # at most: a chart's width in points, about
+NICE_BINS_S = (0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+
+def timeline(
+    oks: Iterable[float], delivered: Iterable[float], raised: Iterable[float], base: float
+) -> dict[str, Any]:
+    """Publishes acknowledged, messages first delivered and errors raised, counted per bin
+    of `bin_s` seconds from `base` (the first publish): what a run's timeline draws."""
+    oks, delivered, raised = list(oks), list(delivered), list(raised)
+    last = max((max(x, default=base) for x in (oks, delivered, raised)), default=base)
+    span = max(last - base, 0.0)
+    bin_s = next((b for b in NICE_BINS_S if span / b <= TIMELINE_BINS), NICE_BINS_S[-1])
+    n = int(span / bin_s) + 1
+
+    def count(times: list[float]) -> list[int]:
+        bins = [0] * n
+        for t in times:
+            i = int((t - base) / bin_s)
+            if 0 <= i < n:
+                bins[i] += 1
+        return bins
+
+    return {
+        "bin_s": bin_s,
+        "published": count(oks),
+        "delivered": count(delivered),
+        "errors": count(raised),
     }
 
 

@@ -594,6 +594,13 @@ def report(directory: Path) -> None:
 
     results = load_results(directory)
     console.print(summary_table(results, title=str(directory)))
+    from mqcompare.timeline import timeline_svg
+
+    for path in sorted(directory.rglob("result.json")):
+        svg = timeline_svg(json.loads(path.read_text()), f"timeline of {path.parent.name}")
+        if svg:
+            (path.parent / "timeline.svg").write_text(svg)
+            console.print(f"written to {path.parent / 'timeline.svg'}", markup=False)
     (directory / "report.md").write_text(f"# mqcompare: {directory}\n\n" + markdown_table(results))
     console.print(f"written to {directory / 'report.md'}", markup=False)
 

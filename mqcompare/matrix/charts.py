@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 import statistics
+import textwrap
 
 import matplotlib
 
@@ -14,6 +15,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from mqcompare.matrix.claims import loss_share, rate_label, tested
+from mqcompare.matrix.grid import words
 from mqcompare.matrix.summary import CellSummary, ack_text
 from mqcompare.stacks import CONFIRM_WINDOW, STACKS
 
@@ -39,18 +41,17 @@ plt.rcParams.update(
 )
 
 
-def short_label(s: CellSummary) -> str:
-    c = s.cell
-    parts = [c.id, c.stack, c.mode]
-    if c.confirms:
-        parts.append("+confirms")
-    if c.options or c.ack != "after":
-        parts.append(ack_text(s))
-    kinds = [f.split("@")[0] for f in c.faults]
-    if kinds:
-        kind = kinds[0]
-        parts.append(f"{len(kinds)}x {kind}" if len(set(kinds)) == 1 else "+".join(kinds))
-    return " ".join(parts)
+def cell_labels(cells: list[CellSummary]) -> list[str]:
+    """'2.11 pika restart@1s:1s, no confirms, 10 x 5,000 unpaced': the cell, its stack (and
+    mode where it is not the stack's default) and every setting that differs between the
+    cells of one chart, so that no two bars read the same."""
+    settings = [words(s.cell, ack_text(s)) for s in cells]
+    keys = [k for k in settings[0] if k != "mode" and len({w[k] for w in settings}) > 1]
+    return [
+        " ".join(p for p in (s.cell.id, s.cell.stack, w["mode"]) if p)
+        + "".join(f", {w[k]}" for k in keys if w[k])
+        for s, w in zip(cells, settings, strict=True)
+    ]
 
 
 def _svg(fig: Figure, title: str) -> str:
@@ -70,10 +71,12 @@ def loss_chart(cells: list[CellSummary]) -> str:
     cells = [s for s in cells if s.runs]
     if not cells:
         return ""
-    labels = [short_label(s) for s in cells]
+    labels = [textwrap.fill(label, 48, subsequent_indent="  ") for label in cell_labels(cells)]
     colors = [stack_color(s.cell.stack) for s in cells]
-    height = 0.9 + 0.26 * len(cells)
-    fig, axes = plt.subplots(1, 2, figsize=(9.5, height), sharey=True)
+    height = 0.9 + (0.38 if any("\n" in label for label in labels) else 0.26) * len(cells)
+    # one scale for both: a few duplicates must not look as bad as thousands lost
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, height), sharey=True, sharex=True)
+    top = max([max(s.values(k)) for s in cells for k in ("lost", "duplicated")] + [1])
     for ax, count, title in zip(axes, ("lost", "duplicated"), ("lost", "duplicated"), strict=True):
         med = [statistics.median(s.values(count)) for s in cells]
         lo = [m - min(s.values(count)) for m, s in zip(med, cells, strict=True)]
@@ -81,8 +84,8 @@ def loss_chart(cells: list[CellSummary]) -> str:
         ys = range(len(cells))
         ax.barh(ys, med, color=colors, xerr=[lo, hi], error_kw={"elinewidth": 0.8, "capsize": 2})
         ax.set_title(f"messages {title} (median of runs)", fontsize=9, loc="left")
-        top = max([m + h for m, h in zip(med, hi, strict=True)] + [1])
         ax.set_xlim(0, top * 1.25)
+        ax.set_xlabel(f"messages {title}, one scale for both")
         for y, m in zip(ys, med, strict=True):
             ax.annotate(f"{m:,.0f}", (m, y), xytext=(3, 0), textcoords="offset points",
                         va="center", fontsize=8)  # fmt: skip
@@ -127,12 +130,17 @@ def rate_chart(cells: list[CellSummary]) -> str:
                 va="center",
                 fontsize=8,
             )
-    labels = [f"{s} {m}" + (" (faults)" if f else "") for s, m, f in keys]
+    labels = [f"{s} {m}" + (f" ({f})" if f else "") for s, m, f in keys]
     ax.set_yticks(range(len(keys)), labels)
     ax.invert_yaxis()
     ax.set_xlim(0, max(v for g in groups.values() for v in g.values()) * 1.45 or 1)
-    ax.set_title("publish rate, msg/s (median of runs): pale without confirms, solid with",
-                 fontsize=9, loc="left")  # fmt: skip
+    both = {c for g in groups.values() for c in g}
+    shading = {
+        frozenset({False}): "every bar without confirms",
+        frozenset({True}): "every bar with confirms",
+    }.get(frozenset(both), "pale without confirms, solid with")
+    ax.set_title(f"publish rate (median of runs): {shading}", fontsize=9, loc="left")
+    ax.set_xlabel("messages published per second, all producers")
     ax.tick_params(axis="y", length=0)
     return _svg(fig, "publish rate with and without confirms")
 
@@ -149,15 +157,17 @@ def rate_loss_chart(cells: list[CellSummary]) -> str:
     groups = {k: v for k, v in groups.items() if len({s.cell.rate for s in v}) >= 2}
     if not groups:
         return ""
-    paced = sorted({s.cell.rate for v in groups.values() for s in v if s.cell.rate})
-    unpaced_x = max(paced) * 10 if paced else 1.0  # unpaced offers the most: rightmost
+    # the offered rates are categories, in order, unpaced (the most) last: a line between
+    # 60/s and unpaced would claim a slope nobody measured
+    rates = sorted({s.cell.rate for v in groups.values() for s in v}, key=lambda r: r or 1e18)
+    x_of = {r: i for i, r in enumerate(rates)}
     fig, ax = plt.subplots(figsize=(9.5, 3.4))
-    for (stack, mode, confirms, *_), summaries in groups.items():
+    for n, ((stack, mode, confirms, *_), summaries) in enumerate(groups.items()):
         points = []
-        for s in sorted(summaries, key=lambda s: s.cell.rate or unpaced_x):
+        for s in sorted(summaries, key=lambda s: x_of[s.cell.rate]):
             shares = [100.0 * loss_share(r) for r in tested(s.runs)[0]]
             if shares:
-                points.append((s.cell.rate or unpaced_x, shares))
+                points.append((x_of[s.cell.rate] + 0.06 * n, shares))
         if not points:
             continue
         xs = [x for x, _ in points]
@@ -168,12 +178,11 @@ def rate_loss_chart(cells: list[CellSummary]) -> str:
         ax.errorbar(xs, med, yerr=[lo, hi], marker="o", capsize=3, linewidth=1.4,
                     color=stack_color(str(stack)), label=label)  # fmt: skip
         for x, m in zip(xs, med, strict=True):
-            ax.annotate(f"{m:.2g} %", (x, m), xytext=(4, 4), textcoords="offset points",
-                        fontsize=8)  # fmt: skip
-    ticks = [*paced, unpaced_x]
-    ax.set_xscale("log")
-    ax.set_xticks(ticks, [rate_label(r) for r in paced] + ["unpaced"])
-    ax.minorticks_off()
+            if m > 0:  # many lines sit at 0 %: their labels would only overlap
+                ax.annotate(f"{m:.2g} %", (x, m), xytext=(4, 4), textcoords="offset points",
+                            fontsize=8)  # fmt: skip
+    ax.set_xticks(range(len(rates)), [rate_label(r) for r in rates])
+    ax.set_xlim(-0.4, len(rates) - 0.4)
     ax.set_ylim(bottom=0)
     ax.set_xlabel("offered rate per producer")
     ax.set_ylabel("lost, % of acknowledged")

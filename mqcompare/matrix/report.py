@@ -14,6 +14,7 @@ import jinja2
 
 from mqcompare.environment import broker_label
 from mqcompare.files import write_json
+from mqcompare.matrix.advice import check_advice
 from mqcompare.matrix.grid import counts, grid
 from mqcompare.matrix.preset import Preset
 from mqcompare.matrix.summary import (
@@ -27,6 +28,7 @@ from mqcompare.matrix.summary import (
 from mqcompare.outcome import KINDS
 from mqcompare.report import protections_text
 from mqcompare.stacks import options_text
+from mqcompare.timeline import timeline_svg
 
 COLUMNS = (
     "cell", "stack", "mode", "confirms", "ack", "faults", "runs", "lost", "duplicated",
@@ -277,6 +279,11 @@ def html(doc: dict[str, Any]) -> str:
                 "rate_chart": charts.rate_chart(cells),
                 "rate_loss_chart": charts.rate_loss_chart(cells),
                 "window_chart": charts.window_chart(cells),
+                "timelines": [
+                    (s, timeline_svg(s.runs[0], f"timeline of {s.cell.id}"))
+                    for s in cells
+                    if s.cell.faults and s.runs
+                ],
             }
         )
     grid_stacks, grid_blocks = grid(preset, summaries)
@@ -291,6 +298,7 @@ def html(doc: dict[str, Any]) -> str:
         grid_blocks=grid_blocks,
         kinds=KINDS,
         summary=counts(summaries).lines(),
+        advice=check_advice(summaries),
         columns=COLUMNS,
         verdict_class=lambda v: v.replace(" ", "-"),
         css=resources.files("mqcompare.matrix.templates").joinpath("report.css").read_text(),

@@ -6,6 +6,7 @@ message exactly once, and says how many rows of nothing but "exactly once" it le
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from mqcompare.matrix.advice import check_advice
 from mqcompare.matrix.grid import Question, counts, grid
 from mqcompare.matrix.preset import Preset
 from mqcompare.matrix.summary import CellSummary, refuted, summarize
@@ -21,7 +23,8 @@ from mqcompare.report import OUTCOME_STYLE
 
 MAX_LINES = 40
 WIDTH = 100
-OTHER_LINES = 12  # title, header, rule, counts, claims, paths, spacing: what is not a row
+# title, header, rule, left out, counts, refuted, advice, where: what is not a row
+OTHER_LINES = 13
 
 
 def short(s: CellSummary) -> str:
@@ -76,7 +79,9 @@ def print_summary(console: Console, doc: dict[str, Any], out: Path | None = None
     preset = Preset.from_json(doc["preset"])
     summaries = summarize(doc, preset)
     width = min(console.width, WIDTH)
-    table, left_out = grid_table(preset, summaries, MAX_LINES - OTHER_LINES)
+    advice = check_advice(summaries)
+    against = [c for c in advice if c.verdict == "contradicted"]
+    table, left_out = grid_table(preset, summaries, MAX_LINES - OTHER_LINES - len(against))
     table.width = width
     console.print(Text(f"The answer: {preset.title}", style="bold"), width=width)
     console.print(table, width=width)
@@ -92,6 +97,18 @@ def print_summary(console: Console, doc: dict[str, Any], out: Path | None = None
     if wrong:  # at most three lines: the report has each with its evidence
         lines = Text("Refuted: " + ", ".join(wrong)).wrap(console, width)[:3]
         console.print(Text("\n").join(lines), highlight=False, width=width)
+    verdicts = Counter(c.verdict for c in advice)
+    console.print(
+        f"Advice (README): {verdicts['held']} held, {verdicts['contradicted']} contradicted by "
+        f"this run, {verdicts['not tested']} not tested.",
+        markup=False,
+        highlight=False,
+        width=width,
+    )
+    for c in against:
+        text = f"  CONTRADICTED {c.advice.id}: {c.cells_text(c.against)}"
+        console.print(text, markup=False, highlight=False, width=width, overflow="ellipsis",
+                      no_wrap=True, style="bold red")  # fmt: skip
     if out is not None:
         console.print(
             f"Open {out / 'report.html'} (the grid links to every cell's evidence); "

@@ -116,7 +116,31 @@ def test_matrix_runs_every_cell_and_writes_every_output(matrix_dir: Path) -> Non
     assert "0 in 2 runs" in md  # the spread column over --repeat 2
     stdout = (matrix_dir / "stdout.txt").read_text()
     n = len(planned)
-    assert f"cell {n} of {n}, run 2 of 2" in stdout and "1. Nothing goes wrong" in stdout
+    assert f"cell {n} of {n}, run 2 of 2 (" in stdout and " left): " in stdout
+    ending = stdout[stdout.index("The answer: Every stack, tiny sizes") :].splitlines()
+    assert len(ending) <= 40 and ending[-1].startswith(f"Open {matrix_dir / 'report.html'}")
+    assert any(line.startswith("1 ") and "ok" in line for line in ending), ending
+
+
+def test_every_result_records_what_it_ran_on(matrix_dir: Path) -> None:
+    """The broker's version as the broker says it, the host, and each library's version,
+    in result.json, results.json and results.csv; claims in claims.csv and results.json."""
+    doc = json.loads((matrix_dir / "results.json").read_text())
+    installed = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Version}", "rabbitmq-server"], capture_output=True, text=True
+    ).stdout
+    for r in doc["results"]:
+        env = r["environment"]
+        assert env["rabbitmq"] and installed.startswith(env["rabbitmq"]), (env, installed)
+        assert env["erlang"] and env["cpus"] >= 1 and env["python"].startswith("CPython")
+        assert r["spec"]["stack"] in STACKS and env["libraries"], env
+    assert doc["environment"]["rabbitmq"] == doc["results"][0]["environment"]["rabbitmq"]
+    rows = list(csv.DictReader((matrix_dir / "results.csv").open()))
+    assert {row["rabbitmq"] for row in rows} == {doc["environment"]["rabbitmq"]}
+    assert all(row["pika_version"] for row in rows if row["stack"] == "pika")
+    claims = list(csv.DictReader((matrix_dir / "claims.csv").open()))
+    assert {c["claim"] for c in claims} == {"complete", "confirms-cost"}
+    assert len(claims) == len(doc["claims"]) == len(STACKS) + 2
 
 
 def test_report_rebuilds_the_matrix_reports_from_results_alone(
@@ -132,7 +156,7 @@ def test_report_rebuilds_the_matrix_reports_from_results_alone(
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    for name in ("report.md", "report.html", "results.csv"):
+    for name in ("report.md", "report.html", "results.csv", "claims.csv"):
         assert (copy / name).read_text() == (matrix_dir / name).read_text(), name
 
 
@@ -164,6 +188,23 @@ def browse(report: Path, profile: Path, shot: Path) -> dict[str, Any]:
                 "els => els.map(e => { const r = e.getBoundingClientRect();"
                 " return {w: r.width, h: r.height, bars: e.querySelectorAll('path').length}; })",
             )
+            seen["first_section"] = page.eval_on_selector("section", "e => e.id")
+            seen["grid_links"] = page.eval_on_selector_all(
+                "#answer table.grid td a", "els => els.map(e => e.getAttribute('href'))"
+            )
+            seen["landed"] = []
+            for href in seen["grid_links"]:
+                page.click(f'#answer table.grid td a[href="{href}"]')
+                seen["landed"].append(
+                    page.evaluate(
+                        "h => { const e = document.getElementById(h.slice(1));"
+                        " const r = e ? e.getBoundingClientRect() : null;"
+                        " return !!r && e.tagName === 'TR' && r.bottom > 0"
+                        " && r.top < window.innerHeight && location.hash === h; }",
+                        href,
+                    )
+                )
+            page.evaluate("window.scrollTo(0, 0)")
             seen["font"] = page.evaluate("getComputedStyle(document.body).fontFamily")
             seen["badge"] = page.eval_on_selector(
                 ".badge.held", "e => getComputedStyle(e).backgroundColor"
@@ -184,14 +225,17 @@ def test_html_report_renders_in_chromium_without_network(matrix_dir: Path, tmp_p
     shot = tmp_path / "report.png"
     seen = browse(report, tmp_path / "profile", shot)
     assert seen["requests"] == [report.as_uri()], "the page fetched something besides itself"
-    # the claims overview and the experiment's table, each laid out with its rows
+    # the answer grid first, each of its links landing on its cell's row of evidence
+    assert seen["first_section"] == "answer"
+    assert len(seen["grid_links"]) == len(STACKS) + 1 and all(seen["landed"]), seen["landed"]
+    # the grid and the experiment's table, each laid out with its rows
     assert len(seen["tables"]) == 2
     assert all(t["w"] > 600 and t["h"] > 60 and t["rows"] >= 4 for t in seen["tables"])
     # lost/duplicated and publish rate, drawn at a readable size with their bars
     assert len(seen["charts"]) == 2
     assert all(c["w"] > 600 and c["h"] > 100 and c["bars"] > 10 for c in seen["charts"])
     # the stylesheet applied (an escaped one falls back to the browser's serif default)
-    assert "sans-serif" in seen["font"] and seen["badge"] == "rgb(30, 123, 69)"
+    assert "sans-serif" in seen["font"] and seen["badge"] == "rgb(29, 35, 43)"
     assert seen["overflow"] <= 0, "the page scrolls sideways on a 1366 px screen"
     assert seen["pdf"][:5] == b"%PDF-" and len(seen["pdf"]) > 10_000
     # the screenshot shows ink, and the pika bars in pika's colour
