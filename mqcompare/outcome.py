@@ -37,12 +37,14 @@ class Outcome:
         return self.kind in SAFE
 
 
-def _span(values: list[int]) -> str:
-    """'742', '517-921', or over runs where some were 0: '12-40 in 2 of 3 runs'."""
+def _span(values: list[int], noun: str) -> str:
+    """'742 lost', '517-921 lost', or over runs where some were 0: '12-40 lost in 2 of 3
+    runs'."""
     hit = [v for v in values if v]
     lo, hi = min(hit), max(hit)
     text = f"{lo:,}" if lo == hi else f"{lo:,}-{hi:,}"
-    return text + (f" in {len(hit)} of {len(values)} runs" if len(hit) < len(values) else "")
+    runs = f" in {len(hit)} of {len(values)} runs" if len(hit) < len(values) else ""
+    return f"{text} {noun}{runs}"
 
 
 def _count(runs: list[Result], key: str) -> list[int]:
@@ -80,20 +82,20 @@ def _first(runs: list[Result], intended: str) -> Outcome:
         if len(runs) > 1:
             after += f" in {len(hung)} of {len(runs)} runs"
     if any(lost) and intended:
-        return Outcome("intended", f"{_span(lost)} {intended}, as intended")
+        return Outcome("intended", f"{_span(lost, intended)}, as intended")
     if any(lost) or any(unexpected):
-        words = [f"{_span(lost)} lost silently"] if any(lost) else []
-        words += [f"{_span(unexpected)} unexpected"] if any(unexpected) else []
+        words = [_span(lost, "lost silently")] if any(lost) else []
+        words += [_span(unexpected, "unexpected")] if any(unexpected) else []
         return Outcome("silent-loss", ", ".join(words + ([after] if after else [])))
     if hung:
         return Outcome("hang", after)
     undelivered = _count(runs, "not_delivered_unacknowledged")
     short = [_planned(r) - r["counts"]["attempted"] for r in runs]
     if any(undelivered):
-        return Outcome("loud-failure", f"{_span(undelivered)} failed loudly, 0 lost")
+        return Outcome("loud-failure", f"{_span(undelivered, 'failed loudly')}, 0 lost")
     if any(s > 0 for s in short):
-        return Outcome("loud-failure", f"producers stopped {_span(short)} short, 0 lost")
+        return Outcome("loud-failure", f"producers stopped {_span(short, 'short')}, 0 lost")
     dups = _count(runs, "duplicated")
     if any(dups):
-        return Outcome("duplicates", f"{_span(dups)} duplicated, 0 lost")
+        return Outcome("duplicates", f"{_span(dups, 'duplicated')}, 0 lost")
     return Outcome("exactly-once", "exactly once")

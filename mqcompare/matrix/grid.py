@@ -37,8 +37,6 @@ def words(cell: Cell, ack: str = "") -> dict[str, str]:
         else "no confirms",
         "retry": f"retry budget {budget:g} s" if budget is not None else "",
         "consume": "queue read afterwards" if cell.consume == "after" else "",
-        "load": f"{cell.producers} x {cell.messages:,}"
-        + (f" at {cell.rate:g}/s" if cell.rate else " unpaced"),
         "queue": (f"{cell.queue} queue" if cell.queue != "classic" or cell.cluster > 1 else "")
         + (f" on {cell.cluster} nodes, {cell.partition_handling}" if cell.cluster > 1 else ""),
         "protections": protections_text(
@@ -47,6 +45,9 @@ def words(cell: Cell, ack: str = "") -> dict[str, str]:
         "options": options_text(cell.stack, cell.options).removeprefix(", "),
         "work": f"{cell.work_ms:g} ms a message" if cell.work_ms else "",
         "broker": f"{cell.broker} broker" if cell.broker else "",
+        # last: a terminal cuts a long label here, where it says least
+        "load": f"{cell.producers} x {cell.messages:,}"
+        + (f" at {cell.rate:g}/s" if cell.rate else " unpaced"),
     }
 
 

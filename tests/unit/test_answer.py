@@ -1,0 +1,229 @@
+"""The answer a person takes away: each cell's outcome in words, the grid's rows told apart,
+the advice checked against results, a run's timeline, and the estimate of a preset's time.
+Hand-written results, named for what they show."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mqcompare.checker import timeline
+from mqcompare.matrix.advice import check_advice
+from mqcompare.matrix.estimate import cell_seconds, duration_text, preset_seconds
+from mqcompare.matrix.grid import counts, grid, labels, words
+from mqcompare.matrix.preset import load_preset
+from mqcompare.matrix.run import unmet
+from mqcompare.matrix.summary import summarize
+from mqcompare.outcome import outcome
+from mqcompare.timeline import timeline_svg
+from tests.results import document, result
+
+HIT = {"kind": "restart", "at_s": 1.0, "down_s": 1.1, "up_s": 2.0, "end_s": 2.0, "hit": True}
+MISSED = HIT | {"hit": False, "why": "missed publishing"}
+
+
+def with_fault(r: dict[str, Any], span: dict[str, Any] = HIT) -> dict[str, Any]:
+    r["faults"] = [span]
+    r["spec"]["faults"] = ["restart@1s:1s"]
+    return r
+
+
+def counts_of(r: dict[str, Any], **changes: int) -> dict[str, Any]:
+    r["counts"].update(changes)
+    return r
+
+
+# -- outcomes -------------------------------------------------------------------------------
+def test_a_sane_run_is_exactly_once() -> None:
+    assert outcome([result()]).text == "exactly once"
+    assert outcome([result()]).safe
+
+
+def test_silent_loss_comes_before_everything_else() -> None:
+    found = outcome([result(lost=742, duplicated=3, producers_stalled=True)])
+    assert found.kind == "silent-loss" and not found.safe
+    assert found.text == "742 lost silently, hung after 100 of 100"
+
+
+def test_a_spread_over_runs_says_in_how_many() -> None:
+    runs = [result(lost=0), result(lost=12), result(lost=40)]
+    assert outcome(runs).text == "12-40 lost silently in 2 of 3 runs"
+
+
+def test_a_hang_says_how_far_the_producers_got() -> None:
+    hung = counts_of(result(total=10_000, producers_stalled=True), attempted=1_266)
+    assert outcome([hung]).text == "hung after 1,266 of 10,000"
+    assert outcome([hung]).kind == "hang"
+
+
+def test_failed_loudly_is_not_lost() -> None:
+    r = counts_of(result(total=300), acknowledged=290, not_delivered_unacknowledged=10, unique=290)
+    assert outcome([r]).text == "10 failed loudly, 0 lost"
+    assert outcome([r]).kind == "loud-failure"
+
+
+def test_duplicates_are_safe_but_not_exactly_once() -> None:
+    found = outcome([result(duplicated=22)])
+    assert (found.kind, found.text, found.safe) == ("duplicates", "22 duplicated, 0 lost", True)
+
+
+def test_a_missed_fault_tests_nothing_and_is_left_out() -> None:
+    assert outcome([with_fault(result(lost=5), MISSED)]).text == "not tested: fault missed"
+    runs = [with_fault(result(lost=5), MISSED), with_fault(result())]
+    assert outcome(runs).text == "exactly once (fault missed in 1 of 2)"
+
+
+def test_what_a_cell_sets_out_to_show_is_intended() -> None:
+    found = outcome([result(lost=50)], intended="dead-lettered")
+    assert (found.kind, found.text) == ("intended", "50 dead-lettered, as intended")
+
+
+def test_a_cell_that_could_not_run() -> None:
+    assert outcome([], failed=1).text == "could not run"
+    assert outcome([]).kind == "not-tested"
+
+
+# -- the grid -------------------------------------------------------------------------------
+GRID = """
+name = "grid"
+[defaults]
+producers = 1
+messages = 100
+[[experiments]]
+id = "2"
+title = "Restarts"
+[[experiments.claims]]
+id = "safe"
+says = "Confirms lose nothing."
+source = "docs"
+expect = ["no-loss"]
+[[experiments.cells]]
+stacks = ["pika", "kombu"]
+faults = ["restart@1s:1s"]
+rate = 60
+[[experiments.cells]]
+stacks = ["pika", "kombu"]
+faults = ["restart@1s:1s"]
+retry_budget = "0s"
+rate = 60
+[[experiments.cells]]
+stacks = ["pika", "kombu"]
+faults = ["restart@1s:1s"]
+confirms = true
+claim = "safe"
+"""
+
+
+@pytest.fixture
+def grid_preset(tmp_path: Path):  # type: ignore[no-untyped-def]
+    path = tmp_path / "grid.toml"
+    path.write_text(GRID)
+    return load_preset(str(path))
+
+
+def test_each_preset_entry_is_one_question_and_rows_read_differently(grid_preset) -> None:  # type: ignore[no-untyped-def]
+    rs = [
+        with_fault(result(c.stack, c.mode, cell=c.id, lost=3 if c.id == "2.01" else 0))
+        for c in grid_preset.cells
+    ]
+    summaries = summarize(document(grid_preset, rs), grid_preset)
+    stacks, blocks = grid(grid_preset, summaries)
+    assert stacks == ["pika", "kombu"]
+    rows = [q.label for q in blocks[0].questions]
+    assert len(set(rows)) == 3, rows
+    assert rows[1].startswith("restart@1s:1s, no confirms, retry budget 0 s")
+    assert "unpaced" in rows[2] and "at 60/s" in rows[0], "the pacing that differs is named"
+    first = blocks[0].questions[0]
+    assert [s.cell.id for s in first.by_stack["pika"]] == ["2.01"]
+    assert first.by_stack["pika"][0].verdict() == "3 lost silently"
+    lines = counts(summaries).lines()
+    assert lines[0] == "6 cells, 6 runs." and "6 of 6 runs" in lines[1]
+    assert lines[2].startswith("Claims: 2 held, 0 refuted")
+
+
+def test_labels_name_only_what_differs_and_always_faults_and_confirms() -> None:
+    a = {"mode": "", "faults": "kill@1s", "confirms": "confirms", "load": "1 x 10"}
+    b = a | {"confirms": "no confirms"}
+    assert labels([a, b]) == ["kill@1s, confirms", "kill@1s, no confirms"]
+
+
+def test_words_say_a_window_and_a_cluster(grid_preset) -> None:  # type: ignore[no-untyped-def]
+    cell = dataclasses.replace(
+        grid_preset.cells[4], options={"confirm_window": 100}, cluster=3, queue="quorum"
+    )
+    said = words(cell)
+    assert said["confirms"] == "confirms, window 100"
+    assert said["queue"] == "quorum queue on 3 nodes, pause_minority"
+
+
+# -- advice ---------------------------------------------------------------------------------
+def test_advice_is_contradicted_by_a_confirmed_loss_and_untested_without_cells(
+    grid_preset,  # type: ignore[no-untyped-def]
+) -> None:
+    rs = [
+        with_fault(result(c.stack, c.mode, cell=c.id, lost=4 if c.id == "2.06" else 0))
+        for c in grid_preset.cells
+    ]
+    checked = {
+        c.advice.id: c for c in check_advice(summarize(document(grid_preset, rs), grid_preset))
+    }
+    confirms = checked["confirms"]
+    assert confirms.verdict == "contradicted"
+    assert [s.cell.id for s in confirms.tested] == ["2.05", "2.06"]
+    assert [s.cell.id for s in confirms.against] == ["2.06"]
+    assert checked["quorum"].verdict == "not tested"
+    missed = [with_fault(r, MISSED) if r["cell"] == "2.06" else r for r in rs]
+    again = check_advice(summarize(document(grid_preset, missed), grid_preset))
+    assert next(c for c in again if c.advice.id == "confirms").verdict == "held"
+
+
+# -- skipped cells ---------------------------------------------------------------------------
+def test_a_partition_cell_without_nft_is_skipped_saying_what_to_install(
+    grid_preset,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    import mqcompare.cluster
+
+    cell = dataclasses.replace(grid_preset.cells[0], faults=("partition@1s:2s",), cluster=3)
+    monkeypatch.setattr(mqcompare.cluster.shutil, "which", lambda _name: None)
+    assert unmet(cell) == "a partition: nft is not installed (apt-get install -y nftables)"
+    assert unmet(grid_preset.cells[0]) == ""
+    doc = document(grid_preset, [], skipped=[{"cell": "2.01", "why": unmet(cell)}])
+    s = summarize(doc, grid_preset)[0]
+    assert s.outcome.text == "not run here: needs a partition" and s.outcome.kind == "not-tested"
+    assert "1 cells skipped" in counts(summarize(doc, grid_preset)).lines()[0]
+
+
+# -- timeline -------------------------------------------------------------------------------
+def test_timeline_bins_what_happened_from_the_first_publish() -> None:
+    tl = timeline([100.05, 100.15, 100.16], [100.2, 101.0], [100.5], base=100.0)
+    assert tl["bin_s"] == 0.05
+    assert sum(tl["published"]) == 3 and sum(tl["delivered"]) == 2 and sum(tl["errors"]) == 1
+    assert tl["published"][1] == 0 and tl["published"][3] == 2
+    long = timeline([100.0 + i for i in range(600)], [], [], base=100.0)
+    assert long["bin_s"] == 5.0 and len(long["published"]) <= 121
+
+
+def test_timeline_svg_shades_each_fault_it_saw_down() -> None:
+    r = with_fault(result())
+    r["timeline"] = timeline([1.0 + i / 100 for i in range(300)], [1.5], [2.1, 2.2], base=1.0)
+    svg = timeline_svg(r, "t")
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert svg.count("<polyline") == 2 and "restart down 1.10 s, up 2.00 s" in svg
+    assert len(re.findall(r'stroke="#b3261e"', svg)) == 2, "an error mark per bin with errors"
+    assert timeline_svg(result(), "none") == "", "a result from before timelines draws nothing"
+
+
+# -- estimate -------------------------------------------------------------------------------
+def test_a_cell_takes_its_publishing_or_its_faults_whichever_is_longer(grid_preset) -> None:  # type: ignore[no-untyped-def]
+    paced = grid_preset.cells[0]  # 100 at 60/s: 1.7 s; the restart ends at 2 s + 2 s seen
+    assert cell_seconds(paced) == pytest.approx(2.0 + 4.0 + 1.5)
+    slow = dataclasses.replace(paced, rate=10.0)  # 10 s of publishing
+    assert cell_seconds(slow) == pytest.approx(2.0 + 10.0 + 1.5)
+    assert preset_seconds(grid_preset, repeat=2) > 2 * 6 * 7
+    assert duration_text(45) == "about 45 s" and duration_text(600) == "about 10 min"
+    assert duration_text(6600) == "about 1 h 50 min"
