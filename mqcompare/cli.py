@@ -416,11 +416,12 @@ def check(dirs: tuple[str, ...], write: bool, out_file: Path | None, as_json: bo
 
 
 @cli.command(
-    epilog="Presets: quick (one or more cells of each experiment, every stack, about 7 "
-    "minutes), seed (the write-up's own sizes), full (every mode x confirms x fault x stack), "
-    "cluster (3 nodes), issues (experiment 6: the broker's own protections), or a .toml "
-    "file of your own (see mqcompare/matrix/presets/seed.toml). Exit 0 when every run completed, "
-    "whatever they found; 3 when a run could not; 130 on Ctrl-C (finished cells reported)."
+    epilog="Presets: quick, seed, full, cluster, issues (`mqcompare presets` lists each with "
+    "its cells and how long it takes; --dry-run lists a preset's cells), or a .toml file of "
+    "your own (see mqcompare/matrix/presets/seed.toml). A cell this machine lacks something "
+    "for (nftables and root for a partition, a Docker engine for a container) is skipped, "
+    "saying what to install. Exit 0 when every run completed, whatever they found; 3 when a "
+    "run could not; 130 on Ctrl-C (finished cells reported)."
 )
 @click.option(
     "--preset",
@@ -575,9 +576,20 @@ def presets() -> None:
 
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-def report(directory: Path) -> None:
-    """Rebuild the reports in DIRECTORY from its results alone: results.json of a matrix
-    (report.md, report.html, results.csv), or the result.json files of single runs."""
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the reports here.  [default: DIRECTORY]",
+)
+def report(directory: Path, out: Path | None) -> None:
+    """Rebuild the reports from DIRECTORY's results alone: results.json of a matrix
+    (report.md, report.html, results.csv, claims.csv), or the result.json files of single
+    runs (report.md, and each run's timeline.svg beside its result.json)."""
+    if not directory.is_dir():
+        raise BadInput("DIRECTORY", f"{directory} is not a directory")
+    out = out or directory
+    out.mkdir(parents=True, exist_ok=True)
     if (directory / "results.json").is_file():
         from mqcompare.matrix.report import write_reports
         from mqcompare.matrix.run import load_doc
@@ -587,22 +599,23 @@ def report(directory: Path) -> None:
             doc = load_doc(directory)
         except (ValueError, KeyError) as exc:
             raise BadInput("DIRECTORY", f"{directory / 'results.json'}: {exc}") from None
-        write_reports(doc, directory)
-        print_summary(console, doc, directory)
+        write_reports(doc, out)
+        print_summary(console, doc, out)
         return
     from mqcompare.report import load_results, markdown_table, summary_table
+    from mqcompare.timeline import timeline_svg
 
     results = load_results(directory)
     console.print(summary_table(results, title=str(directory)))
-    from mqcompare.timeline import timeline_svg
-
     for path in sorted(directory.rglob("result.json")):
         svg = timeline_svg(json.loads(path.read_text()), f"timeline of {path.parent.name}")
         if svg:
-            (path.parent / "timeline.svg").write_text(svg)
-            console.print(f"written to {path.parent / 'timeline.svg'}", markup=False)
-    (directory / "report.md").write_text(f"# mqcompare: {directory}\n\n" + markdown_table(results))
-    console.print(f"written to {directory / 'report.md'}", markup=False)
+            target = out / path.parent.relative_to(directory) / "timeline.svg"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(svg)
+            console.print(f"written to {target}", markup=False)
+    (out / "report.md").write_text(f"# mqcompare: {directory}\n\n" + markdown_table(results))
+    console.print(f"written to {out / 'report.md'}", markup=False)
 
 
 @cli.group()

@@ -284,6 +284,8 @@ def run_row(r: Result) -> dict[str, Any]:
         "deliver_per_s": round(r["throughput"]["deliver_per_s"], 1),
         "latency_p50_ms": round(r["latency_ms"]["p50"], 2),
         "latency_p99_ms": round(r["latency_ms"]["p99"], 2),
+        "outcome": outcome([r]).kind,
+        "outcome_text": outcome([r]).text,
         "valid": r["verdict"]["valid"],
         "exactly_once": r["verdict"]["exactly_once"],
         "producers_hung": bool(r.get("producers_stalled")),

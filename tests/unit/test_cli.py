@@ -220,3 +220,32 @@ def test_matrix_will_not_overwrite_a_finished_matrix(tmp_path: Path) -> None:
     done = mqcompare("matrix", "--preset", "quick", "--out", str(tmp_path))
     assert done.returncode == 2 and "--out" in done.stderr
     assert (tmp_path / "results.json").read_text() == "{}"
+
+
+def test_report_draws_a_single_runs_timeline(tmp_path: Path) -> None:
+    import json
+
+    from mqcompare.checker import timeline
+    from tests.results import result
+
+    run = result()
+    run["faults"] = [{"kind": "kill", "down_s": 0.5, "up_s": 1.5, "end_s": 1.5, "hit": True}]
+    run["timeline"] = timeline([0.1 * i for i in range(30)], [0.2], [0.6], base=0.0)
+    (tmp_path / "result.json").write_text(json.dumps(run))
+    done = mqcompare("report", str(tmp_path), clients=False)
+    assert done.returncode == 0, done.stderr
+    svg = (tmp_path / "timeline.svg").read_text()
+    assert svg.startswith("<svg") and "kill down 0.50 s, up 1.50 s" in svg
+
+
+def test_report_out_writes_elsewhere_and_leaves_the_results_alone(tmp_path: Path) -> None:
+    import json
+
+    from tests.results import result
+
+    runs = tmp_path / "runs"
+    (runs / "a").mkdir(parents=True)
+    (runs / "a" / "result.json").write_text(json.dumps(result()))
+    done = mqcompare("report", str(runs), "--out", str(tmp_path / "out"), clients=False)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "report.md").exists() and not (runs / "report.md").exists()
