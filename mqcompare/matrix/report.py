@@ -135,6 +135,7 @@ def markdown(doc: dict[str, Any]) -> str:
     if preset.description:
         out += [preset.description, ""]
     out += _status_lines(doc)
+    out += _answer_md(preset, summaries)
     misses = fault_misses(summaries)
     if misses:
         out += ["## Faults that missed", ""]
@@ -184,6 +185,27 @@ def markdown(doc: dict[str, Any]) -> str:
         if notes:
             out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def _answer_md(preset: Preset, summaries: list[CellSummary]) -> list[str]:
+    """The answer grid and the advice, checked, as Markdown (report.html's first screen)."""
+    stacks, blocks = grid(preset, summaries)
+    out = ["## The answer", "", "| question | " + " | ".join(stacks) + " |"]
+    out.append("|---" * (len(stacks) + 1) + "|")
+    for block in blocks:
+        exp = block.experiment
+        out.append(f"| **{exp.id}. {_md_escape(exp.title)}** |" + " |" * len(stacks))
+        for q in block.questions:
+            boxes = [
+                "<br>".join(f"{s.cell.id}: {s.verdict()}" for s in q.by_stack.get(stack, []))
+                for stack in stacks
+            ]
+            out.append(f"| {_md_escape(q.label)} | " + " | ".join(boxes) + " |")
+    out += ["", *counts(summaries).lines(), "", "## The advice, checked against these results", ""]
+    for c in check_advice(summaries):
+        against = f" Contradicted by: {c.cells_text(c.against)}." if c.against else ""
+        out.append(f"- **{c.verdict}** ({len(c.tested)} cells): {c.advice.says}{against}")
+    return [*out, ""]
 
 
 def _status_lines(doc: dict[str, Any]) -> list[str]:
