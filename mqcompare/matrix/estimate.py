@@ -30,7 +30,7 @@ def cell_seconds(cell: Cell) -> float:
     faults_end = 0.0
     for text in cell.faults:
         fault = Fault.parse(text)
-        faults_end = max(faults_end, fault.at + fault.down + 2.0)  # back up, and seen so
+        faults_end = max(faults_end, fault.at + fault.down + 1.0)  # back up, and seen so
     stall = cell.timeouts.get("stall_timeout_s", 0.0) if "shared-unsafe" in cell.mode else 0.0
     start = START_S.get(cell.stack, START_DEFAULT_S)
     return start + max(publish, faults_end) + stall + QUIET_S

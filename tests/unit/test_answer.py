@@ -220,10 +220,10 @@ def test_timeline_svg_shades_each_fault_it_saw_down() -> None:
 
 # -- estimate -------------------------------------------------------------------------------
 def test_a_cell_takes_its_publishing_or_its_faults_whichever_is_longer(grid_preset) -> None:  # type: ignore[no-untyped-def]
-    paced = grid_preset.cells[0]  # 100 at 60/s: 1.7 s; the restart ends at 2 s + 2 s seen
-    assert cell_seconds(paced) == pytest.approx(2.0 + 4.0 + 1.5)
+    paced = grid_preset.cells[0]  # 100 at 60/s: 1.7 s; the restart seen back by 3 s
+    assert cell_seconds(paced) == pytest.approx(2.0 + 3.0 + 1.5)
     slow = dataclasses.replace(paced, rate=10.0)  # 10 s of publishing
     assert cell_seconds(slow) == pytest.approx(2.0 + 10.0 + 1.5)
-    assert preset_seconds(grid_preset, repeat=2) > 2 * 6 * 7
+    assert preset_seconds(grid_preset, repeat=2) == pytest.approx(6.0 + 2 * 6 * 6.5)  # + a node
     assert duration_text(45) == "about 45 s" and duration_text(600) == "about 10 min"
     assert duration_text(6600) == "about 1 h 50 min"
