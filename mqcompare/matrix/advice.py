@@ -45,8 +45,7 @@ ADVICE = (
         "or raised an alarm.",
         lambda c: c.confirms and c.cluster == 1 and bool(_kinds(c)) and _kinds(c) <= NODE_FAULTS,
         _lost,
-        "cells with confirms on one node whose faults are all restart, kill, pause, drop or "
-        "alarm (a deleted queue and a cluster are the next sentences' business)",
+        "cells with confirms on one node whose faults are all restart, kill, pause, drop or alarm",
     ),
     Advice(
         "quorum",
