@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from mqcompare.stacks import load_stack
+
 
 def raw_journal(run_dir: Path) -> dict[str, Any]:
     """Message ids by event, and the number of error records, read line by line."""
@@ -116,7 +118,14 @@ class PublishContract:
             "latency_ms",
             "faults",
             "duration_s",
+            "environment",
+            "timeline",
         }
+        env = result["environment"]
+        assert env["rabbitmq"] and env["erlang"], "the broker's version, as it says it"
+        library = load_stack(self.stack).library
+        assert env["libraries"][library] not in ("", "not installed"), env["libraries"]
+        assert sum(result["timeline"]["published"]) == result["counts"]["acknowledged"]
         roles = set()
         for f in (d / "journal").glob("*.jsonl"):
             header = json.loads(f.read_text().splitlines()[0])
