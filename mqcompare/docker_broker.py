@@ -105,6 +105,24 @@ def image_name() -> str:
     return os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE
 
 
+def image_missing() -> str:
+    """What keeps a container from starting here ('' when nothing): no engine, or no image
+    (mqcompare pulls none: these machines reach no registry)."""
+    try:
+        client = docker_client()
+    except InfrastructureError:
+        return "no Docker engine answers (apt-get install -y docker.io; dockerd)"
+    image = image_name()
+    try:
+        client.images.get(image)
+    except Exception:
+        return (
+            f"the image {image}, which is not here (`make docker-image` builds "
+            f"{LOCAL_IMAGE}; then --docker-image {LOCAL_IMAGE})"
+        )
+    return ""
+
+
 class DockerBroker(BrokerControl):
     """One container of a RabbitMQ image, labelled with the run (or matrix) that owns it."""
 

@@ -51,10 +51,15 @@ def words(cell: Cell, ack: str = "") -> dict[str, str]:
     }
 
 
-def _common(pieces: list[dict[str, str]]) -> dict[str, str]:
-    """The pieces every cell of a question shares ('' where stacks differ)."""
-    first = pieces[0]
-    return {k: v if all(p[k] == v for p in pieces) else "" for k, v in first.items()}
+def _common(members: list[CellSummary]) -> dict[str, str]:
+    """The pieces every cell of a question shares ('' where stacks differ); a mode all its
+    stacks share is named even where it is some stack's default."""
+    pieces = [words(s.cell, ack_text(s)) for s in members]
+    common = {k: v if all(p[k] == v for p in pieces) else "" for k, v in pieces[0].items()}
+    modes = {s.cell.mode for s in members}
+    if len(modes) == 1 and any(p["mode"] for p in pieces):
+        common["mode"] = modes.pop()
+    return common
 
 
 def labels(settings: list[dict[str, str]]) -> list[str]:
@@ -86,9 +91,7 @@ def grid(preset: Preset, summaries: list[CellSummary]) -> tuple[list[str], list[
                 groups.setdefault(s.cell.group or _fallback_group(s.cell), []).append(s)
         if not groups:
             continue
-        settings = [
-            _common([words(s.cell, ack_text(s)) for s in members]) for members in groups.values()
-        ]
+        settings = [_common(members) for members in groups.values()]
         questions = []
         for label, members in zip(labels(settings), groups.values(), strict=True):
             q = Question(label)

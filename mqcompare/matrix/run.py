@@ -131,10 +131,11 @@ def unmet(cell: Cell) -> str:
         if why:
             return f"a partition: {why}"
     if cell.broker == "docker":
-        from mqcompare.docker_broker import engine_answers
+        from mqcompare.docker_broker import image_missing
 
-        if not engine_answers():
-            return "a Docker broker: no Docker engine answers (apt-get install -y docker.io)"
+        why = image_missing()
+        if why:
+            return f"a Docker broker: {why}"
     return ""
 
 

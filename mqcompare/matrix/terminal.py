@@ -40,7 +40,7 @@ def short(s: CellSummary) -> str:
         "exactly-once": "ok",
         "hang": "hung",
         "intended": f"{n} {s.cell.intended}",
-        "not-tested": "not tested" if s.runs else "not run",
+        "not-tested": "not tested" if s.runs else ("failed" if s.failed else "skipped"),
     }[kind]
 
 
@@ -58,7 +58,7 @@ def grid_table(preset: Preset, summaries: list[CellSummary], rows: int) -> tuple
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0), show_edge=False)
     table.add_column("question", overflow="ellipsis", no_wrap=True, ratio=1)
     for stack in stacks:
-        table.add_column(stack, no_wrap=True, overflow="ellipsis", max_width=10)
+        table.add_column(stack, no_wrap=True, overflow="ellipsis", max_width=11)
     for exp, q in kept:
         row: list[Text] = [Text(f"{exp} {q.label}")]
         for stack in stacks:
