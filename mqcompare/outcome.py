@@ -76,10 +76,12 @@ def _first(runs: list[Result], intended: str) -> Outcome:
     hung = [r for r in runs if r.get("producers_stalled")]
     after = ""
     if hung:
-        attempted = min(r["counts"]["attempted"] for r in hung)
+        attempted = [r["counts"]["attempted"] for r in hung]
+        lo, hi = min(attempted), max(attempted)
         planned = _planned(hung[0])
-        after = f"hung after {attempted:,} of {planned:,}" if planned else "hung"
-        if len(runs) > 1:
+        got = f"{lo:,}" if lo == hi else f"{lo:,}-{hi:,}"
+        after = f"hung after {got} of {planned:,}" if planned else "hung"
+        if len(hung) < len(runs):
             after += f" in {len(hung)} of {len(runs)} runs"
     if any(lost) and intended:
         return Outcome("intended", f"{_span(lost, intended)}, as intended")

@@ -139,12 +139,12 @@ def unmet(cell: Cell) -> str:
     return ""
 
 
-def run_summary(result: dict[str, Any]) -> str:
+def run_summary(result: dict[str, Any], intended: str = "") -> str:
     """'742 lost silently | 10,000 attempted, 742 lost, ...': the outcome first."""
     c = result["counts"]
     return (
-        f"{outcome([result]).text} | {c['attempted']:,} attempted, {c['lost']:,} lost, "
-        f"{c['duplicated']:,} duplicated, {c['recovered']:,} recovered, "
+        f"{outcome([result], intended=intended).text} | {c['attempted']:,} attempted, "
+        f"{c['lost']:,} lost, {c['duplicated']:,} duplicated, {c['recovered']:,} recovered, "
         f"{error_count(result):,} errors, {result['throughput']['publish_per_s']:,.0f} msg/s "
         f"({result['duration_s']:.1f} s)"
     )
@@ -270,7 +270,7 @@ def run_matrix(
                     missed = faults_missed(result)
                     if missed:
                         view.say(f"WARNING: {cell.id}: {missed}: this run tests no claim")
-                    view.done(f"{cell.id}: {run_summary(result)}")
+                    view.done(f"{cell.id}: {run_summary(result, cell.intended)}")
                 write_json(out / "results.json", doc)
         doc["complete"] = not doc["failed_runs"]
     except KeyboardInterrupt as exc:

@@ -227,3 +227,13 @@ def test_a_cell_takes_its_publishing_or_its_faults_whichever_is_longer(grid_pres
     assert preset_seconds(grid_preset, repeat=2) == pytest.approx(6.0 + 2 * 6 * 6.5)  # + a node
     assert duration_text(45) == "about 45 s" and duration_text(600) == "about 10 min"
     assert duration_text(6600) == "about 1 h 50 min"
+
+
+def test_a_hang_over_runs_gives_the_range_reached() -> None:
+    runs = [
+        counts_of(result(total=10_000, producers_stalled=True), attempted=n) for n in (16, 1_416)
+    ]
+    assert (
+        outcome([*runs, result(total=10_000)]).text
+        == "hung after 16-1,416 of 10,000 in 2 of 3 runs"
+    )
