@@ -123,7 +123,7 @@ class Counts:
     def lines(self) -> list[str]:
         c = self.claims
         failed = f", {self.could_not_run} could not run" if self.could_not_run else ""
-        skipped = f", {self.skipped} cells skipped (see why above)" if self.skipped else ""
+        skipped = f", {self.skipped} skipped (see why above)" if self.skipped else ""
         return [
             f"{self.cells} cells, {self.runs} runs{failed}{skipped}.",
             f"Faults: every fault hit in {self.with_faults - self.missed} of "

@@ -195,7 +195,7 @@ def test_a_partition_cell_without_nft_is_skipped_saying_what_to_install(
     doc = document(grid_preset, [], skipped=[{"cell": "2.01", "why": unmet(cell)}])
     s = summarize(doc, grid_preset)[0]
     assert s.outcome.text == "not run here: needs a partition" and s.outcome.kind == "not-tested"
-    assert "1 cells skipped" in counts(summarize(doc, grid_preset)).lines()[0]
+    assert "1 skipped (see why above)" in counts(summarize(doc, grid_preset)).lines()[0]
 
 
 # -- timeline -------------------------------------------------------------------------------
