@@ -4,11 +4,12 @@ rumour, so every result.json and results.json carries this (`environment`).
 
 The broker's version comes from the broker itself: an AMQP 0-9-1 server sends its
 product, version and platform in `Connection.Start`, before any login, so one short
-socket read asks a private node, a cluster node, a container or an external broker alike,
-with no credentials and no client library."""
+connection asks a private node, a cluster node, a container or an external broker alike,
+with no client library."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import platform
@@ -18,6 +19,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
 FRAME_END = 0xCE
@@ -27,23 +29,65 @@ class NotAmqp(ValueError):
     """The peer did not answer with an AMQP 0-9-1 Connection.Start."""
 
 
-def server_properties(host: str, port: int, timeout: float = 3.0) -> dict[str, Any]:
-    """The server-properties table of the broker at host:port (OSError, NotAmqp)."""
+def server_properties(url: str, timeout: float = 3.0) -> dict[str, Any]:
+    """The server-properties table of the broker at `url` (OSError, NotAmqp). The
+    connection is then opened and closed with the handshake, as any client's, so that the
+    broker logs no dropped connection (a run's broker.log is read for those)."""
+    parts = urlsplit(url.split(";")[0])
+    host, port = parts.hostname or "localhost", parts.port or 5672
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.settimeout(timeout)
         sock.sendall(PROTOCOL_HEADER)
-        head = _read_exactly(sock, 7)
-        kind, _channel, size = struct.unpack(">BHI", head)
-        if kind != 1 or size > 1 << 20:
-            raise NotAmqp(f"frame type {kind}, size {size}")
-        payload = _read_exactly(sock, size + 1)
+        start = _method(sock, (10, 10), "Connection.Start")
+        table, _ = _table(start, 6)  # after class, method and version major.minor
+        with contextlib.suppress(OSError, NotAmqp, struct.error):
+            _log_in_and_close(sock, parts)
+    return table
+
+
+def _log_in_and_close(sock: socket.socket, parts: Any) -> None:
+    """Start-Ok, Tune-Ok, Open, then Close: the shortest polite AMQP connection."""
+    user, password = unquote(parts.username or "guest"), unquote(parts.password or "guest")
+    response = f"\0{user}\0{password}".encode()
+    empty_table = struct.pack(">I", 0)
+    sock.sendall(
+        _frame(10, 11, empty_table + _short(b"PLAIN") + _long(response) + _short(b"en_US"))
+    )
+    tune = _method(sock, (10, 30), "Connection.Tune")
+    channel_max, frame_max, _heartbeat = struct.unpack(">HIH", tune[4:12])
+    sock.sendall(_frame(10, 31, struct.pack(">HIH", channel_max, frame_max, 0)))
+    vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
+    sock.sendall(_frame(10, 40, _short(vhost.encode()) + _short(b"") + b"\0"))
+    _method(sock, (10, 41), "Connection.Open-Ok")
+    sock.sendall(_frame(10, 50, struct.pack(">H", 200) + _short(b"") + struct.pack(">HH", 0, 0)))
+    _method(sock, (10, 51), "Connection.Close-Ok")
+
+
+def _short(raw: bytes) -> bytes:
+    return bytes([len(raw)]) + raw
+
+
+def _long(raw: bytes) -> bytes:
+    return struct.pack(">I", len(raw)) + raw
+
+
+def _frame(class_id: int, method_id: int, args: bytes) -> bytes:
+    payload = struct.pack(">HH", class_id, method_id) + args
+    return struct.pack(">BHI", 1, 0, len(payload)) + payload + bytes([FRAME_END])
+
+
+def _method(sock: socket.socket, want: tuple[int, int], name: str) -> bytes:
+    """The payload of the next method frame, which must be `want` (NotAmqp otherwise)."""
+    kind, _channel, size = struct.unpack(">BHI", _read_exactly(sock, 7))
+    if kind != 1 or size > 1 << 20:
+        raise NotAmqp(f"frame type {kind}, size {size}, not {name}")
+    payload = _read_exactly(sock, size + 1)
     if payload[-1] != FRAME_END:
         raise NotAmqp("no frame end")
-    class_id, method_id = struct.unpack(">HH", payload[:4])
-    if (class_id, method_id) != (10, 10):
-        raise NotAmqp(f"method {class_id}.{method_id}, not Connection.Start")
-    table, _ = _table(payload, 6)  # after class, method and version major.minor
-    return table
+    got = struct.unpack(">HH", payload[:4])
+    if got != want:
+        raise NotAmqp(f"method {got[0]}.{got[1]}, not {name}")
+    return payload[:-1]
 
 
 def _read_exactly(sock: socket.socket, n: int) -> bytes:
@@ -104,13 +148,14 @@ def _value(buf: bytes, at: int) -> tuple[Any, int]:
     raise NotAmqp(f"unknown field type {kind!r}")
 
 
-def broker_versions(host: str, port: int) -> dict[str, str]:
+def broker_versions(url: str) -> dict[str, str]:
     """{'product': 'RabbitMQ', 'rabbitmq': '3.10.8', 'erlang': '25.3.2.8'} as the broker
     says; {'error': why} when it cannot be asked (never raises)."""
     try:
-        props = server_properties(host, port)
+        props = server_properties(url)
     except (OSError, NotAmqp, struct.error, IndexError) as exc:
-        return {"error": f"{host}:{port}: {exc or type(exc).__name__}"}
+        where = urlsplit(url.split(";")[0])
+        return {"error": f"{where.hostname}:{where.port}: {exc or type(exc).__name__}"}
     product = str(props.get("product", ""))
     found = {"product": product, "rabbitmq": str(props.get("version", ""))}
     platform_text = str(props.get("platform", ""))  # "Erlang/OTP 25.3.2.8"
@@ -182,9 +227,10 @@ def _git(top: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def environment(host_port: tuple[str, int], distributions: list[str]) -> dict[str, Any]:
-    """The `environment` of a result: the broker at host_port, this host, the libraries."""
-    broker = broker_versions(*host_port)
+def environment(url: str, distributions: list[str]) -> dict[str, Any]:
+    """The `environment` of a result: the broker at `url` (a cluster's first node), this
+    host, the libraries."""
+    broker = broker_versions(url)
     return {
         "rabbitmq": broker.get("rabbitmq") or broker.get("error", ""),
         "broker_product": broker.get("product", ""),

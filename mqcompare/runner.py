@@ -502,7 +502,7 @@ def run_environment(spec: RunSpec, stack: Stack, broker: BrokerControl) -> dict[
     libraries = stack.distributions
     if spec.consumer:
         libraries += load_stack(spec.consumer).distributions
-    return environment(broker.host_port, libraries)
+    return environment(broker.url, libraries)
 
 
 def execute(

@@ -236,7 +236,7 @@ def run_matrix(
         began = True
         doc["broker"] = broker.describe()
         doc["environment"] = environment(
-            broker.host_port,
+            broker.url,
             [d for name in dict.fromkeys(c.stack for c in preset.cells)
              for d in load_stack(name).distributions],
         )  # fmt: skip

@@ -78,28 +78,31 @@ def fake_broker() -> Iterator[tuple[socket.socket, list[bytes]]]:
 
 def test_server_properties_are_read_before_any_login(fake_broker) -> None:  # type: ignore[no-untyped-def]
     listener, _ = fake_broker
-    props = server_properties(*listener.getsockname())
+    host, port = listener.getsockname()
+    props = server_properties(f"amqp://guest:secret@{host}:{port}/")
     assert props["version"] == "3.10.8" and props["product"] == "RabbitMQ"
     assert props["capabilities"] == {"publisher_confirms": True, "basic.nack": True}
     assert props["weight"] == -3 and props["list"] == [False]
-    found = broker_versions(*listener.getsockname())
+    found = broker_versions(f"amqp://{host}:{port};amqp://{host}:1")  # a cluster: the first
     assert found == {"product": "RabbitMQ", "rabbitmq": "3.10.8", "erlang": "25.2.3"}
 
 
 def test_a_peer_that_is_no_broker_is_said_not_raised(fake_broker) -> None:  # type: ignore[no-untyped-def]
     listener, reply = fake_broker
     reply[0] = b"HTTP/1.1 400 Bad Request\r\n\r\n"
-    assert "error" in broker_versions(*listener.getsockname())
+    host, port = listener.getsockname()
+    assert "error" in broker_versions(f"amqp://{host}:{port}/")
     closed = socket.create_server(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()
-    found = broker_versions("127.0.0.1", port)
-    assert found["error"].startswith(f"127.0.0.1:{port}: ")
+    found = broker_versions(f"amqp://guest:secret@127.0.0.1:{port}/")
+    assert found["error"].startswith(f"127.0.0.1:{port}: ") and "secret" not in found["error"]
 
 
 def test_environment_names_broker_host_and_libraries(fake_broker) -> None:  # type: ignore[no-untyped-def]
     listener, _ = fake_broker
-    env = environment(listener.getsockname(), ["pytest", "no-such-distribution-here"])
+    host, port = listener.getsockname()
+    env = environment(f"amqp://{host}:{port}/", ["pytest", "no-such-distribution-here"])
     assert env["rabbitmq"] == "3.10.8" and env["erlang"] == "25.2.3"
     assert env["python"].split()[1].startswith("3.")
     assert env["cpus"] >= 1 and env["os"]["system"]
