@@ -96,17 +96,19 @@ def loss_chart(cells: list[CellSummary]) -> str:
 
 
 def rate_chart(cells: list[CellSummary]) -> str:
-    """Publish rate without and with confirms, per stack and mode (and fault plan)."""
-    groups: dict[tuple[str, str, str], dict[bool, float]] = {}
+    """Publish rate without and with confirms, per stack and the rest of its setting (each
+    bar one cell; cells that differ only in confirms side by side)."""
+    groups: dict[tuple[str, ...], dict[bool, float]] = {}
+    settings: dict[tuple[str, ...], dict[str, str]] = {}
     for s in cells:
         if not s.runs:
             continue
-        c = s.cell
-        faults = " ".join(c.faults)
-        window = CONFIRM_WINDOW.value(c.options)
-        mode = c.mode + (f" window {window}" if window != CONFIRM_WINDOW.default else "")
-        key = (c.stack, mode, faults)
-        groups.setdefault(key, {})[c.confirms] = s.median(("throughput", "publish_per_s"))
+        setting = words(s.cell, ack_text(s))
+        window = setting["confirms"].partition(", ")[2]  # "window 100", or ""
+        setting["confirms"] = window  # the bars of one row differ in confirms alone
+        key = (s.cell.stack, s.cell.mode, *setting.values())
+        settings[key] = setting
+        groups.setdefault(key, {})[s.cell.confirms] = s.median(("throughput", "publish_per_s"))
     if not groups:
         return ""
     keys = list(groups)
@@ -130,7 +132,16 @@ def rate_chart(cells: list[CellSummary]) -> str:
                 va="center",
                 fontsize=8,
             )
-    labels = [f"{s} {m}" + (f" ({f})" if f else "") for s, m, f in keys]
+    rows = [settings[k] for k in keys]
+    differ = [k for k in rows[0] if k != "mode" and len({w[k] for w in rows}) > 1]
+    labels = [
+        textwrap.fill(
+            f"{k[0]} {k[1]}" + "".join(f", {w[d]}" for d in differ if w[d]),
+            48,
+            subsequent_indent="  ",
+        )
+        for k, w in zip(keys, rows, strict=True)
+    ]
     ax.set_yticks(range(len(keys)), labels)
     ax.invert_yaxis()
     ax.set_xlim(0, max(v for g in groups.values() for v in g.values()) * 1.45 or 1)
@@ -161,8 +172,13 @@ def rate_loss_chart(cells: list[CellSummary]) -> str:
     # 60/s and unpaced would claim a slope nobody measured
     rates = sorted({s.cell.rate for v in groups.values() for s in v}, key=lambda r: r or 1e18)
     x_of = {r: i for i, r in enumerate(rates)}
+    # a line's name: its stack and mode, and what else tells it from the other lines
+    said = [{k: v for k, v in words(v[0].cell).items() if k != "load"} for v in groups.values()]
+    differ = [k for k in said[0] if k != "mode" and len({w[k] for w in said}) > 1]
+    names = [", ".join(w[k] for k in differ if w[k]) for w in said]
     fig, ax = plt.subplots(figsize=(9.5, 3.4))
-    for n, ((stack, mode, confirms, *_), summaries) in enumerate(groups.items()):
+    seen: list[object] = []
+    for n, ((stack, mode, *_), summaries) in enumerate(groups.items()):
         points = []
         for s in sorted(summaries, key=lambda s: x_of[s.cell.rate]):
             shares = [100.0 * loss_share(r) for r in tested(s.runs)[0]]
@@ -174,11 +190,13 @@ def rate_loss_chart(cells: list[CellSummary]) -> str:
         med = [statistics.median(v) for _, v in points]
         lo = [m - min(v) for m, (_, v) in zip(med, points, strict=True)]
         hi = [max(v) - m for m, (_, v) in zip(med, points, strict=True)]
-        label = f"{stack} {mode}" + (" +confirms" if confirms else "")
+        label = f"{stack} {mode}" + (f", {names[n]}" if names[n] else "")
         ax.errorbar(xs, med, yerr=[lo, hi], marker="o", capsize=3, linewidth=1.4,
-                    color=stack_color(str(stack)), label=label)  # fmt: skip
+                    color=stack_color(str(stack)), label=label,
+                    linestyle=("-", "--", ":", "-.")[seen.count(stack) % 4])  # fmt: skip
+        seen.append(stack)  # a second line of the same stack is dashed
         for x, m in zip(xs, med, strict=True):
-            if m > 0:  # many lines sit at 0 %: their labels would only overlap
+            if m >= 0.1:  # many lines sit near 0 %: their labels would only overlap
                 ax.annotate(f"{m:.2g} %", (x, m), xytext=(4, 4), textcoords="offset points",
                             fontsize=8)  # fmt: skip
     ax.set_xticks(range(len(rates)), [rate_label(r) for r in rates])
