@@ -95,7 +95,7 @@ class Cell:
     claims: tuple[str, ...] = ()
     note: str = ""
     # what the cell sets out to show when messages do not arrive ("dead-lettered"): the
-    # outcome is then intended, not a loss (mqcompare.matrix.outcome)
+    # outcome is then intended, not a loss (mqcompare.outcome)
     intended: str = ""
     # the question it answers: the cells of one preset entry that differ only in stack
     # share it (a row of the answer grid)

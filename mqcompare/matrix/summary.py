@@ -114,10 +114,6 @@ class CellSummary:
         )
 
     @property
-    def hung(self) -> int:
-        return sum(1 for r in self.runs if r.get("producers_stalled"))
-
-    @property
     def outcome(self) -> Outcome:
         if self.skipped:
             return Outcome("not-tested", "not run here: needs " + self.skipped.split(":")[0])
