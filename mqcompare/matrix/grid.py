@@ -81,8 +81,21 @@ class Block:
 
 
 def grid(preset: Preset, summaries: list[CellSummary]) -> tuple[list[str], list[Block]]:
-    """(the stacks as columns, the questions of each experiment as rows)."""
-    stacks = [s for s in STACKS if any(x.cell.stack == s for x in summaries)]
+    """(the columns, the questions of each experiment as rows). A column is a stack; where
+    the cells ran on several broker versions, a stack on a version ("pika, RabbitMQ 4.0.5")."""
+    versions = list(dict.fromkeys(_version(s) for s in summaries if s.runs))
+
+    def column(s: CellSummary) -> str:
+        if len(versions) < 2:
+            return s.cell.stack
+        return f"{s.cell.stack}, RabbitMQ {_version(s) if s.runs else versions[0]}"
+
+    columns = [
+        c
+        for v in (versions if len(versions) > 1 else [""])
+        for stack in STACKS
+        if (c := f"{stack}, RabbitMQ {v}" if v else stack) in {column(s) for s in summaries}
+    ]
     blocks = []
     for exp in preset.experiments.values():
         groups: dict[str, list[CellSummary]] = {}
@@ -96,10 +109,16 @@ def grid(preset: Preset, summaries: list[CellSummary]) -> tuple[list[str], list[
         for label, members in zip(labels(settings), groups.values(), strict=True):
             q = Question(label)
             for s in members:
-                q.by_stack.setdefault(s.cell.stack, []).append(s)
+                q.by_stack.setdefault(column(s), []).append(s)
             questions.append(q)
         blocks.append(Block(exp, questions))
-    return stacks, blocks
+    return columns, blocks
+
+
+def _version(s: CellSummary) -> str:
+    """The broker version a cell's first run records ('?' before results recorded it)."""
+    env = (s.runs[0].get("environment") or {}) if s.runs else {}
+    return str(env.get("rabbitmq") or "?")
 
 
 def _fallback_group(cell: Cell) -> str:

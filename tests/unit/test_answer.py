@@ -145,6 +145,24 @@ def test_each_preset_entry_is_one_question_and_rows_read_differently(grid_preset
     assert lines[2].startswith("Claims: 2 held, 0 refuted")
 
 
+def test_a_matrix_on_two_broker_versions_has_a_column_per_stack_and_version(
+    grid_preset,  # type: ignore[no-untyped-def]
+) -> None:
+    rs = []
+    for c in grid_preset.cells:
+        r = with_fault(result(c.stack, c.mode, cell=c.id))
+        r["environment"] = {"rabbitmq": "4.0.5" if c.id == "2.06" else "3.10.8"}
+        rs.append(r)
+    stacks, blocks = grid(grid_preset, summarize(document(grid_preset, rs), grid_preset))
+    assert stacks == [
+        "pika, RabbitMQ 3.10.8",
+        "kombu, RabbitMQ 3.10.8",
+        "kombu, RabbitMQ 4.0.5",
+    ]
+    last = blocks[0].questions[2].by_stack
+    assert [s.cell.id for s in last["kombu, RabbitMQ 4.0.5"]] == ["2.06"]
+
+
 def test_labels_name_only_what_differs_and_always_faults_and_confirms() -> None:
     a = {"mode": "", "faults": "kill@1s", "confirms": "confirms", "load": "1 x 10"}
     b = a | {"confirms": "no confirms"}
