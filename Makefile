@@ -27,7 +27,7 @@ demo: $(STAMP) broker-check
 	$(BIN)/mqcompare matrix --preset quick --out $(OUT)
 
 # RabbitMQ in Docker without a registry: Debian's packages via debootstrap, about a minute;
-# kept once built (FACTS.md, "Docker")
+# kept once built (docs/reference.md, "Broker")
 docker-image:
 	bash rabbitmq-image/build-image.sh mqcompare/rabbitmq:local
 

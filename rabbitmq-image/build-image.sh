@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build mqcompare/rabbitmq:local without a registry (FACTS.md, "Docker"): a Debian root
+# Build mqcompare/rabbitmq:local without a registry (docs/reference.md, "Broker"): a Debian root
 # filesystem with rabbitmq-server from Debian's packages (debootstrap), imported as
 # mqcompare/rabbitmq:base, then rabbitmq-image/Dockerfile on top. An image already built is kept.
 set -euo pipefail
@@ -13,7 +13,12 @@ if ! docker image inspect mqcompare/rabbitmq:base >/dev/null 2>&1; then
   command -v debootstrap >/dev/null || { echo "debootstrap is not installed: apt-get install -y debootstrap"; exit 3; }
   ROOTFS=$(mktemp -d /tmp/mqcompare-rootfs-XXXXXX)
   trap 'rm -rf "$ROOTFS"' EXIT
-  MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+  # the machine's own Debian mirror, from its apt sources (the project names no archive)
+  MIRROR=${DEBIAN_MIRROR:-$(
+    { grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}'
+      grep -hs '^deb ' /etc/apt/sources.list | awk '{print $2}'; } \
+    | grep -v -- '-security' | head -n 1)}
+  [ -n "$MIRROR" ] || { echo "no Debian mirror in the apt sources: set DEBIAN_MIRROR"; exit 3; }
   debootstrap --variant=minbase --include=rabbitmq-server bookworm "$ROOTFS" "$MIRROR" >/dev/null
   rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/*
   tar -C "$ROOTFS" -c . | docker import - mqcompare/rabbitmq:base >/dev/null

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from mqcompare.matrix.preset import Cell, Preset
 from mqcompare.spec import Fault
+from mqcompare.stacks import load_stack
 
-START_S = {"celery": 5.0, "dramatiq": 4.0}  # a worker's boot; other stacks' consumers
-START_DEFAULT_S = 2.0
+WORKER_START_S = 4.5  # a stack whose consumer side is a worker it boots (Stack.worker)
+CONSUMER_START_S = 2.0  # the counting consumer
 UNPACED_PER_PRODUCER = 1200.0  # messages/s one producer publishes unpaced, about
 CONFIRMED_PER_PRODUCER = 400.0  # ... awaiting each confirm
 QUIET_S = 1.5  # the drain's quiet, and the check
@@ -32,7 +33,7 @@ def cell_seconds(cell: Cell) -> float:
         fault = Fault.parse(text)
         faults_end = max(faults_end, fault.at + fault.down + 1.0)  # back up, and seen so
     stall = cell.timeouts.get("stall_timeout_s", 0.0) if "shared-unsafe" in cell.mode else 0.0
-    start = START_S.get(cell.stack, START_DEFAULT_S)
+    start = WORKER_START_S if load_stack(cell.stack).worker else CONSUMER_START_S
     return start + max(publish, faults_end) + stall + QUIET_S
 
 
