@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from mqcompare.matrix.claims import loss_share, rate_label, tested
-from mqcompare.matrix.grid import words
+from mqcompare.matrix.grid import differing, words
 from mqcompare.matrix.summary import CellSummary, ack_text
 from mqcompare.stacks import CONFIRM_WINDOW, STACKS
 
@@ -46,7 +46,7 @@ def cell_labels(cells: list[CellSummary]) -> list[str]:
     mode where it is not the stack's default) and every setting that differs between the
     cells of one chart, so that no two bars read the same."""
     settings = [words(s.cell, ack_text(s)) for s in cells]
-    keys = [k for k in settings[0] if k != "mode" and len({w[k] for w in settings}) > 1]
+    keys = differing(settings, but=("mode",))
     return [
         " ".join(p for p in (s.cell.id, s.cell.stack, w["mode"]) if p)
         + "".join(f", {w[k]}" for k in keys if w[k])
@@ -133,7 +133,7 @@ def rate_chart(cells: list[CellSummary]) -> str:
                 fontsize=8,
             )
     rows = [settings[k] for k in keys]
-    differ = [k for k in rows[0] if k != "mode" and len({w[k] for w in rows}) > 1]
+    differ = differing(rows, but=("mode",))
     labels = [
         textwrap.fill(
             f"{k[0]} {k[1]}" + "".join(f", {w[d]}" for d in differ if w[d]),
@@ -174,7 +174,7 @@ def rate_loss_chart(cells: list[CellSummary]) -> str:
     x_of = {r: i for i, r in enumerate(rates)}
     # a line's name: its stack and mode, and what else tells it from the other lines
     said = [{k: v for k, v in words(v[0].cell).items() if k != "load"} for v in groups.values()]
-    differ = [k for k in said[0] if k != "mode" and len({w[k] for w in said}) > 1]
+    differ = differing(said, but=("mode",))
     names = [", ".join(w[k] for k in differ if w[k]) for w in said]
     fig, ax = plt.subplots(figsize=(9.5, 3.4))
     seen: list[object] = []

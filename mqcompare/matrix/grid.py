@@ -62,9 +62,21 @@ def _common(members: list[CellSummary]) -> dict[str, str]:
     return common
 
 
+def differing(
+    settings: list[dict[str, str]], always: tuple[str, ...] = (), but: tuple[str, ...] = ()
+) -> list[str]:
+    """The pieces whose words differ between `settings` (and those `always` named), in
+    reading order, leaving out those in `but`: what a label must name."""
+    return [
+        k
+        for k in settings[0]
+        if k not in but and (k in always or len({s[k] for s in settings}) > 1)
+    ]
+
+
 def labels(settings: list[dict[str, str]]) -> list[str]:
     """One label per setting, naming the pieces that differ between them (and ALWAYS)."""
-    keys = [k for k in settings[0] if k in ALWAYS or len({s[k] for s in settings}) > 1]
+    keys = differing(settings, always=ALWAYS)
     return [", ".join(s[k] for k in keys if s[k]) for s in settings]
 
 
