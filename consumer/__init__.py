@@ -1,1 +1,1 @@
-"""The counting consumer: its own OS process, journaling every delivery (DESIGN.md)."""
+"""The counting consumer: its own OS process, journaling every delivery (docs/reference.md)."""
