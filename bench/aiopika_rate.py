@@ -24,7 +24,7 @@ from pathlib import Path
 import aio_pika
 from publish_rate import consumed_queue
 
-from mqcompare.broker import LocalNode
+from mqcompare.brokers.node import LocalNode
 from mqcompare.envelope import encode
 from mqcompare.runner import execute
 from mqcompare.spec import RunSpec

@@ -21,7 +21,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from mqcompare.broker import LocalNode
+from mqcompare.brokers.node import LocalNode
 from mqcompare.runner import execute
 from mqcompare.spec import RunSpec
 from mqcompare.stacks import RUN_DIR_ENV, URL_ENV

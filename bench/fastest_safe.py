@@ -27,7 +27,7 @@ from pathlib import Path
 import aiopika_rate
 import publish_rate
 
-from mqcompare.broker import LocalNode
+from mqcompare.brokers.node import LocalNode
 from mqcompare.runner import execute
 from mqcompare.spec import RunSpec
 

@@ -22,11 +22,12 @@ import threading
 import time
 from pathlib import Path
 
-from mqcompare.broker import LocalNode
+from mqcompare.brokers.node import LocalNode
 from mqcompare.errors import BrokerNotBack, InfrastructureError
+from mqcompare.faults.plan import parse_fault
 from mqcompare.observe import PhaseLog, sleep_until, wait_for
 from mqcompare.runner import execute
-from mqcompare.spec import Fault, RunSpec
+from mqcompare.spec import RunSpec
 
 TARGET_S = 0.3
 PLANS = {"restart": "restart@1s:1s", "kill": "kill@1s:1s", "drop": "drop@1s"}
@@ -74,7 +75,7 @@ def lag(node: LocalNode, stack: str, kind: str) -> tuple[float | None, bool]:
         producers=10,
         messages=1500,
         rate=300.0,  # 5 s of publishing: a fault at 1 s lands in the middle
-        faults=(Fault.parse(PLANS[kind]),),
+        faults=(parse_fault(PLANS[kind]),),
     )
     out = Path(tempfile.mkdtemp(prefix="mqcompare-bench-")) / "run"
     try:

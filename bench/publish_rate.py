@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pika
 
-from mqcompare.broker import LocalNode
+from mqcompare.brokers.node import LocalNode
 from mqcompare.envelope import encode
 from mqcompare.runner import execute
 from mqcompare.spec import RunSpec, new_run_id

@@ -9,13 +9,13 @@ import gc
 import itertools
 import os
 from array import array
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from mqcompare.faults.kind import Evidence
+from mqcompare.faults.registry import KINDS
 from mqcompare.journal import JournalError, check_header, journal_files, read_records
-from mqcompare.spec import CONSUMER_FAULTS
 
 RESULT_FORMAT = "mqcompare.result/1"
 SAMPLE = 20  # ids listed per anomaly, so a reader can go and look at them
@@ -54,6 +54,7 @@ class _History:
         self.last_t = float("-inf")
         self.run_ids: set[str] = set()
         self.lost: set[tuple[int, int]] = set()  # once judged
+        self.base = 0.0  # the time spans are measured from, once judged
 
     def read(self, path: Path) -> None:
         """Fold one journal into the history; the hot loop of `mqcompare check`."""
@@ -192,9 +193,7 @@ def check_files(files: list[Path]) -> dict[str, Any]:
         for path in files:
             h.read(path)
         result = _result(h)
-        for span in result["faults"]:
-            if span["kind"] == "queue-delete" and span["down_s"] is not None and h.lost:
-                span["lost"] = lost_to_deletion(files, h.lost, span, h.first_invoke)
+        _analyse(result["faults"], Evidence(h.ok_times, h.raised_times, h.lost, files, h.base))
         return result
     finally:
         if gc_was_enabled:
@@ -236,10 +235,8 @@ def _result(h: _History) -> dict[str, Any]:
         "publishing": _window(h.first_invoke, h.last_outcome, base),
         "delivering": _window(min(h.first_delivery.values(), default=0.0), h.last_deliver, base),
     }
+    h.base = base
     faults = _fault_spans(h.faults, base, windows)
-    for span in faults:
-        if span["kind"] == "alarm" and span["hit"]:  # producers were there to block
-            span["blocked"] = blocked(span, h.ok_times, h.raised_times, base)
     return {
         "format": RESULT_FORMAT,
         "run_id": ",".join(sorted(r for r in h.run_ids if r)),
@@ -264,61 +261,14 @@ def _result(h: _History) -> dict[str, Any]:
     }
 
 
-def lost_to_deletion(
-    files: list[Path], lost: set[tuple[int, int]], span: dict[str, Any], base: float
-) -> dict[str, int]:
-    """The lost messages of a run whose queue was deleted, by when they were last
-    published (a second read of the producers' journals, for the lost ids only): before
-    the queue was gone (routed to it, so deleted with it, even if confirmed after), while
-    it was gone (no queue took them; without mandatory the broker confirms such a message
-    all the same), or after it was back."""
-    down = base + span["down_s"]
-    up = base + span["up_s"] if span["up_s"] is not None else float("inf")
-    sent: dict[tuple[int, int], float] = {}
-    for path in files:
-        for rec in read_records(path):
-            if rec is not None and rec.get("ev") == "invoke":
-                key = (rec["p"], rec["s"])
-                if key in lost:
-                    sent[key] = max(rec["t"], sent.get(key, 0.0))
-    by_when = {"with_the_queue": 0, "while_gone": 0, "after": 0}
-    for t in sent.values():
-        by_when["with_the_queue" if t <= down else "while_gone" if t <= up else "after"] += 1
-    return by_when
-
-
-def blocked(span: dict[str, Any], oks: array, raised: array, base: float) -> dict[str, Any]:
-    """What the producers did while an alarm blocked them: the longest time in which no
-    publish returned `ok` (from the alarm on), how many returned and how many raised
-    while it was on, and so whether the stack's publish returned, raised or hung."""
-    down = span["down_s"]
-    up = span["up_s"] if span["up_s"] is not None else span["end_s"]
-    up = up if up is not None else down
-    ok_s = sorted(t - base for t in oks)
-    returned = bisect_left(ok_s, up) - bisect_right(ok_s, down)
-    raised_n = sum(1 for t in raised if down < t - base < up)
-    # the longest stretch without an ok that begins inside the alarm
-    marks = [down, *ok_s[bisect_right(ok_s, down) : bisect_right(ok_s, up)]]
-    after = bisect_right(ok_s, up)
-    ends = ok_s[after] if after < len(ok_s) else None
-    stalled, until = 0.0, None
-    for a, b in zip(marks, [*marks[1:], ends], strict=True):
-        gap = (b if b is not None else up) - a
-        if gap > stalled:
-            stalled, until = gap, b
-    if raised_n:
-        publish = "raised"
-    elif stalled >= 0.8 * (up - down):
-        publish = "hung"  # no publish returned for (nearly) as long as the alarm was on
-    else:
-        publish = "returned"
-    return {
-        "stalled_s": round(stalled, 3),
-        "resumed_s": round(until, 3) if until is not None else None,
-        "returned": returned,
-        "raised": raised_n,
-        "publish": publish,
-    }
+def _analyse(spans: list[dict[str, Any]], evidence: Evidence) -> None:
+    """Each fault kind's own analysis of its spans (its registry entry's `analyse`): what
+    the producers did while an alarm blocked them, when a deleted queue's lost messages
+    were published, ..."""
+    for span in spans:
+        kind = KINDS.get(span["kind"])
+        if kind is not None and kind.analyse is not None:
+            kind.analyse(span, evidence)
 
 
 TIMELINE_BINS = 120  # at most: a chart's width in points, about
@@ -381,7 +331,7 @@ def _fault_spans(
         if phase == "begin":
             span: dict[str, Any] = {
                 "kind": kind,
-                "target": "consumer" if kind in CONSUMER_FAULTS else "broker",
+                "target": _side(kind),
                 "at_s": rec.get("at"),
                 "begin_s": rel(rec["t"]),
                 "down_s": None,
@@ -424,6 +374,12 @@ def _fault_spans(
             span["lag_s"] = round(span["down_s"] - max(float(span["at_s"]), previous_end), 3)
         previous_end = span["end_s"] if span["end_s"] is not None else previous_end
     return spans
+
+
+def _side(kind: str) -> str:
+    """What a fault of this kind strikes: the broker, or the consuming side."""
+    entry = KINDS.get(kind)
+    return entry.side if entry is not None else "broker"
 
 
 def _hit(span: dict[str, Any], window: list[float] | None) -> tuple[bool, str]:

@@ -16,9 +16,10 @@ import click
 from rich.console import Console
 
 from mqcompare.errors import BadInput, InfrastructureError
+from mqcompare.faults.plan import parse_fault
 from mqcompare.files import write_json
 from mqcompare.journal import JournalError
-from mqcompare.spec import Fault, RunSpec, new_run_id, parse_duration, redact_url
+from mqcompare.spec import RunSpec, new_run_id
 from mqcompare.stacks import (
     STACKS,
     all_options,
@@ -27,6 +28,7 @@ from mqcompare.stacks import (
     only_takers,
     resolve_mode,
 )
+from mqcompare.units import parse_duration
 
 # Piped output (CI logs, files, a README) is 120 columns, not squeezed to 80.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
@@ -53,7 +55,7 @@ _DOCKER_IMAGE = click.option(
 
 def _use_image(image: str | None) -> None:
     if image:
-        from mqcompare.docker_broker import IMAGE_ENV
+        from mqcompare.brokers.container import IMAGE_ENV
 
         os.environ[IMAGE_ENV] = image  # read wherever a container is started, children too
 
@@ -267,7 +269,7 @@ def run(
         mandatory=mandatory,
         consumer_timeout_s=parse_duration(consumer_timeout, "--consumer-timeout"),
         rate=_float(rate, "--rate"),
-        faults=tuple(Fault.parse(f) for f in faults),
+        faults=tuple(parse_fault(f) for f in faults),
         broker=broker,
         consumer=consumer_lib,
         ack=ack,
@@ -635,95 +637,38 @@ def broker_up(
     docker: bool, cluster: str, partition_handling: str, docker_image: str | None
 ) -> None:
     """Start the kept node (or container, or cluster), unless one is already up."""
-    from mqcompare.broker import LocalNode, kept_node, state_dir
+    from mqcompare.brokers import keep_broker
 
     _use_image(docker_image)
-    nodes = _int(cluster, "--cluster")
-    if nodes > 1:
-        if docker:
-            raise BadInput("--cluster", "a cluster is of private nodes, not containers")
-        from mqcompare.cluster import LocalCluster, kept_cluster, kept_cluster_file
-
-        found = kept_cluster()
-        if found is not None:
-            console.print(f"already up: {found.describe()}", markup=False)
-        else:
-            found = LocalCluster.start_new(nodes, partition_handling, keep=True)
-            console.print(f"started {found.describe()}", markup=False)
-        console.print(f"state: {kept_cluster_file()}", markup=False)
-        return
-    if docker:
-        from mqcompare.docker_broker import DockerBroker, kept_container, kept_file
-
-        kept = kept_container()
-        if kept is None:
-            kept = DockerBroker.start_new("kept", keep=True)
-            console.print(f"started {kept.describe()} ({redact_url(kept.url)})", markup=False)
-        else:
-            console.print(f"already up: {kept.describe()}", markup=False)
-        console.print(f"state: {kept_file()}", markup=False)
-        return
-    node = kept_node()
-    if node is None:
-        node = LocalNode.start_new(keep=True)
-        console.print(f"started {node.describe()} ({redact_url(node.url)})", markup=False)
-    else:
-        console.print(f"already up: {node.describe()}", markup=False)
-    console.print(f"state: {state_dir() / 'broker.json'}", markup=False)
+    kept, started, state = keep_broker(docker, _int(cluster, "--cluster"), partition_handling)
+    said = "started" if started else "already up:"
+    console.print(f"{said} {kept.kept_words()}", markup=False)
+    console.print(f"state: {state}", markup=False)
 
 
 @broker.command("down")
 def broker_down() -> None:
     """Stop the kept node, cluster and container, and remove their data."""
-    from mqcompare.broker import kept_node
-    from mqcompare.cluster import kept_cluster
-    from mqcompare.docker_broker import kept_container
+    from mqcompare.brokers import kept_brokers
 
     stopped = []
-    cluster = kept_cluster()
-    if cluster is not None:
-        cluster.stop()
-        stopped.append(f"the cluster of {len(cluster.nodes)} nodes")
-    node = kept_node()
-    if node is not None:
-        node.stop()
-        stopped.append(node.state.node)
-    container = kept_container() if _docker_state_exists() else None
-    if container is not None:
-        container.stop()
-        stopped.append(container.container.name)
+    for kept in kept_brokers():
+        kept.stop()
+        stopped.append(kept.name)
     console.print(f"stopped {', '.join(stopped)}" if stopped else "nothing kept is running")
 
 
 @broker.command("status")
 def broker_status() -> None:
     """Say whether a kept node, cluster or container is up; exit 0 if one is, 1 if not."""
-    from mqcompare.broker import kept_node
-    from mqcompare.cluster import kept_cluster
-    from mqcompare.docker_broker import kept_container
+    from mqcompare.brokers import kept_brokers
 
-    node = kept_node()
-    cluster = kept_cluster()
-    container = kept_container() if _docker_state_exists() else None
-    if node is None and container is None and cluster is None:
+    kept = kept_brokers()
+    if not kept:
         console.print("down", markup=False)
         sys.exit(1)
-    if cluster is not None:
-        console.print(f"up: {cluster.describe()}", markup=False)
-    if node is not None:
-        console.print(
-            f"up: {node.describe()} ({redact_url(node.url)}), data in {node.state.dir}",
-            markup=False,
-        )
-    if container is not None:
-        console.print(f"up: {container.describe()} ({redact_url(container.url)})", markup=False)
-
-
-def _docker_state_exists() -> bool:
-    """A container was kept: only then is the Docker engine asked (it may not be there)."""
-    from mqcompare.docker_broker import kept_file
-
-    return bool(kept_file().exists())
+    for broker in kept:
+        console.print(f"up: {broker.kept_words()}", markup=False)
 
 
 def _on_sigterm(signum: int, frame: object) -> None:

@@ -17,15 +17,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mqcompare import placement
+from mqcompare import placement, produce_tasks
+from mqcompare.backoff import FIRST_BACKOFF_S, next_backoff
 from mqcompare.envelope import encode
 from mqcompare.journal import JournalWriter, invoke_line, ok_line
 from mqcompare.orphan import watch_parent
 from mqcompare.spec import RunSpec
 from mqcompare.stacks import URL_ENV, NotSent, Publisher, Session, load_stack
-
-FIRST_BACKOFF_S = 0.05
-MAX_BACKOFF_S = 1.0
 
 stopping = threading.Event()
 
@@ -76,7 +74,7 @@ def produce(
             if stopping.is_set() or now + backoff > min(budget_end, deadline):
                 break  # budget spent: the last attempt's record is the message's outcome
             stopping.wait(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF_S)
+            backoff = next_backoff(backoff)
     if acked:
         append(acked)
     publisher.close()
@@ -118,8 +116,6 @@ def run(run_dir: Path, url: str) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     watch_parent(stopping.set)
     if mode.tasks:
-        from mqcompare import produce_tasks
-
         with JournalWriter(journal_dir / "producer.jsonl", "producer", spec.run_id) as journal:
             opening: Any = stack.session(spec, url)  # the mode's factory is a coroutine
             produce_tasks.run(spec, opening, journal, deadline, stopping)

@@ -18,9 +18,9 @@ import time
 from collections.abc import Awaitable
 
 from mqcompare import placement
+from mqcompare.backoff import FIRST_BACKOFF_S, next_backoff
 from mqcompare.envelope import encode
 from mqcompare.journal import JournalWriter, invoke_line, ok_line
-from mqcompare.produce import FIRST_BACKOFF_S, MAX_BACKOFF_S
 from mqcompare.spec import RunSpec
 from mqcompare.stacks import AsyncPublisher, AsyncSession, NotSent
 
@@ -110,7 +110,7 @@ class Producer:
                     return  # budget spent: the last attempt's record is the outcome
                 if await _wait(self.stopping, backoff):
                     return
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                backoff = next_backoff(backoff)
         finally:
             self.slots.release()
 

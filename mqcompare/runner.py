@@ -18,21 +18,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mqcompare.broker import BrokerControl, open_broker
+from mqcompare.brokers import open_broker
+from mqcompare.brokers.base import BrokerControl
 from mqcompare.checker import check_files
-from mqcompare.consumer_state import BUSY_ENV, READY_ENV, busy_with
+from mqcompare.consumer_state import BUSY_ENV, READY_ENV
 from mqcompare.environment import environment
 from mqcompare.errors import BadInput, BrokerNotBack, InfrastructureError
-from mqcompare.faults import FaultRunner, broker_faults
+from mqcompare.faults.kind import Context
+from mqcompare.faults.nemesis import FaultRunner
+from mqcompare.faults.plan import require
+from mqcompare.faults.registry import KINDS
 from mqcompare.files import write_json
 from mqcompare.journal import JournalWriter, journal_files
-from mqcompare.observe import PhaseLog, pid_alive, wait_for
+from mqcompare.notes import run_notes
+from mqcompare.observe import wait_for
 from mqcompare.orphan import PARENT_ENV
 from mqcompare.placement import PLACEMENT_ENV, rotate
 from mqcompare.placement import describe as describe_placement
 from mqcompare.progress import JournalTail
-from mqcompare.protections import notes as protection_notes
-from mqcompare.spec import BROKER_FAULTS, Fault, RunSpec
+from mqcompare.spec import RunSpec
 from mqcompare.stacks import (
     CONFIRM_WINDOW,
     RUN_DIR_ENV,
@@ -46,19 +50,7 @@ from mqcompare.stacks import (
 POLL_S = 0.2
 QUIET_S = 1.0  # no new delivery for this long, and an empty queue: drained
 STOP_GRACE_S = 5.0
-STACK_FAULTS = {"consumer-kill"}  # faults any stack's consumer side can take
-READY_TIMEOUT_S = 60.0  # a consumer started by a fault must consume within this
-BUSY_WAIT_S = 10.0  # how long worker-kill waits for a pool process that runs a task
-
-
-def worker_children(pid: int) -> list[int]:
-    """The live child processes of `pid` (a celery worker's pool), from /proc. A killed
-    child stays listed, a zombie, until its parent reaps it: it is left out."""
-    try:
-        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return []
-    return [int(c) for c in found if pid_alive(int(c))]
+READY_TIMEOUT_S = 60.0  # a consumer must consume within this of its start
 
 
 class Child:
@@ -152,7 +144,7 @@ def validate(spec: RunSpec) -> Stack:
         counting = [s.name for s in all_stacks() if not s.worker]
         if spec.consumer not in counting:
             raise BadInput("--consumer", f"{spec.consumer!r}; allowed: {', '.join(counting)}")
-    allowed = set(BROKER_FAULTS) | STACK_FAULTS | set(stack.faults)
+    allowed = {k.name for k in KINDS.values() if not k.stack_offers} | set(stack.faults)
     for fault in spec.faults:
         if fault.kind not in allowed:
             raise BadInput(
@@ -189,7 +181,7 @@ class Run:
         self.journal_dir = out / "journal"
         self.consumer: Child | None = None
         self.consumers_started = 0
-        self.consumer_lock = threading.Lock()
+        self.lock = threading.Lock()
         self.producer: Child | None = None
         self.stalled = False
         self.stack = stack
@@ -231,74 +223,17 @@ class Run:
                 f"see {self.out / (consumer.name + '.log')}"
             )
 
-    # -- faults on the consuming side --------------------------------------------------
-    def kill_worker_child(self, _fault: Fault, log: PhaseLog) -> None:
-        """SIGKILL one pool process of the worker while it runs a task, the way the OOM
-        killer would; `down` says which task it held when it died."""
-        deadline = time.monotonic() + BUSY_WAIT_S
-        while True:
-            with self.consumer_lock:
-                worker = self.consumer
-                children = worker_children(worker.pid) if worker is not None else []
-                busy = [pid for pid in children if busy_with(self.busy_dir, pid)]
-                if busy:
-                    victim = busy[0]
-                    os.kill(victim, signal.SIGKILL)
-                    break
-            if time.monotonic() > deadline:
-                log.note(f"no pool process ran a task within {BUSY_WAIT_S:g} s: none was killed")
-                return
-            time.sleep(0.005)
-        t_down = wait_for(lambda: not pid_alive(victim), 10.0)
-        if t_down is None:
-            raise RuntimeError(f"pool process {victim} survived SIGKILL")
-        # its busy file is final now: what it held when it died
-        held = busy_with(self.busy_dir, victim)
-        if held:
-            log.down(t_down, struck=f"pool process {victim} running task {held}", held=[held])
-        else:
-            log.down(t_down, struck=f"pool process {victim}", idle=True)
-        assert worker is not None
+    # -- the consuming side, as its faults see it (faults.kind.Consumers) ---------------
+    def current(self) -> Child | None:
+        return self.consumer
 
-        # up again when the worker has a new pool process (celery replaces a dead one on
-        # its next maintenance tick, every 5 s), or, where the worker ends with its pool
-        # process (dramatiq), once the worker started in its place consumes
-        def replaced() -> bool:
-            with self.consumer_lock:
-                now = self.consumer
-            if now is not None and now is not worker:
-                return now.ready()
-            return bool(set(worker_children(worker.pid)) - set(children))
+    def forget(self) -> None:
+        self.consumer = None
 
-        log.watch_up(replaced, 30.0, "the worker started no new pool process within 30 s")
-
-    def kill_consumer(self, fault: Fault, log: PhaseLog) -> None:
-        """SIGKILL the consumer (a worker with its pool), start a new one `down` s later."""
-        with self.consumer_lock:
-            victim = self.consumer
-            if victim is None or not victim.alive():
-                log.note("no consumer was running: none was killed")
-                return
-            processes = [victim.pid, *worker_children(victim.pid)]
-            victim.kill()  # returns once it is reaped: gone, observed
-            t_down = time.time()
-            # their busy files are final now: the messages they were processing when killed
-            held = [m for pid in processes if (m := busy_with(self.busy_dir, pid))]
-            struck = f"{victim.name} (pid {victim.pid})"
-            if held:
-                log.down(t_down, struck=f"{struck} processing {', '.join(held)}", held=held)
-            else:
-                log.down(t_down, struck=struck)
-            self.consumer = None  # not "exited on its own": nothing restarts it meanwhile
-        time.sleep(fault.down)
-        with self.consumer_lock:
-            self.start_consumer()
-            new = self.consumer
-        assert new is not None
-        t_up = wait_for(new.ready, READY_TIMEOUT_S, poll=0.05)
-        if t_up is None:
-            raise RuntimeError(f"{new.name} was not consuming {READY_TIMEOUT_S:g} s after start")
-        log.up(t_up)
+    def replace(self) -> Child:
+        self.start_consumer()
+        assert self.consumer is not None
+        return self.consumer
 
     # -- the run -----------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
@@ -307,15 +242,7 @@ class Run:
         admin = self.admin
         runner_journal = JournalWriter(self.journal_dir / "runner.jsonl", "runner", spec.run_id)
         faults = FaultRunner(
-            spec.faults,
-            {
-                **broker_faults(self.broker, spec.queue),
-                "consumer-kill": self.kill_consumer,
-                "worker-kill": self.kill_worker_child,
-                "worker-crash": self.kill_consumer,
-            },
-            runner_journal,
-            on_event=self.say,
+            spec.faults, Context(self.broker, spec.queue, self), runner_journal, on_event=self.say
         )
         tail = JournalTail(self.journal_dir)
         started = time.time()
@@ -339,7 +266,7 @@ class Run:
             )
             self._watch_producers(tail, faults)
             if self.consumer is None:  # --consume after: the queue is read now
-                with self.consumer_lock:
+                with self.lock:
                     self.start_consumer()
             while faults.is_alive():  # the drain waits for the last fault
                 self._tick(tail, faults, "faults")
@@ -353,7 +280,7 @@ class Run:
         finally:
             faults.stop.set()
             producer_code = self.producer.stop(grace=2.0) if self.producer else None
-            with self.consumer_lock:
+            with self.lock:
                 if self.consumer is not None:
                     self.consumer.stop()
             faults.join(timeout=30)
@@ -380,9 +307,7 @@ class Run:
         result["fault_errors"] = faults.errors
         result["interrupted"] = interrupted
         result["aborted"] = str(aborted) if aborted else None
-        result["notes"] = protection_notes(result, self.stack.blocked_publish) + (
-            self.stack.explain(result)
-        )
+        result["notes"] = run_notes(result, self.stack.blocked_publish) + self.stack.explain(result)
         write_json(out / "result.json", result, indent=2)
         if interrupted:
             raise KeyboardInterrupt
@@ -400,7 +325,7 @@ class Run:
         counts = tail.poll()
         if tail.first_invoke is not None:
             faults.start_clock(tail.first_invoke)
-        with self.consumer_lock:
+        with self.lock:
             if self.consumer is not None and not self.consumer.alive():
                 self.say(
                     f"{self.consumer.name} exited on its own (code "
@@ -528,7 +453,7 @@ def execute(
             raise InfrastructureError(
                 f"--cluster {spec.cluster}: the broker given is {broker.describe()}"
             )
-        broker.require([f.kind for f in spec.faults])
+        require(broker, [f.kind for f in spec.faults])
         broker.heal()  # a fault of an earlier run may have left it down
         admin = stack.admin(broker.url)  # refused credentials: exit 3 here
         if spec.queue_type == "mirrored":

@@ -1,160 +1,28 @@
-"""RunSpec and FaultPlan: frozen, validated on load, with the defaults every stack shares."""
+"""RunSpec: what one run does, frozen, validated on load, with the defaults every stack
+shares; its faults are parsed by the fault registry (mqcompare.faults.plan)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
+from mqcompare.brokers.cluster import PARTITION_HANDLING
 from mqcompare.errors import BadInput
+from mqcompare.faults.kind import Fault
+from mqcompare.faults.plan import check_nodes, parse_fault
+from mqcompare.units import redact_url
 
-# Faults the runner knows; which of them a broker or stack can perform is checked later.
-FAULT_KINDS = (
-    "restart",
-    "kill",
-    "pause",
-    "drop",
-    "partition",
-    "consumer-kill",
-    "worker-kill",
-    "worker-crash",
-    "alarm",
-    "queue-delete",
-)
-# A down time only makes sense where something is stopped and started again.
-FAULTS_WITH_DOWN = (
-    "restart",
-    "kill",
-    "pause",
-    "partition",
-    "consumer-kill",
-    "worker-crash",
-    "alarm",
-)
-BROKER_FAULTS = ("restart", "kill", "pause", "drop", "partition", "alarm", "queue-delete")
-# A resource alarm blocks every publishing connection of the cluster (RabbitMQ's
-# memory and disk alarms); `alarm@AT:DUR[:memory|disk]`, memory by default
-ALARM_RESOURCES = ("memory", "disk")
-# what one node (or container) can suffer
-NODE_FAULTS = ("restart", "kill", "pause", "drop", "alarm", "queue-delete")
-# Which node of a cluster a broker fault strikes (`leader` of the run's queue by default,
-# `all` for drop), and how a partition cuts the nodes (Jepsen's shapes)
-NODE_TARGETS = ("leader", "follower", "random", "all")
-PARTITION_SHAPES = ("halves", "random-halves", "random-node", "majorities-ring", "leader")
 CLIENT_PLACEMENTS = ("spread", "leader", "followers")
-PARTITION_HANDLING = ("pause_minority", "autoheal", "ignore")
-# Faults that strike the consuming side: they hit when they land while messages are being
-# delivered (broker faults: while they are being published).
-CONSUMER_FAULTS = ("consumer-kill", "worker-kill", "worker-crash")
 CONSUME_MODES = ("during", "after")
 # classic (RabbitMQ's default), quorum (x-queue-type: quorum, Raft), mirrored (classic plus
 # an ha-mode policy, as Jepsen ran it; RabbitMQ 4 removed mirroring)
 QUEUE_TYPES = ("classic", "quorum", "mirrored")
 ACK_MODES = ("after", "before", "auto")
-
-# faults whose TARGET is not a node: (article, what the target is, allowed targets)
-_TIMED_TARGETS = {
-    "alarm": ("an", "resource", ALARM_RESOURCES),
-    "partition": ("a", "shape", PARTITION_SHAPES),
-}
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)?$")
-_FAULT = re.compile(r"^([a-z-]+)@([^:]+)(?::([^:]+))?(?::([^:]+))?$")
-
-
-def parse_duration(text: str, flag: str) -> float:
-    """Seconds from '2', '2s', '1.5s' or '500ms'."""
-    m = _DURATION.match(text.strip())
-    if not m:
-        raise BadInput(flag, f"{text!r} is not a duration; use e.g. 2s, 1.5s or 500ms")
-    value = float(m.group(1))
-    return value / 1000.0 if m.group(2) == "ms" else value
-
-
-def _fmt_seconds(value: float) -> str:
-    return f"{value:g}s"
-
-
-@dataclass(frozen=True)
-class Fault:
-    """One fault of the plan: KIND@AT[:DOWN][:TARGET], AT in seconds after the first
-    publish; `partition@AT:DUR[:SHAPE]`."""
-
-    kind: str
-    at: float
-    down: float = 0.0
-    target: str = ""  # a node (leader, follower, random, all, nodeK) or a partition shape
-
-    @classmethod
-    def parse(cls, text: str) -> Fault:
-        flag = "--fault"
-        m = _FAULT.match(text.strip())
-        if not m:
-            raise BadInput(
-                flag,
-                f"{text!r} is not KIND@AT[:DOWN][:TARGET] (e.g. restart@1s:2s, drop@2s, "
-                f"kill@2s:3s:leader, partition@2s:8s:halves)",
-            )
-        kind, at_text, second, third = m.groups()
-        if kind not in FAULT_KINDS:
-            raise BadInput(
-                flag, f"unknown fault kind {kind!r} in {text!r}; allowed: {', '.join(FAULT_KINDS)}"
-            )
-        at = parse_duration(at_text, flag)
-        down, target = 0.0, ""
-        if second is not None and third is None and not second[:1].isdigit():
-            target = second  # KIND@AT:TARGET
-        else:
-            if second is not None:
-                if kind not in FAULTS_WITH_DOWN:
-                    raise BadInput(flag, f"{kind} takes no down time ({text!r}); use {kind}@AT")
-                down = parse_duration(second, flag)
-            target = third or ""
-        if kind in _TIMED_TARGETS:  # a duration, and a target of its own words
-            article, word, allowed = _TIMED_TARGETS[kind]
-            if not down:
-                raise BadInput(
-                    flag, f"{text!r}: {article} {kind} needs its duration, {kind}@AT:DUR"
-                )
-            if target and target not in allowed:
-                raise BadInput(
-                    flag, f"unknown {kind} {word} {target!r}; allowed: {', '.join(allowed)}"
-                )
-        elif target:
-            if kind not in BROKER_FAULTS:
-                raise BadInput(flag, f"{kind} takes no target ({text!r})")
-            if target not in NODE_TARGETS and not re.fullmatch(r"node[1-9]", target):
-                raise BadInput(
-                    flag,
-                    f"unknown target {target!r} in {text!r}; allowed: "
-                    f"{', '.join(NODE_TARGETS)}, node1..nodeN",
-                )
-        return cls(kind, at, down, target)
-
-    def __str__(self) -> str:
-        base = f"{self.kind}@{_fmt_seconds(self.at)}"
-        base += f":{_fmt_seconds(self.down)}" if self.down else ""
-        return base + (f":{self.target}" if self.target else "")
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password replaced by *** (passwords never leave the process)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def new_run_id() -> str:
@@ -231,7 +99,7 @@ class RunSpec:
                 "--clients", f"{self.clients!r} is not one of {', '.join(CLIENT_PLACEMENTS)}"
             )
         for fault in self.faults:
-            self._check_target(fault)
+            check_nodes(fault, self.cluster)
         if self.retry_budget_s < 0:
             raise BadInput(
                 "--retry-budget",
@@ -254,20 +122,6 @@ class RunSpec:
         ):
             if getattr(self, name) <= 0:
                 raise BadInput(flag, f"must be more than 0 seconds, got {getattr(self, name)}")
-
-    def _check_target(self, fault: Fault) -> None:
-        """A fault's target must exist on the run's broker."""
-        if fault.kind == "partition" and self.cluster < 3:
-            raise BadInput(
-                "--fault", f"{fault}: a partition needs a cluster of 3 or more (--cluster 3)"
-            )
-        if fault.target.startswith("node") and int(fault.target[4:]) > self.cluster:
-            raise BadInput(
-                "--fault",
-                f"{fault}: the run has {self.cluster} node(s), so node1..node{self.cluster}",
-            )
-        if fault.target == "follower" and self.cluster < 2:
-            raise BadInput("--fault", f"{fault}: one node has no follower; use --cluster 3")
 
     @property
     def queue(self) -> str:
@@ -294,7 +148,7 @@ class RunSpec:
     def from_json(cls, data: dict[str, Any]) -> RunSpec:
         known = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known}
-        kwargs["faults"] = tuple(Fault.parse(f) for f in data.get("faults", ()))
+        kwargs["faults"] = tuple(parse_fault(f) for f in data.get("faults", ()))
         return cls(**kwargs)
 
     @classmethod

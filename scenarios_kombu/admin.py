@@ -9,7 +9,7 @@ import amqp.exceptions as ax
 from kombu import Connection
 
 from mqcompare.errors import InfrastructureError
-from mqcompare.spec import redact_url
+from mqcompare.units import redact_url
 from scenarios_kombu.connect import CONNECT_TIMEOUT_S
 
 

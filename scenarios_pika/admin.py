@@ -9,7 +9,7 @@ import pika
 import pika.exceptions as px
 
 from mqcompare.errors import InfrastructureError
-from mqcompare.spec import redact_url
+from mqcompare.units import redact_url
 from scenarios_pika.connect import connect
 
 

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from mqcompare.broker import LocalNode
-from mqcompare.cluster import LocalCluster
+from mqcompare.brokers.cluster import LocalCluster
+from mqcompare.brokers.node import LocalNode
 from mqcompare.errors import InfrastructureError
+from mqcompare.faults.plan import parse_fault
 from mqcompare.runner import execute
-from mqcompare.spec import Fault, RunSpec
+from mqcompare.spec import RunSpec
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +83,7 @@ def run_spec(stack: str, **kw: Any) -> RunSpec:
     kw.setdefault("producers", 4)
     kw.setdefault("messages", 250)
     kw.setdefault("drain_timeout_s", 60.0)
-    kw["faults"] = tuple(Fault.parse(f) for f in kw.get("faults", ()))
+    kw["faults"] = tuple(parse_fault(f) for f in kw.get("faults", ()))
     mode = kw.pop("mode", None)
     if mode is None:
         from mqcompare.stacks import load_stack

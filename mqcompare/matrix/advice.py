@@ -11,16 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mqcompare.checker import faults_missed
+from mqcompare.faults.plan import parse_fault
 from mqcompare.matrix.preset import Cell
 from mqcompare.matrix.summary import CellSummary
 from mqcompare.outcome import outcome
-from mqcompare.spec import Fault
 
 NODE_FAULTS = frozenset({"restart", "kill", "pause", "drop", "alarm"})
 
 
 def _kinds(cell: Cell) -> set[str]:
-    return {Fault.parse(f).kind for f in cell.faults}
+    return {parse_fault(f).kind for f in cell.faults}
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ fault to end, then drains (a second of quiet at least)."""
 
 from __future__ import annotations
 
+from mqcompare.faults.plan import parse_fault
 from mqcompare.matrix.preset import Cell, Preset
-from mqcompare.spec import Fault
 from mqcompare.stacks import load_stack
 
 WORKER_START_S = 4.5  # a stack whose consumer side is a worker it boots (Stack.worker)
@@ -30,7 +30,7 @@ def cell_seconds(cell: Cell) -> float:
     publish += cell.messages * cell.work_ms / 1000.0 / max(cell.producers, 1) / 4
     faults_end = 0.0
     for text in cell.faults:
-        fault = Fault.parse(text)
+        fault = parse_fault(text)
         faults_end = max(faults_end, fault.at + fault.down + 1.0)  # back up, and seen so
     stall = cell.timeouts.get("stall_timeout_s", 0.0) if "shared-unsafe" in cell.mode else 0.0
     start = WORKER_START_S if load_stack(cell.stack).worker else CONSUMER_START_S

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from mqcompare.errors import BadInput
+from mqcompare.faults.plan import parse_fault
 from mqcompare.matrix.claims import PREDICATES, parse_predicate
-from mqcompare.spec import ACK_MODES, Fault, RunSpec, new_run_id, parse_duration
+from mqcompare.spec import ACK_MODES, RunSpec, new_run_id
 from mqcompare.stacks import STACKS, all_options, load_stack, only_takers
+from mqcompare.units import parse_duration
 
 BUILTIN = ("quick", "seed", "full", "cluster", "issues")
 CELL_BROKERS = ("local", "docker")  # a cell's own broker, beside the matrix's --broker
@@ -111,7 +113,7 @@ class Cell:
             confirms=self.confirms,
             rate=self.rate,
             prefetch=self.prefetch,
-            faults=tuple(Fault.parse(f) for f in self.faults),
+            faults=tuple(parse_fault(f) for f in self.faults),
             ack=self.ack,
             consume=self.consume,
             broker=self.broker or "auto",
@@ -465,7 +467,7 @@ def _cell(
         raise BadInput(FLAG, f'{where}: faults is a list like ["restart@1s:2s"]')
     for f in plan:
         try:
-            Fault.parse(f)
+            parse_fault(f)
         except BadInput as exc:
             raise BadInput(FLAG, f"{where}: {exc}") from None
     cell = Cell(

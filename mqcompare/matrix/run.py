@@ -17,10 +17,12 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from mqcompare.broker import BrokerControl, open_broker
+from mqcompare.brokers import open_broker
+from mqcompare.brokers.base import BrokerControl
 from mqcompare.checker import faults_missed
 from mqcompare.environment import environment
 from mqcompare.errors import InfrastructureError
+from mqcompare.faults.plan import parse_fault, require
 from mqcompare.files import write_json
 from mqcompare.matrix.claims import error_count
 from mqcompare.matrix.estimate import cell_seconds, duration_text
@@ -28,7 +30,6 @@ from mqcompare.matrix.preset import Cell, Preset
 from mqcompare.outcome import outcome
 from mqcompare.report import headline
 from mqcompare.runner import execute
-from mqcompare.spec import Fault
 from mqcompare.stacks import load_stack
 
 RESULTS_FORMAT = "mqcompare.matrix/1"
@@ -123,15 +124,15 @@ class MatrixView:
 def unmet(cell: Cell) -> str:
     """What this machine lacks to run `cell`, and what to install ('' when nothing): such a
     cell is skipped with that said, not run to fail."""
-    kinds = {Fault.parse(f).kind for f in cell.faults}
+    kinds = {parse_fault(f).kind for f in cell.faults}
     if "partition" in kinds:
-        from mqcompare.cluster import partition_unmet
+        from mqcompare.brokers.cluster import partition_unmet
 
         why = partition_unmet()
         if why:
             return f"a partition: {why}"
     if cell.broker == "docker":
-        from mqcompare.docker_broker import image_missing
+        from mqcompare.brokers.container import image_missing
 
         why = image_missing()
         if why:
@@ -163,7 +164,7 @@ class Brokers:
             kinds = self.kinds.setdefault(
                 self._key(c.broker, c.cluster, c.partition_handling), set()
             )
-            kinds.update(Fault.parse(f).kind for f in c.faults)
+            kinds.update(parse_fault(f).kind for f in c.faults)
         self.open: dict[tuple[str, int, str], BrokerControl] = {}
         self.failed: dict[tuple[str, int, str], InfrastructureError] = {}
 
@@ -182,7 +183,7 @@ class Brokers:
                 self.failed[key] = exc
                 raise
             self.open[key] = broker
-            broker.require(sorted(self.kinds.get(key, ())))
+            require(broker, sorted(self.kinds.get(key, ())))
             broker.heal()
         return self.open[key]
 

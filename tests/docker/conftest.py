@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mqcompare.docker_broker import IMAGE_ENV, LOCAL_IMAGE, DockerBroker, docker_client
+from mqcompare.brokers.container import IMAGE_ENV, LOCAL_IMAGE, DockerBroker, docker_client
 from mqcompare.errors import InfrastructureError
 from mqcompare.runner import execute
 from tests.conftest import run_spec

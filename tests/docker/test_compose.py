@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mqcompare.broker import free_port
-from mqcompare.docker_broker import amqp_answers
+from mqcompare.brokers.ports import amqp_answers, free_port
 from mqcompare.observe import wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.docker]

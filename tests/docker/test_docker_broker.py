@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from mqcompare.docker_broker import LABEL, DockerBroker, docker_client
+from mqcompare.brokers.container import LABEL, DockerBroker, docker_client
 from mqcompare.observe import wait_for
 from tests.faults.common import PACED, assert_no_loss, the_fault
 

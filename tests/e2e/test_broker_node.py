@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mqcompare.broker import LocalNode
+from mqcompare.brokers.node import LocalNode
 from mqcompare.errors import InfrastructureError
 from mqcompare.observe import pid_alive, wait_for
 

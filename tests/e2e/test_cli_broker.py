@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from mqcompare.broker import LocalNode
+from mqcompare.brokers.node import LocalNode
 from mqcompare.observe import wait_for
 
 pytestmark = pytest.mark.broker

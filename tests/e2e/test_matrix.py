@@ -20,7 +20,8 @@ import psutil
 import pytest
 from PIL import Image
 
-from mqcompare.broker import LocalNode, port_open
+from mqcompare.brokers.node import LocalNode
+from mqcompare.brokers.ports import port_open
 from mqcompare.observe import wait_for
 from mqcompare.stacks import STACKS
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mqcompare.broker import LocalNode
+from mqcompare.brokers.node import LocalNode
 from scenarios_celery.app import make_app
 from scenarios_kombu.connect import connection
 from tests.conftest import run_spec

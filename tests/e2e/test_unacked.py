@@ -8,7 +8,8 @@ import uuid
 import pika
 import pytest
 
-from mqcompare.broker import ExternalBroker, LocalNode
+from mqcompare.brokers.external import ExternalBroker
+from mqcompare.brokers.node import LocalNode
 
 pytestmark = pytest.mark.broker
 

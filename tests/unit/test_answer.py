@@ -204,10 +204,10 @@ def test_a_partition_cell_without_nft_is_skipped_saying_what_to_install(
     grid_preset,
     monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
 ) -> None:
-    import mqcompare.cluster
+    import mqcompare.brokers.cluster
 
     cell = dataclasses.replace(grid_preset.cells[0], faults=("partition@1s:2s",), cluster=3)
-    monkeypatch.setattr(mqcompare.cluster.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(mqcompare.brokers.cluster.shutil, "which", lambda _name: None)
     assert unmet(cell) == "a partition: nft is not installed (apt-get install -y nftables)"
     assert unmet(grid_preset.cells[0]) == ""
     doc = document(grid_preset, [], skipped=[{"cell": "2.01", "why": unmet(cell)}])

@@ -10,12 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mqcompare.cluster import shape_grudge
+from mqcompare.brokers.cluster import PARTITION_SHAPES, shape_grudge
 from mqcompare.errors import BadInput
+from mqcompare.faults.plan import parse_fault
 from mqcompare.matrix.preset import load_preset
 from mqcompare.placement import rotate
 from mqcompare.runner import place
-from mqcompare.spec import PARTITION_SHAPES, Fault, RunSpec
+from mqcompare.spec import RunSpec
 from mqcompare.stacks import STACKS
 
 
@@ -32,9 +33,9 @@ from mqcompare.stacks import STACKS
     ],
 )
 def test_fault_targets_parse_and_print_back(text: str, down: float, target: str) -> None:
-    fault = Fault.parse(text)
+    fault = parse_fault(text)
     assert (fault.down, fault.target) == (down, target)
-    assert Fault.parse(str(fault)) == fault
+    assert parse_fault(str(fault)) == fault
 
 
 @pytest.mark.parametrize(
@@ -49,7 +50,7 @@ def test_fault_targets_parse_and_print_back(text: str, down: float, target: str)
 )
 def test_bad_targets_are_refused_naming_the_flag(text: str) -> None:
     with pytest.raises(BadInput, match="--fault"):
-        Fault.parse(text)
+        parse_fault(text)
 
 
 @pytest.mark.parametrize(
@@ -59,7 +60,7 @@ def test_bad_targets_are_refused_naming_the_flag(text: str) -> None:
 def test_a_target_must_exist_on_the_runs_broker(cluster: int, fault: str) -> None:
     with pytest.raises(BadInput, match="--fault"):
         RunSpec(stack="pika", mode="connection-per-thread", cluster=cluster,
-                faults=(Fault.parse(fault),))  # fmt: skip
+                faults=(parse_fault(fault),))  # fmt: skip
 
 
 def heard(grudge: dict[int, set[int]], n: int) -> dict[int, frozenset[int]]:
@@ -137,7 +138,7 @@ def test_cluster_preset_crosses_queue_types_stacks_and_faults() -> None:
     assert {c.queue for c in preset.cells} == {"classic", "mirrored", "quorum"}
     assert {c.stack for c in preset.cells} == set(STACKS)
     assert all(c.cluster == 3 and c.confirms for c in preset.cells)
-    shapes = {Fault.parse(f).target for c in preset.cells for f in c.faults}
+    shapes = {parse_fault(f).target for c in preset.cells for f in c.faults}
     assert {"leader", "halves", "majorities-ring"} <= shapes
 
 

@@ -10,19 +10,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mqcompare.brokers.erlang import binary as _binary
+from mqcompare.brokers.erlang import vhost_of
 from mqcompare.checker import check_files
 from mqcompare.errors import BadInput
-from mqcompare.protections import _binary, vhost_of
+from mqcompare.faults.kind import Fault
+from mqcompare.faults.plan import parse_fault
 from mqcompare.report import fault_text
-from mqcompare.spec import Fault, RunSpec
+from mqcompare.spec import RunSpec
 from tests.journals import dlv, fail, inv, ok, write
 
 
 def test_alarm_and_queue_delete_grammar() -> None:
-    assert Fault.parse("alarm@1s:5s") == Fault("alarm", 1.0, 5.0)
-    assert Fault.parse("alarm@1s:5s:disk") == Fault("alarm", 1.0, 5.0, "disk")
-    assert str(Fault.parse("alarm@1:5:memory")) == "alarm@1s:5s:memory"
-    assert Fault.parse("queue-delete@2s") == Fault("queue-delete", 2.0)
+    assert parse_fault("alarm@1s:5s") == Fault("alarm", 1.0, 5.0)
+    assert parse_fault("alarm@1s:5s:disk") == Fault("alarm", 1.0, 5.0, "disk")
+    assert str(parse_fault("alarm@1:5:memory")) == "alarm@1s:5s:memory"
+    assert parse_fault("queue-delete@2s") == Fault("queue-delete", 2.0)
 
 
 @pytest.mark.parametrize(
@@ -36,7 +39,7 @@ def test_alarm_and_queue_delete_grammar() -> None:
 )
 def test_bad_protection_faults(text: str, message: str) -> None:
     with pytest.raises(BadInput, match=message) as info:
-        Fault.parse(text)
+        parse_fault(text)
     assert info.value.flag == "--fault"
 
 
@@ -105,7 +108,7 @@ def test_a_publish_that_keeps_returning_during_the_alarm(tmp_path: Path) -> None
 def test_the_stall_never_exceeds_the_alarm_and_what_follows(oks: list[float]) -> None:
     from array import array
 
-    from mqcompare.checker import blocked
+    from mqcompare.faults.protections import blocked
 
     span = {"down_s": 2.0, "up_s": 5.0, "end_s": 5.0}
     b = blocked(span, array("d", oks), array("d"), 0.0)

@@ -6,7 +6,10 @@ from hypothesis import strategies as st
 
 from mqcompare.envelope import decode, encode, message_id
 from mqcompare.errors import BadInput
-from mqcompare.spec import Fault, RunSpec, parse_duration, redact_url
+from mqcompare.faults.kind import Fault
+from mqcompare.faults.plan import parse_fault
+from mqcompare.spec import RunSpec
+from mqcompare.units import parse_duration, redact_url
 
 
 @pytest.mark.parametrize(
@@ -23,10 +26,10 @@ def test_bad_durations_name_the_flag(text: str) -> None:
 
 
 def test_fault_grammar() -> None:
-    assert Fault.parse("restart@1s:2s") == Fault("restart", 1.0, 2.0)
-    assert Fault.parse("drop@2s") == Fault("drop", 2.0, 0.0)
-    assert str(Fault.parse("kill@3:1")) == "kill@3s:1s"
-    assert str(Fault.parse("consumer-kill@500ms")) == "consumer-kill@0.5s"
+    assert parse_fault("restart@1s:2s") == Fault("restart", 1.0, 2.0)
+    assert parse_fault("drop@2s") == Fault("drop", 2.0, 0.0)
+    assert str(parse_fault("kill@3:1")) == "kill@3s:1s"
+    assert str(parse_fault("consumer-kill@500ms")) == "consumer-kill@0.5s"
 
 
 @pytest.mark.parametrize(
@@ -40,7 +43,7 @@ def test_fault_grammar() -> None:
 )
 def test_bad_faults(text: str, message: str) -> None:
     with pytest.raises(BadInput, match=message) as info:
-        Fault.parse(text)
+        parse_fault(text)
     assert info.value.flag == "--fault"
 
 
@@ -51,7 +54,7 @@ def test_bad_faults(text: str, message: str) -> None:
 )
 def test_fault_round_trip(kind: str, at_ms: int, down_ms: int) -> None:
     fault = Fault(kind, at_ms / 1000, down_ms / 1000)
-    assert Fault.parse(str(fault)) == fault
+    assert parse_fault(str(fault)) == fault
 
 
 @pytest.mark.parametrize(
@@ -91,7 +94,7 @@ def test_foreign_body_is_rejected() -> None:
 def test_private_broker_ports_are_below_the_ephemeral_range() -> None:
     """A broker port a reconnecting client could be given as its own source port would
     let the client connect to itself while the broker is down, and keep it from listening."""
-    from mqcompare.broker import ephemeral_ports, free_port
+    from mqcompare.brokers.ports import ephemeral_ports, free_port
 
     low, _ = ephemeral_ports()
     ports = {free_port() for _ in range(20)}
@@ -100,7 +103,7 @@ def test_private_broker_ports_are_below_the_ephemeral_range() -> None:
 
 
 def test_the_brokers_queue_list_is_read_by_name() -> None:
-    from mqcompare.broker import parse_queue_list
+    from mqcompare.brokers.node import parse_queue_list
 
     out = "mqcompare.a\tquorum\t\nmqcompare.b\tclassic\tmqcompare-ha-b\n"
     assert parse_queue_list(out, "mqcompare.b") == {"type": "classic", "policy": "mqcompare-ha-b"}

@@ -3,7 +3,7 @@ and journals what each fault observably did.
 
 Faults run in order. Each is due AT seconds after the first publish, or as soon as the
 previous one ends if that is later; every fault runs even when the producers finished
-first. Each fault writes up to four `fault` records (DESIGN.md): `begin` when it is
+first. Each fault writes up to four `fault` records (docs/architecture.md): `begin` when it is
 launched (with `at`, the planned second), `down` when its target was seen stopped (with
 what it struck), `up` when it was seen working again, `end` when the fault's work is
 over. A fault that struck nothing writes no `down`, and the checker says it missed."""
@@ -13,101 +13,25 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
-from mqcompare.broker import BrokerControl
 from mqcompare.errors import BrokerNotBack
+from mqcompare.faults.kind import Context, Fault
+from mqcompare.faults.log import FaultLog
+from mqcompare.faults.registry import KINDS
 from mqcompare.journal import JournalWriter
-from mqcompare.observe import wait_for
-from mqcompare.spec import BROKER_FAULTS, Fault
-
-Perform = Callable[[Fault, "FaultLog"], None]
-
-
-class FaultLog:
-    """The journal records of one fault, written as its phases are observed."""
-
-    def __init__(
-        self,
-        journal: JournalWriter,
-        n: int,
-        fault: Fault,
-        t0: float,
-        on_event: Callable[[str], None],
-        watchers: list[threading.Thread],
-        stop: threading.Event,
-    ) -> None:
-        self.journal, self.n, self.fault, self.t0 = journal, n, fault, t0
-        self.on_event = on_event
-        self.notes: list[str] = []
-        self.seen: list[str] = []
-        self.watchers, self.stop = watchers, stop
-
-    def _rel(self, t: float) -> str:
-        return f"{t - self.t0:.2f} s"
-
-    def begin(self) -> None:
-        t = time.time()
-        aim = {"aim": self.fault.target} if self.fault.target else {}
-        self.journal.fault(self.fault.kind, "begin", t, n=self.n, at=self.fault.at, **aim)
-        self.seen = [f"launched {self._rel(t)}"]  # said in one line when the fault is over
-
-    def down(self, t: float, **detail: Any) -> None:
-        self.journal.fault(self.fault.kind, "down", t, n=self.n, **detail)
-        struck = f" ({detail['struck']})" if detail.get("struck") else ""
-        idle = ", but it held nothing" if detail.get("idle") else ""
-        self.seen.append(f"down {self._rel(t)}{struck}{idle}")
-
-    def up(self, t: float) -> None:
-        self.journal.fault(self.fault.kind, "up", t, n=self.n)
-        self.seen.append(f"up {self._rel(t)}")
-
-    def note(self, text: str) -> None:
-        self.notes.append(text)
-        self.journal.fault(self.fault.kind, "note", n=self.n, text=text)
-        self.seen.append(text)
-
-    def watch_up(self, condition: Callable[[], bool], timeout: float, missing: str) -> None:
-        def watch() -> None:
-            t = wait_for(condition, timeout, poll=0.05, stop=self.stop)
-            if t is not None:
-                self.up(t)
-            elif not self.stop.is_set():
-                self.note(missing)
-
-        watcher = threading.Thread(target=watch, name=f"fault-{self.n}-up", daemon=True)
-        self.watchers.append(watcher)
-        watcher.start()
-
-    def end(self, error: str = "") -> None:
-        extra = {"error": error} if error else {}
-        t = time.time()
-        self.journal.fault(self.fault.kind, "end", t, n=self.n, **extra)
-        self.seen.append(f"FAILED: {error}" if error else f"over {self._rel(t)}")
-        self.on_event(f"{self.fault}: {', '.join(self.seen)}")
-
-
-def broker_faults(broker: BrokerControl, queue: str) -> dict[str, Perform]:
-    """The faults every broker control performs (or refuses, for one it does not run);
-    `queue` is the run's, whose leader a cluster's fault strikes by default."""
-
-    def strike(fault: Fault, log: FaultLog) -> None:
-        broker.strike(fault, log, queue)
-
-    return dict.fromkeys(BROKER_FAULTS, strike)
 
 
 class FaultRunner(threading.Thread):
     def __init__(
         self,
         plan: tuple[Fault, ...],
-        perform: dict[str, Perform],
+        context: Context,
         journal: JournalWriter,
         on_event: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(name="faults", daemon=True)
         self.plan = plan
-        self.perform = perform
+        self.context = context
         self.journal = journal
         self.on_event = on_event or (lambda _msg: None)
         self.t0: float | None = None
@@ -156,10 +80,7 @@ class FaultRunner(threading.Thread):
         log.begin()
         error = ""
         try:
-            perform = self.perform.get(fault.kind)
-            if perform is None:
-                raise RuntimeError(f"no target for fault {fault.kind}")
-            perform(fault, log)
+            KINDS[fault.kind].perform(fault, self.context, log)
         except BrokerNotBack as exc:
             self.fatal = exc
             error = str(exc)

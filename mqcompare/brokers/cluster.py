@@ -24,29 +24,22 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
-from mqcompare.broker import (
-    NET_TICKTIME_S,
-    UP_TIMEOUT_S,
-    BrokerControl,
-    Guardian,
-    LocalNode,
-    NodeState,
-    free_port,
-    parse_queue_list,
-    port_open,
-    state_dir,
-)
+from mqcompare.brokers.base import UP_TIMEOUT_S, BrokerControl
+from mqcompare.brokers.guardian import Guardian
+from mqcompare.brokers.node import NET_TICKTIME_S, LocalNode, NodeState, parse_queue_list
+from mqcompare.brokers.ports import free_port, port_open, state_dir
 from mqcompare.errors import BadInput, BrokerNotBack, InfrastructureError
 from mqcompare.files import write_json
 from mqcompare.observe import PhaseLog, pid_alive, wait_for
-from mqcompare.protections import delete_queue, raise_alarm
-from mqcompare.spec import BROKER_FAULTS, PARTITION_HANDLING, Fault, redact_url
+from mqcompare.units import redact_url
 
+# how the nodes of a cluster handle a partition (RabbitMQ's cluster_partition_handling)
+PARTITION_HANDLING = ("pause_minority", "autoheal", "ignore")
+# how a partition cuts the nodes (Jepsen's shapes)
+PARTITION_SHAPES = ("halves", "random-halves", "random-node", "majorities-ring", "leader")
 CUT_PROBE_S = 0.3  # a connect that gets no answer within this is cut (loopback: < 1 ms)
 
 
@@ -105,8 +98,6 @@ def _names(indexes: list[int]) -> str:
 
 class LocalCluster(BrokerControl):
     """N private nodes in one cluster (see the module's docstring)."""
-
-    faults = frozenset(BROKER_FAULTS)
 
     def __init__(
         self,
@@ -283,6 +274,13 @@ class LocalCluster(BrokerControl):
                 self._save()  # a killed node was booted again: its new pids
 
     # -- what a run asks of a broker ---------------------------------------------------
+    @property
+    def name(self) -> str:
+        return f"the cluster of {len(self.nodes)} nodes"
+
+    def kept_words(self) -> str:
+        return self.describe()
+
     def describe(self) -> str:
         return (
             f"private cluster of {len(self.nodes)} nodes "
@@ -366,52 +364,11 @@ class LocalCluster(BrokerControl):
         )
 
     # -- faults ------------------------------------------------------------------------
-    def strike(self, fault: Fault, log: PhaseLog, queue: str) -> None:
-        if fault.kind == "partition":
-            self.partition(fault, log, queue)
-            return
-        if fault.kind == "queue-delete":  # the queue is the cluster's: its leader deletes it
-            leader = self.resolve("leader", queue)[0]
-            log.note(f"deleted through node{leader + 1}")
-            delete_queue(self.nodes[leader].eval, self.url, queue, log)
-            return
-        # an alarm's TARGET is its resource: it is raised on the queue's leader (a node's
-        # alarm blocks the publishers of every node)
-        aim = "leader" if fault.kind == "alarm" else fault.target
-        targets = self.resolve(aim or ("all" if fault.kind == "drop" else "leader"), queue)
-        names = ", ".join(f"node{i + 1}" for i in targets)
-        log.note(f"target {aim or 'leader'}: {names}")
-        act: Callable[[LocalNode, PhaseLog], None] = {
-            "restart": lambda node, lg: node.restart(fault.down, lg),
-            "kill": lambda node, lg: node.kill(fault.down, lg),
-            "pause": lambda node, lg: node.pause(fault.down, lg),
-            "drop": lambda node, lg: node.drop_connections(lg),
-            "alarm": lambda node, lg: raise_alarm(
-                node.eval, fault.target or "memory", fault.down, lg
-            ),
-        }[fault.kind]
-        joint = _Joint(log, [f"node{i + 1}" for i in targets])
-        errors: list[BaseException] = []
+    def members(self) -> list[object]:
+        return list(self.nodes)
 
-        def run(i: int) -> None:
-            try:
-                act(self.nodes[i], joint.part(i))
-            except BaseException as exc:
-                errors.append(exc)
-
-        threads = [threading.Thread(target=run, args=(i,)) for i in targets]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        if errors:
-            raise errors[0]
-
-    def evaluators(self) -> list[Callable[[str], str]]:
-        return [node.eval for node in self.nodes]
-
-    def resolve(self, target: str, queue: str) -> list[int]:
-        """The node indexes a fault's target names, now."""
+    def nodes_for(self, target: str, queue: str) -> list[int]:
+        """The node indexes a fault's TARGET names, now."""
         n = len(self.nodes)
         if target == "all":
             return list(range(n))
@@ -427,11 +384,10 @@ class LocalCluster(BrokerControl):
         return [random.choice([i for i in range(n) if i != leader])]  # follower
 
     # -- partitions --------------------------------------------------------------------
-    def partition(self, fault: Fault, log: PhaseLog, queue: str) -> None:
+    def partition(self, shape: str, down: float, log: PhaseLog, queue: str) -> None:
         """Cut the network as the shape says; `down` once a probe across the cut gets no
         answer; heal after `down` seconds; `up` once the cluster is whole again."""
         _need_nft()
-        shape = fault.target or "halves"
         leader = self.leader(queue) if shape == "leader" else 0
         if leader is None:
             raise InfrastructureError(f"no node could say which node leads {queue}")
@@ -462,7 +418,7 @@ class LocalCluster(BrokerControl):
         if t_down is None:
             raise InfrastructureError(f"the partition rules are in place but {words} still talk")
         log.down(t_down, struck=words)
-        time.sleep(max(0.0, t_down + fault.down - time.time()))
+        time.sleep(max(0.0, t_down + down - time.time()))
         self.heal_network()
         if wait_for(lambda: self._reaches(src, dst), 5.0) is None:
             raise InfrastructureError("the partition's rules are gone but the cut remains")
@@ -570,45 +526,6 @@ def kept_cluster() -> LocalCluster | None:
     )
     cls_kept.keep, cls_kept.epmd_pid = True, int(data.get("epmd_pid") or 0)
     return cluster
-
-
-class _Joint:
-    """One PhaseLog for a fault on several nodes: down when the first is down, up when
-    the last is up; each node's part reports to it."""
-
-    def __init__(self, log: PhaseLog, names: list[str]) -> None:
-        self.log, self.names = log, names
-        self.down_seen: set[int] = set()
-        self.up_seen: set[int] = set()
-        self.lock = threading.Lock()
-
-    def part(self, i: int) -> PhaseLog:
-        joint = self
-
-        class Part:
-            def down(self, t: float, **detail: Any) -> None:
-                with joint.lock:
-                    first = not joint.down_seen
-                    joint.down_seen.add(i)
-                if first:
-                    struck = ", ".join(joint.names)
-                    extra = f" ({detail['struck']})" if "struck" in detail else ""
-                    joint.log.down(t, **{**detail, "struck": struck + extra, "node": struck})
-
-            def up(self, t: float) -> None:
-                with joint.lock:
-                    joint.up_seen.add(i)
-                    last = len(joint.up_seen) == len(joint.names)
-                if last:
-                    joint.log.up(t)
-
-            def note(self, text: str) -> None:
-                joint.log.note(f"node{i + 1}: {text}")
-
-            def watch_up(self, condition: Callable[[], bool], timeout: float, missing: str) -> None:
-                joint.log.watch_up(condition, timeout, missing)
-
-        return Part()
 
 
 def _free_block(n: int) -> list[str]:

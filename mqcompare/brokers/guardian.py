@@ -1,4 +1,4 @@
-"""`python -m mqcompare.guardian`: stops the private nodes and containers of a process that
+"""`python -m mqcompare.brokers.guardian`: stops the private nodes and containers of a process that
 died without stopping them (SIGKILL, OOM killer), so that no broker of ours outlives
 mqcompare.
 
@@ -21,6 +21,44 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+
+class Guardian:
+    """The guardian process (the `main` below) of what this process starts: told one
+    JSON line per change, it stops what it was told of if this process dies first."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+
+    @classmethod
+    def start(cls) -> Guardian:
+        return cls(
+            subprocess.Popen(
+                [sys.executable, "-m", "mqcompare.brokers.guardian"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C to mqcompare's group must not reach it
+            )
+        )
+
+    def tell(self, ident: str, **msg: object) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.write((json.dumps({"id": ident, **msg}) + "\n").encode())
+            self.proc.stdin.flush()
+
+    def release(self, ident: str, last: bool = True) -> None:
+        """We stopped it ourselves: the guardian forgets it, and ends if it was the `last`
+        thing it guarded."""
+        with contextlib.suppress(OSError, ValueError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.write((json.dumps({"release": ident}) + "\n").encode())
+            self.proc.stdin.flush()
+            if not last:
+                return
+            self.proc.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
 
 
 def _stop(node: dict[str, Any]) -> None:

@@ -1,14 +1,11 @@
-"""BrokerControl: the broker a run talks to, and the faults it can suffer.
-
-`LocalNode` is a private RabbitMQ node on free loopback ports with its own data
-directory; it never touches the machine's own broker on 5672. `ExternalBroker` is a
-URL used as is: it can be talked to, not restarted, so broker faults are refused.
+"""A private RabbitMQ node on free loopback ports with its own data directory, started
+from the installed rabbitmq-server; it never touches the machine's own broker on 5672.
 
 A fault reports what it observed, not what it launched: `down` when the node refuses
-connections (or its process is gone, or its connections are closed), `up` when it
-accepts them again. Commands reach the node through `erl_call`, a small C program that
-speaks the Erlang distribution protocol, so no CLI VM boots on a fault's critical path
-(`rabbitmqctl` needs about 1.5 s before it acts; it remains the fallback)."""
+connections (or its process is gone), `up` when it accepts them again. Commands reach
+the node through `erl_call`, a small C program that speaks the Erlang distribution
+protocol, so no CLI VM boots on a fault's critical path (`rabbitmqctl` needs about 1.5 s
+before it acts; it remains the fallback)."""
 
 from __future__ import annotations
 
@@ -16,316 +13,38 @@ import contextlib
 import json
 import os
 import pwd
-import random
 import re
 import shutil
 import signal
-import socket
-import struct
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from mqcompare.errors import BadInput, BrokerNotBack, InfrastructureError
+from mqcompare.brokers.base import CTL_TIMEOUT_S, UP_TIMEOUT_S, BrokerControl
+from mqcompare.brokers.erlang import clear_alarms
+from mqcompare.brokers.guardian import Guardian
+from mqcompare.brokers.ports import (
+    epmd_registered,
+    free_port,
+    loopback_url,
+    port_free,
+    port_open,
+    state_dir,
+)
+from mqcompare.errors import BrokerNotBack, InfrastructureError
 from mqcompare.files import write_json
 from mqcompare.observe import PhaseLog, pid_alive, sleep_until, wait_for
-from mqcompare.protections import (
-    clear_alarms,
-    count_unacked,
-    delete_queue,
-    raise_alarm,
-    set_consumer_timeout,
-)
-from mqcompare.spec import BROKER_FAULTS, NODE_FAULTS, Fault, redact_url
 
 BOOT_TIMEOUT_S = 60.0  # one boot of a node: about 5 s here, more on a loaded machine
 BOOT_ATTEMPTS = 3  # a node killed by a fault is booted again this many times at most
-UP_TIMEOUT_S = 90.0  # a fault's broker must be back within this, or the run stops (exit 3)
 STOP_TIMEOUT_S = 30.0  # a graceful stop must close the listener within this
-CTL_TIMEOUT_S = 60.0
-EPMD_PORT = 4369
 # a cluster's nodes notice a lost peer within about this (Erlang's default is 60 s; Jepsen
 # ran 15-30 s): short, so that a partition of a few seconds is seen by the nodes
 NET_TICKTIME_S = 5
 DEBIAN_SCRIPTS = Path("/usr/lib/rabbitmq/bin")
-
-# Close every client connection. Each connection's reader handles the shutdown
-# synchronously (it sends Connection.Close and answers), so when this returns the broker
-# has closed them all; a client that never answers (an idle blocking client) keeps its
-# socket until the broker's close timeout, which is not the fault's business.
-# A connection that ends by itself meanwhile makes its close call exit: each is caught, so
-# one such race cannot fail the whole fault (seen: {'EXIT',{normal,{gen_server,call,...}}}).
-DROP_EXPR = """Cs = rabbit_networking:connections(),
-[catch rabbit_networking:close_connection(C, "mqcompare: drop fault") || C <- Cs],
-length(Cs)."""
-
-
-def state_dir() -> Path:
-    """Where `mqcompare broker up` leaves the description of the node it keeps."""
-    env = os.environ.get("MQCOMPARE_STATE_DIR")
-    return Path(env) if env else Path.home() / ".local" / "state" / "mqcompare"
-
-
-def loopback_url(port: int, host: str = "127.0.0.1") -> str:
-    """The URL of a broker mqcompare runs: guest on loopback, the default vhost."""
-    return f"amqp://guest:guest@{host}:{port}/%2F"
-
-
-def ephemeral_ports() -> tuple[int, int]:
-    """The kernel's range of ports it gives clients (net.ipv4.ip_local_port_range)."""
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999
-
-
-def free_port() -> int:
-    """A free loopback port *below* the ephemeral range. A broker on an ephemeral port can
-    lose it while it is down: a client reconnecting to it may be given that very port as
-    its own source port and connect to itself (TCP simultaneous open), and the node then
-    cannot listen again (`eaddrinuse` on rabbit:start(); seen in a full-preset run)."""
-    low = ephemeral_ports()[0]
-    candidates = list(range(max(1024, low - 12000), low))
-    random.shuffle(candidates)
-    for port in candidates[:500]:
-        if _port_free(port):
-            return port
-    raise InfrastructureError(f"no free loopback port below {low} for a private broker")
-
-
-def _port_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Nothing listens on host:port (a node can bind it)."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def epmd_registered(name: str, port: int = 0) -> bool:
-    """Whether the local epmd still lists an Erlang node `name` (without @host)."""
-    request = b"z" + name.encode()
-    try:
-        with socket.create_connection(("127.0.0.1", port or EPMD_PORT), timeout=1.0) as s:
-            s.sendall(struct.pack(">H", len(request)) + request)
-            reply = s.recv(2)
-    except OSError:
-        return False
-    return len(reply) == 2 and reply[0] == ord("w") and reply[1] == 0
-
-
-class Guardian:
-    """The guardian process (mqcompare/guardian.py) of what this process starts: told one
-    JSON line per change, it stops what it was told of if this process dies first."""
-
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        self.proc = proc
-
-    @classmethod
-    def start(cls) -> Guardian:
-        return cls(
-            subprocess.Popen(
-                [sys.executable, "-m", "mqcompare.guardian"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                start_new_session=True,  # a Ctrl-C to mqcompare's group must not reach it
-            )
-        )
-
-    def tell(self, ident: str, **msg: object) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            assert self.proc.stdin is not None
-            self.proc.stdin.write((json.dumps({"id": ident, **msg}) + "\n").encode())
-            self.proc.stdin.flush()
-
-    def release(self, ident: str, last: bool = True) -> None:
-        """We stopped it ourselves: the guardian forgets it, and ends if it was the `last`
-        thing it guarded."""
-        with contextlib.suppress(OSError, ValueError):
-            assert self.proc.stdin is not None
-            self.proc.stdin.write((json.dumps({"release": ident}) + "\n").encode())
-            self.proc.stdin.flush()
-            if not last:
-                return
-            self.proc.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=10)
-
-
-class BrokerControl:
-    """What a run needs of a broker: a URL, and the faults this broker can perform."""
-
-    url: str = ""
-    faults: frozenset[str] = frozenset()
-    owned: bool = False  # started by this process, so stopped by it
-    addresses: tuple[str, ...] = ()  # a cluster's node addresses, node1 first; () for one
-
-    @property
-    def display_url(self) -> str:
-        return redact_url(self.url)
-
-    @property
-    def host_port(self) -> tuple[str, int]:
-        parts = urlsplit(self.url)
-        default = 5671 if parts.scheme == "amqps" else 5672
-        return parts.hostname or "localhost", parts.port or default
-
-    def describe(self) -> str:
-        return self.display_url
-
-    def check_reachable(self, timeout: float = 3.0) -> None:
-        host, port = self.host_port
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                pass
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise InfrastructureError(f"broker unreachable at {host}:{port}: {reason}") from None
-
-    def heal(self) -> None:
-        """Make sure the broker answers before a run (a fault may have left it dead)."""
-        self.check_reachable()
-
-    def require(self, kinds: list[str]) -> None:
-        """InfrastructureError naming the first fault this broker cannot perform."""
-        for kind in kinds:
-            if kind in BROKER_FAULTS and kind not in self.faults:
-                what = {
-                    "restart": "restarted",
-                    "kill": "killed",
-                    "pause": "paused",
-                    "drop": "made to drop clients",
-                    "partition": "partitioned",
-                    "alarm": "alarmed",
-                    "queue-delete": "made to delete a queue",
-                }
-                raise InfrastructureError(
-                    f"--fault {kind}: the broker {self.display_url} cannot be {what[kind]} by "
-                    f"mqcompare (it only controls brokers it runs); use --broker local or "
-                    f"--broker docker"
-                )
-
-    def strike(self, fault: Fault, log: PhaseLog, queue: str) -> None:
-        """Perform a broker fault. One broker is every target: its own node1, the leader
-        and follower of nothing (the run's spec refused `follower` already)."""
-        if fault.target and fault.target not in ("leader", "all", "random", "node1"):
-            raise InfrastructureError(f"{fault}: the broker is one node")
-        if fault.kind == "partition":
-            raise InfrastructureError(f"{fault}: a partition needs a cluster (--cluster 3)")
-        {
-            "restart": lambda: self.restart(fault.down, log),
-            "kill": lambda: self.kill(fault.down, log),
-            "pause": lambda: self.pause(fault.down, log),
-            "drop": lambda: self.drop_connections(log),
-            "alarm": lambda: raise_alarm(self.eval, fault.target or "memory", fault.down, log),
-            "queue-delete": lambda: delete_queue(self.eval, self.url, queue, log),
-        }[fault.kind]()
-
-    def eval(self, expr: str, timeout: float = CTL_TIMEOUT_S) -> str:
-        """Evaluate an Erlang expression on the broker (one of its nodes); its value."""
-        raise InfrastructureError(f"{self.display_url} cannot be told what to evaluate")
-
-    def set_consumer_timeout(self, seconds: float) -> Callable[[], None]:
-        """Set the broker's consumer timeout for the channels opened from now on; returns
-        what restores it."""
-        restores: list[Callable[[], None]] = []
-
-        def restore() -> None:
-            for undo in restores:
-                with contextlib.suppress(InfrastructureError):
-                    undo()
-
-        try:
-            for evaluate in self.evaluators():
-                restores.append(set_consumer_timeout(evaluate, seconds))
-        except InfrastructureError:
-            restore()  # the nodes already set go back before the run is refused
-            raise
-        return restore
-
-    def evaluators(self) -> list[Callable[[str], str]]:
-        """Something that evaluates an expression on each of the broker's nodes."""
-        return [self.eval]
-
-    def unacked(self, queue: str) -> int | None:
-        """Messages of `queue` that consumers hold unacknowledged, as the first node that
-        answers says; None: this broker cannot be asked (InfrastructureError: no node
-        could answer now)."""
-        failure: InfrastructureError | None = None
-        for evaluate in self.evaluators():
-            try:
-                return count_unacked(evaluate, self.url, queue)
-            except InfrastructureError as exc:
-                failure = exc
-        raise failure or InfrastructureError(f"no node to ask about {queue}")
-
-    def restart(self, down: float, log: PhaseLog) -> None:
-        raise InfrastructureError(f"{self.display_url} cannot be restarted")
-
-    def kill(self, down: float, log: PhaseLog) -> None:
-        raise InfrastructureError(f"{self.display_url} cannot be killed")
-
-    def pause(self, down: float, log: PhaseLog) -> None:
-        raise InfrastructureError(f"{self.display_url} cannot be paused")
-
-    def set_policy(self, name: str, pattern: str, definition: dict[str, object]) -> None:
-        """A queue policy (e.g. classic mirroring's ha-mode) on the broker's default vhost."""
-        raise InfrastructureError(
-            f"--queue mirrored: mqcompare sets its ha-mode policy only on a broker it runs, "
-            f"not on {self.display_url}; use --broker local or --broker docker"
-        )
-
-    def clear_policy(self, name: str) -> None:
-        pass
-
-    def queue_seen(self, queue: str) -> dict[str, str] | None:
-        """The broker's own view of a queue: its type and policy (None: cannot ask)."""
-        return None
-
-    def leader(self, queue: str) -> int | None:
-        """The index of the cluster node that leads `queue` (None: one broker, or unknown)."""
-        return None
-
-    def drop_connections(self, log: PhaseLog) -> None:
-        raise InfrastructureError(f"{self.display_url} cannot drop connections")
-
-    def log_excerpt(self, since: float | None = None, lines: int = 400) -> str:
-        return ""
-
-    def boot_output(self, lines: int = 200) -> str:
-        """What the broker printed while booting (for a run a fault left without one)."""
-        return ""
-
-    def close(self) -> None:
-        """Stop what this object started; leave alone what it found running."""
-
-
-class ExternalBroker(BrokerControl):
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
-            raise BadInput("--broker", f"{redact_url(url)} is not an amqp://host[:port] URL")
-        self.url = url
-
-    def unacked(self, queue: str) -> int | None:
-        return None  # only its management API could say, and that may not be enabled
 
 
 @dataclass
@@ -355,8 +74,6 @@ class NodeState:
 
 class LocalNode(BrokerControl):
     """A private RabbitMQ node started from the installed rabbitmq-server."""
-
-    faults = frozenset(NODE_FAULTS)
 
     def __init__(self, state: NodeState, owned: bool) -> None:
         self.state = state
@@ -548,8 +265,8 @@ class LocalNode(BrokerControl):
         wait_for(
             lambda: (
                 not epmd_registered(name, st.epmd_port)
-                and _port_free(st.port, st.host)
-                and _port_free(st.dist_port, st.host)
+                and port_free(st.port, st.host)
+                and port_free(st.dist_port, st.host)
             ),
             10.0,
             poll=0.1,
@@ -676,6 +393,13 @@ class LocalNode(BrokerControl):
             return None
         return parse_queue_list(out, queue)
 
+    @property
+    def name(self) -> str:
+        return self.state.node
+
+    def kept_words(self) -> str:
+        return f"{self.describe()} ({self.display_url}), data in {self.state.dir}"
+
     def describe(self) -> str:
         kept = "kept node" if self.state.keep else "private node"
         return f"{kept} {self.state.node} at {self.state.host}:{self.state.port}"
@@ -756,19 +480,6 @@ class LocalNode(BrokerControl):
         if t_up is None:
             raise BrokerNotBack(f"pause: {self.state.node} did not serve again after SIGCONT")
         log.up(t_up)
-
-    def drop_connections(self, log: PhaseLog) -> None:
-        """Close every client connection; `down` once the broker has closed them all."""
-        answer = self.eval(DROP_EXPR, timeout=30)
-        t = time.time()
-        if not answer.isdigit():
-            raise InfrastructureError(f"drop: unexpected answer from {self.state.node}: {answer}")
-        count = int(answer)
-        if count == 0:
-            log.note("no client connection was open: nothing was dropped")
-            return
-        log.down(t, struck=f"{count} connection{'s' if count != 1 else ''}")
-        log.up(t)  # the broker kept accepting: clients can reconnect at once
 
     # -- stopping ----------------------------------------------------------------------
     def _kill_groups(self) -> None:
@@ -917,47 +628,3 @@ def kept_node() -> LocalNode | None:
     if pid is None or not pid_alive(pid) or not port_open(state.host, state.port):
         return None
     return LocalNode(state, owned=False)
-
-
-def open_broker(
-    choice: str, label: str = "", cluster: int = 1, handling: str = "pause_minority"
-) -> BrokerControl:
-    """The broker for --broker CHOICE (auto|local|docker|amqp://...), started if need be;
-    `label` names what owns a container (a run or matrix id); `cluster` > 1 is a private
-    cluster of that many nodes (a kept one if `broker up --cluster` left one that fits)."""
-    if cluster > 1:
-        if choice not in ("auto", "local"):
-            raise BadInput(
-                "--cluster", f"a cluster is of private nodes: use --broker local, not {choice}"
-            )
-        from mqcompare.cluster import LocalCluster, kept_cluster
-
-        kept = kept_cluster()
-        if kept is not None and len(kept.nodes) == cluster and kept.handling == handling:
-            return kept
-        return LocalCluster.start_new(cluster, handling)
-    if choice.startswith(("amqp://", "amqps://")):
-        return ExternalBroker(choice)
-    if choice == "auto":
-        env_url = os.environ.get("MQCOMPARE_BROKER_URL")
-        if env_url:
-            return ExternalBroker(env_url)
-        if LocalNode.installed():
-            return open_broker("local")
-        from mqcompare.docker_broker import engine_answers
-
-        if engine_answers():
-            return open_broker("docker", label)
-        raise InfrastructureError(
-            "no broker: install RabbitMQ (apt-get install -y rabbitmq-server), start a Docker "
-            "engine, or set MQCOMPARE_BROKER_URL / pass --broker amqp://user:pass@host:port/"
-        )
-    if choice == "local":
-        return kept_node() or LocalNode.start_new()
-    if choice == "docker":
-        from mqcompare.docker_broker import DockerBroker, kept_container
-
-        return kept_container() or DockerBroker.start_new(label or str(os.getpid()))
-    raise BadInput(
-        "--broker", f"{redact_url(choice)!r} is not one of auto, local, docker, amqp://..."
-    )

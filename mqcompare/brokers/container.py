@@ -11,27 +11,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import threading
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mqcompare.broker import (
-    DROP_EXPR,
-    UP_TIMEOUT_S,
-    BrokerControl,
-    Guardian,
-    free_port,
-    loopback_url,
-    parse_queue_list,
-    state_dir,
-)
+from mqcompare.brokers.base import UP_TIMEOUT_S, BrokerControl
+from mqcompare.brokers.guardian import Guardian
+from mqcompare.brokers.node import parse_queue_list
+from mqcompare.brokers.ports import amqp_answers, free_port, loopback_url, state_dir
 from mqcompare.errors import BrokerNotBack, InfrastructureError
 from mqcompare.files import write_json
 from mqcompare.observe import PhaseLog, sleep_until, wait_for
-from mqcompare.spec import NODE_FAULTS
 
 IMAGE_ENV = "MQCOMPARE_DOCKER_IMAGE"
 DEFAULT_IMAGE = "rabbitmq:3-management"
@@ -39,7 +30,6 @@ LOCAL_IMAGE = "mqcompare/rabbitmq:local"  # what `make docker-image` builds with
 LABEL = "mqcompare.run"
 BOOT_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30  # docker stop: SIGTERM, then SIGKILL after this many seconds
-AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
 
 
 def kept_file() -> Path:
@@ -61,19 +51,6 @@ def kept_container() -> DockerBroker | None:
     broker = DockerBroker(client, container, int(state["port"]), str(state["image"]), keep=True)
     broker.owned = False
     return broker if broker.serving() else None
-
-
-def amqp_answers(host: str, port: int, timeout: float = 1.0) -> bool:
-    """A broker answers the AMQP 0-9-1 protocol header with a Connection.Start frame (type
-    1). Docker's proxy, with nothing behind it, accepts and then closes the connection."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            s.settimeout(timeout)
-            s.sendall(AMQP_HEADER)
-            first = s.recv(1)
-    except OSError:
-        return False
-    return first == b"\x01"
 
 
 def docker_client() -> Any:
@@ -125,8 +102,6 @@ def image_missing() -> str:
 
 class DockerBroker(BrokerControl):
     """One container of a RabbitMQ image, labelled with the run (or matrix) that owns it."""
-
-    faults = frozenset(NODE_FAULTS)
 
     def __init__(self, client: Any, container: Any, port: int, image: str, keep: bool) -> None:
         self.client = client
@@ -197,6 +172,10 @@ class DockerBroker(BrokerControl):
             self.container.reload()
             return str(self.container.status)
         return "gone"
+
+    @property
+    def name(self) -> str:
+        return str(self.container.name)
 
     def describe(self) -> str:
         kept = "kept container" if self.keep else "container"
@@ -272,19 +251,6 @@ class DockerBroker(BrokerControl):
             detail = lines[-1] if lines else f"exit {code}"
             raise InfrastructureError(f"rabbitmqctl eval failed in {self.container.name}: {detail}")
         return lines[-1].strip()
-
-    def drop_connections(self, log: PhaseLog) -> None:
-        """Close every client connection, from inside the container (rabbitmqctl eval)."""
-        answer = self.eval(DROP_EXPR)
-        t = time.time()
-        if not answer.isdigit():
-            raise InfrastructureError(f"drop: unexpected answer from {self.container.name}")
-        count = int(answer)
-        if count == 0:
-            log.note("no client connection was open: nothing was dropped")
-            return
-        log.down(t, struck=f"{count} connection{'s' if count != 1 else ''}")
-        log.up(t)
 
     def set_policy(self, name: str, pattern: str, definition: dict[str, object]) -> None:
         argv = ["rabbitmqctl", "set_policy", name, pattern, json.dumps(definition)]
