@@ -637,7 +637,7 @@ def broker_up(
     docker: bool, cluster: str, partition_handling: str, docker_image: str | None
 ) -> None:
     """Start the kept node (or container, or cluster), unless one is already up."""
-    from mqcompare.brokers import keep_broker
+    from mqcompare.brokers.factory import keep_broker
 
     _use_image(docker_image)
     kept, started, state = keep_broker(docker, _int(cluster, "--cluster"), partition_handling)
@@ -649,7 +649,7 @@ def broker_up(
 @broker.command("down")
 def broker_down() -> None:
     """Stop the kept node, cluster and container, and remove their data."""
-    from mqcompare.brokers import kept_brokers
+    from mqcompare.brokers.factory import kept_brokers
 
     stopped = []
     for kept in kept_brokers():
@@ -661,7 +661,7 @@ def broker_down() -> None:
 @broker.command("status")
 def broker_status() -> None:
     """Say whether a kept node, cluster or container is up; exit 0 if one is, 1 if not."""
-    from mqcompare.brokers import kept_brokers
+    from mqcompare.brokers.factory import kept_brokers
 
     kept = kept_brokers()
     if not kept:

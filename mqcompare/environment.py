@@ -13,139 +13,27 @@ import contextlib
 import functools
 import os
 import platform
-import socket
 import struct
 import subprocess
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
-PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
-FRAME_END = 0xCE
-
-
-class NotAmqp(ValueError):
-    """The peer did not answer with an AMQP 0-9-1 Connection.Start."""
+from mqcompare.amqp import Closed, Connection, NotAmqp
 
 
 def server_properties(url: str, timeout: float = 3.0) -> dict[str, Any]:
     """The server-properties table of the broker at `url` (OSError, NotAmqp). The
     connection is then opened and closed with the handshake, as any client's, so that the
     broker logs no dropped connection (a run's broker.log is read for those)."""
-    parts = urlsplit(url.split(";")[0])
-    host, port = parts.hostname or "localhost", parts.port or 5672
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.settimeout(timeout)
-        sock.sendall(PROTOCOL_HEADER)
-        start = _method(sock, (10, 10), "Connection.Start")
-        table, _ = _table(start, 6)  # after class, method and version major.minor
-        with contextlib.suppress(OSError, NotAmqp, struct.error):
-            _log_in_and_close(sock, parts)
-    return table
-
-
-def _log_in_and_close(sock: socket.socket, parts: Any) -> None:
-    """Start-Ok, Tune-Ok, Open, then Close: the shortest polite AMQP connection."""
-    user, password = unquote(parts.username or "guest"), unquote(parts.password or "guest")
-    response = f"\0{user}\0{password}".encode()
-    empty_table = struct.pack(">I", 0)
-    sock.sendall(
-        _frame(10, 11, empty_table + _short(b"PLAIN") + _long(response) + _short(b"en_US"))
-    )
-    tune = _method(sock, (10, 30), "Connection.Tune")
-    channel_max, frame_max, _heartbeat = struct.unpack(">HIH", tune[4:12])
-    sock.sendall(_frame(10, 31, struct.pack(">HIH", channel_max, frame_max, 0)))
-    vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
-    sock.sendall(_frame(10, 40, _short(vhost.encode()) + _short(b"") + b"\0"))
-    _method(sock, (10, 41), "Connection.Open-Ok")
-    sock.sendall(_frame(10, 50, struct.pack(">H", 200) + _short(b"") + struct.pack(">HH", 0, 0)))
-    _method(sock, (10, 51), "Connection.Close-Ok")
-
-
-def _short(raw: bytes) -> bytes:
-    return bytes([len(raw)]) + raw
-
-
-def _long(raw: bytes) -> bytes:
-    return struct.pack(">I", len(raw)) + raw
-
-
-def _frame(class_id: int, method_id: int, args: bytes) -> bytes:
-    payload = struct.pack(">HH", class_id, method_id) + args
-    return struct.pack(">BHI", 1, 0, len(payload)) + payload + bytes([FRAME_END])
-
-
-def _method(sock: socket.socket, want: tuple[int, int], name: str) -> bytes:
-    """The payload of the next method frame, which must be `want` (NotAmqp otherwise)."""
-    kind, _channel, size = struct.unpack(">BHI", _read_exactly(sock, 7))
-    if kind != 1 or size > 1 << 20:
-        raise NotAmqp(f"frame type {kind}, size {size}, not {name}")
-    payload = _read_exactly(sock, size + 1)
-    if payload[-1] != FRAME_END:
-        raise NotAmqp("no frame end")
-    got = struct.unpack(">HH", payload[:4])
-    if got != want:
-        raise NotAmqp(f"method {got[0]}.{got[1]}, not {name}")
-    return payload[:-1]
-
-
-def _read_exactly(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise NotAmqp("the connection closed before Connection.Start")
-        data += chunk
-    return data
-
-
-# field-table value types: struct format, or a reader below
-_FIXED = {
-    "t": ">B", "b": ">b", "B": ">B", "s": ">h", "u": ">H", "I": ">i", "i": ">I",
-    "l": ">q", "L": ">Q", "f": ">f", "d": ">d", "T": ">Q",
-}  # fmt: skip
-
-
-def _table(buf: bytes, at: int) -> tuple[dict[str, Any], int]:
-    (size,) = struct.unpack_from(">I", buf, at)
-    at += 4
-    end = at + size
-    table: dict[str, Any] = {}
-    while at < end:
-        n = buf[at]
-        name = buf[at + 1 : at + 1 + n].decode("utf-8", "replace")
-        value, at = _value(buf, at + 1 + n)
-        table[name] = value
-    return table, end
-
-
-def _value(buf: bytes, at: int) -> tuple[Any, int]:
-    kind = chr(buf[at])
-    at += 1
-    if kind in _FIXED:
-        fmt = _FIXED[kind]
-        (value,) = struct.unpack_from(fmt, buf, at)
-        return (bool(value) if kind == "t" else value), at + struct.calcsize(fmt)
-    if kind in "SxV":
-        if kind == "V":
-            return None, at
-        (n,) = struct.unpack_from(">I", buf, at)
-        raw = buf[at + 4 : at + 4 + n]
-        return (raw.decode("utf-8", "replace") if kind == "S" else raw.hex()), at + 4 + n
-    if kind == "F":
-        return _table(buf, at)
-    if kind == "D":  # decimal: scale, then a 32-bit value
-        scale, raw = struct.unpack_from(">Bi", buf, at)
-        return raw / 10**scale, at + 5
-    if kind == "A":
-        (n,) = struct.unpack_from(">I", buf, at)
-        items, pos, end = [], at + 4, at + 4 + n
-        while pos < end:
-            item, pos = _value(buf, pos)
-            items.append(item)
-        return items, end
-    raise NotAmqp(f"unknown field type {kind!r}")
+    conn = Connection(url, timeout)
+    try:
+        with contextlib.suppress(OSError, NotAmqp, Closed, struct.error):
+            conn.login()
+    finally:
+        conn.close()
+    return conn.server
 
 
 def broker_versions(url: str) -> dict[str, str]:

@@ -18,8 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mqcompare.brokers import open_broker
+from mqcompare.admin import Admin
 from mqcompare.brokers.base import BrokerControl
+from mqcompare.brokers.factory import open_broker
 from mqcompare.checker import check_files
 from mqcompare.consumer_state import BUSY_ENV, READY_ENV
 from mqcompare.environment import environment
@@ -41,7 +42,6 @@ from mqcompare.stacks import (
     CONFIRM_WINDOW,
     RUN_DIR_ENV,
     URL_ENV,
-    Admin,
     Stack,
     all_stacks,
     load_stack,

@@ -6,7 +6,8 @@ A stack is a folder, `scenarios_<name>/`, with the same files in each:
                library, so reports, presets and `--help` read it anywhere.
   connect.py   how its clients connect (timeouts, retry policy)
   publish.py   one Session factory per mode (named by the Mode), and its Publishers
-  admin.py     `Admin(url)`: declare, depth and delete the run's queue; exit 3 early
+  admin.py     `HOOKS`: how the run's queues differ from the one queue the core
+               declares, counts and deletes (mqcompare.admin)
   consumer.py  `consume(url, queue, arguments, prefetch, ack, handle, stop)` for the
                counting consumer, or the worker it launches
 
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from mqcompare.admin import Admin
 from mqcompare.errors import BadInput, InfrastructureError
 from mqcompare.placement import producer_url as producer_url  # for the stacks' publish.py
 
@@ -103,18 +105,6 @@ class AsyncSession(Protocol):
     async def publisher(self, p: int) -> AsyncPublisher: ...
 
     async def close(self) -> None: ...
-
-
-class Admin(Protocol):
-    def declare(self, queue: str, arguments: dict[str, Any]) -> None:
-        """A durable queue with these arguments (the spec's queue_arguments)."""
-
-    def depth(self, queue: str) -> int:
-        """Messages ready in the queue; raises if the broker cannot be asked now."""
-
-    def delete(self, queue: str) -> None: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -240,8 +230,9 @@ class Stack:
         return session
 
     def admin(self, url: str) -> Admin:
-        admin: Admin = self._import("admin").Admin(url)
-        return admin
+        """The run's queue administration: the core's, with this stack's hooks (its
+        admin.py `HOOKS`); exit 3 here for an unreachable broker or refused credentials."""
+        return Admin(url, self._import("admin").HOOKS)
 
     def settings(self, spec: Any) -> dict[str, Any]:
         """What the run's spec.json records as stack_options: the library's version and

@@ -1,7 +1,6 @@
-"""Queue administration for aio-pika runs. The run's queue is declared, counted and
-deleted through pika's blocking client: administration is not what the run measures,
-and the core asks it synchronously."""
+"""The run's queues as this stack uses them: the one queue, declared, counted and deleted
+by the core (mqcompare.admin), for the administration is not under test."""
 
-from __future__ import annotations
+from mqcompare.admin import QueueHooks
 
-from scenarios_pika.admin import Admin as Admin
+HOOKS = QueueHooks()

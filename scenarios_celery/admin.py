@@ -1,7 +1,6 @@
-"""Queue administration for celery runs: celery's broker client is kombu, so is its admin."""
+"""The run's queues as this stack uses them: the one queue, declared, counted and deleted
+by the core (mqcompare.admin), for the administration is not under test."""
 
-from __future__ import annotations
+from mqcompare.admin import QueueHooks
 
-from scenarios_kombu.admin import Admin
-
-__all__ = ["Admin"]
+HOOKS = QueueHooks()

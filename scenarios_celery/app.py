@@ -15,7 +15,7 @@ from mqcompare.journal import JournalWriter
 from mqcompare.spec import RunSpec
 from scenarios_celery.connect import publish_policy
 from scenarios_celery.stack import CeleryStack
-from scenarios_kombu.connect import transport_options
+from shared_clients.kombu_client import transport_options
 
 TASK = "mqcompare.record"
 

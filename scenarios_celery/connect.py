@@ -1,11 +1,11 @@
-"""How celery's clients connect: through kombu (its broker client, scenarios_kombu.connect),
+"""How celery's clients connect: through kombu (its broker client: shared_clients.kombu_client),
 with celery's own publish retry policy, or the same budget as every other stack's."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from scenarios_kombu.connect import CONFIRM_TIMEOUT_S, release_all, retry_policy
+from shared_clients.kombu_client import CONFIRM_TIMEOUT_S, release_all, retry_policy
 
 __all__ = ["CELERY_DEFAULT_POLICY", "CONFIRM_TIMEOUT_S", "publish_policy", "release_all"]
 

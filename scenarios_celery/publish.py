@@ -12,7 +12,7 @@ from mqcompare.envelope import decode, message_id
 from mqcompare.stacks import RetryHook
 from scenarios_celery.app import TASK, app_settings, make_app
 from scenarios_celery.connect import CONFIRM_TIMEOUT_S, release_all
-from scenarios_kombu.attempts import Attempts
+from shared_clients.kombu_attempts import Attempts
 
 
 class CeleryPublisher:

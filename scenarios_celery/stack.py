@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mqcompare.stacks import Mode, Stack, StackOption, mode_table
-from scenarios_kombu.stack import TCP_USER_TIMEOUT, blocked_loss
+from shared_clients.pyamqp import TCP_USER_TIMEOUT, blocked_loss
 
 
 class CeleryStack(Stack):

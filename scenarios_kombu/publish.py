@@ -13,7 +13,7 @@ from kombu import Producer
 
 from mqcompare.envelope import message_id
 from mqcompare.stacks import RetryHook, producer_url
-from scenarios_kombu.attempts import Attempts
+from shared_clients.kombu_attempts import Attempts
 from scenarios_kombu.connect import (
     CONFIRM_TIMEOUT_S,
     HEARTBEAT_S,

@@ -17,8 +17,8 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from mqcompare.brokers import open_broker
 from mqcompare.brokers.base import BrokerControl
+from mqcompare.brokers.factory import open_broker
 from mqcompare.checker import faults_missed
 from mqcompare.environment import environment
 from mqcompare.errors import InfrastructureError

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from mqcompare.amqp import PROTOCOL_HEADER
 from mqcompare.environment import (
-    PROTOCOL_HEADER,
     broker_label,
     broker_versions,
     environment,

@@ -8,7 +8,7 @@ from typing import Any
 
 from mqcompare.report import headline
 from mqcompare.stacks import options_text
-from scenarios_kombu.stack import blocked_loss
+from shared_clients.pyamqp import blocked_loss
 
 
 def result(lost: int = 5, confirms: bool = False, **options: int) -> dict[str, Any]:
