@@ -33,7 +33,9 @@ docker-image:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy mqcompare scenarios_pika scenarios_kombu scenarios_celery scenarios_aiopika scenarios_dramatiq consumer
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy mqcompare scenarios_pika scenarios_kombu scenarios_celery scenarios_aiopika scenarios_dramatiq shared_clients consumer
+	$(BIN)/lint-imports
 
 # with a Docker engine, the Docker tests need the image (built once, about a minute);
 # without one they skip, saying so

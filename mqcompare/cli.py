@@ -1,5 +1,6 @@
-"""The command line (DESIGN.md): run, check, matrix, report, broker. Exit codes: 0 valid, 1 lost or
-unexpected messages found, 2 bad input, 3 infrastructure, 130 interrupted."""
+"""The command line (docs/architecture.md): run, check, matrix, report, broker. Exit codes:
+0 valid, 1 lost or unexpected messages found, 2 bad input, 3 infrastructure, 130
+interrupted."""
 
 from __future__ import annotations
 
@@ -16,19 +17,11 @@ import click
 from rich.console import Console
 
 from mqcompare.errors import BadInput, InfrastructureError
-from mqcompare.faults.plan import parse_fault
 from mqcompare.files import write_json
 from mqcompare.journal import JournalError
-from mqcompare.spec import RunSpec, new_run_id
-from mqcompare.stacks import (
-    STACKS,
-    all_options,
-    all_stacks,
-    load_stack,
-    only_takers,
-    resolve_mode,
-)
-from mqcompare.units import parse_duration
+from mqcompare.options import GroupedCommand, run_options, setting_option, stacks_epilog
+from mqcompare.spec import SETTINGS, RunSpec
+from mqcompare.stacks import STACKS, all_options, load_stack, only_takers, resolve_mode
 
 # Piped output (CI logs, files, a README) is 120 columns, not squeezed to 80.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
@@ -60,75 +53,8 @@ def _use_image(image: str | None) -> None:
         os.environ[IMAGE_ENV] = image  # read wherever a container is started, children too
 
 
-# a cluster's partition handling: for a run's own cluster and for a kept one
-_PARTITION_HANDLING = click.option(
-    "--partition-handling",
-    default="pause_minority",
-    show_default=True,
-    help="A cluster's cluster_partition_handling: pause_minority, autoheal, ignore.",
-)
-
-
-def _stacks_epilog() -> str:
-    lines = []
-    for st in all_stacks():
-        modes = ", ".join(f"{m}{' (default)' if m == st.default_mode else ''}" for m in st.modes)
-        extra = f"; faults {', '.join(st.faults)}" if st.faults else ""
-        lines.append(f"{st.name}: {modes}{extra}.")
-    return "Stacks and modes. " + " ".join(lines)
-
-
-def _stack_options(command: Any) -> Any:
-    """A flag for every stack option any stack declares, named in its help by stack."""
-    for key, (opt, stacks) in reversed(all_options().items()):
-        default = str(opt.default).lower() if opt.switch else opt.default
-        text = f"{', '.join(stacks)}: {opt.help}  [default: {default}]"
-        extra: dict[str, Any] = {"is_flag": True} if opt.switch and "/" not in opt.flag else {}
-        command = click.option(opt.flag, key, default=None, help=text, **extra)(command)
-    return command
-
-
-@cli.command(epilog=_stacks_epilog())
-@click.option("--stack", required=True, help=f"Client stack: {', '.join(STACKS)}.")
-@click.option("--mode", default=None, help="Concurrency mode; each stack has a default.")
-@click.option("--producers", default="10", help="Producer threads or processes.  [default: 10]")
-@click.option("--messages", default="1000", help="Messages per producer.  [default: 1000]")
-@click.option(
-    "--confirms/--no-confirms",
-    default=False,
-    show_default=True,
-    help="Publisher confirms (off: the libraries' default).",
-)
-@click.option(
-    "--mandatory/--no-mandatory",
-    default=None,
-    help="Publish mandatory: a message no queue takes comes back and is journaled failed. "
-    "[default: the library's own: off (the broker drops it, and confirms it), aio-pika on]",
-)
-@click.option(
-    "--rate",
-    default="0",
-    show_default=True,
-    help="Messages per second per producer (0: as fast as it goes).",
-)
-@click.option(
-    "--fault",
-    "faults",
-    multiple=True,
-    metavar="KIND@AT[:DOWN][:TARGET]",
-    help="restart@1s:2s, kill@3s:1s, pause@2s:3s, drop@2s, alarm@1s:5s[:memory|disk] "
-    "(a resource alarm blocks publishers), queue-delete@2s, consumer-kill@2s, and the "
-    "stack's own; on a cluster a node target (kill@2s:3s:leader, :follower, :random, :all, "
-    ":node2; default leader) and partition@AT:DUR:SHAPE (halves, random-halves, "
-    "random-node, majorities-ring, leader); repeatable. Each is timed as observed (down, "
-    "up) and said to have missed if it struck nothing in flight.",
-)
-@click.option(
-    "--broker",
-    default="auto",
-    show_default=True,
-    help="auto, local (private node), docker (a container), or amqp://user:pass@host:port/vhost.",
-)
+@cli.command(cls=GroupedCommand, epilog=stacks_epilog())
+@run_options
 @_DOCKER_IMAGE
 @click.option(
     "--out",
@@ -136,160 +62,14 @@ def _stack_options(command: Any) -> Any:
     default=None,
     help="Run directory.  [default: runs/RUN_ID]",
 )
-@click.option(
-    "--consumer",
-    "consumer_lib",
-    default="",
-    help="Another stack's counting consumer (e.g. kombu)  [default: the stack's own].",
-)
-@click.option(
-    "--ack",
-    default="after",
-    show_default=True,
-    help="Consumer acks: after (journal, then ack), before (ack, then journal), auto.",
-)
-@click.option(
-    "--consume",
-    default="during",
-    show_default=True,
-    help="during: the consumer runs while producers publish; after: it starts when the last "
-    "producer has finished (messages sit in the queue through the faults).",
-)
-@click.option(
-    "--queue",
-    "queue_type",
-    default="classic",
-    show_default=True,
-    help="Queue type: classic, quorum (x-queue-type), or mirrored (classic with an ha-mode "
-    "policy; needs a broker mqcompare runs, and RabbitMQ before 4).",
-)
-@click.option(
-    "--cluster",
-    default="1",
-    show_default=True,
-    help="Nodes of the private broker: 1, or a cluster of 3 or 5 (2 to 7) on loopback.",
-)
-@_PARTITION_HANDLING
-@click.option(
-    "--clients",
-    default="spread",
-    show_default=True,
-    help="Where clients connect on a cluster: spread (producer p on node p mod N, the "
-    "consumer on the last node), leader (all on the queue's leader), followers.",
-)
-@click.option(
-    "--prefetch", default="100", show_default=True, help="Consumer prefetch (0: unlimited)."
-)
-@click.option(
-    "--work-ms",
-    default="0",
-    show_default=True,
-    help="Simulated work per message in the consumer, in ms.",
-)
-@click.option(
-    "--consumer-timeout",
-    default="0",
-    show_default=True,
-    help="The broker's delivery acknowledgement timeout for this run, e.g. 2s (0: the "
-    "broker's own, 30 min); a consumer holding a message longer loses its channel.",
-)
-@click.option(
-    "--retry-budget",
-    default="15s",
-    show_default=True,
-    help="How long a producer keeps retrying one message (0: give up at its first error).",
-)
-@click.option(
-    "--drain-timeout",
-    default="60s",
-    show_default=True,
-    help="How long to wait, after publishing and faults, for the queue to be empty and "
-    "what consumers hold to be acknowledged.",
-)
-@click.option(
-    "--publish-timeout",
-    default="600s",
-    show_default=True,
-    help="Producers give up on what is not published by then.",
-)
-@click.option(
-    "--stall-timeout",
-    default="30s",
-    show_default=True,
-    help="Producers that journal nothing for this long hang: they are stopped and reported.",
-)
-@_stack_options
 @click.option("--json", "as_json", is_flag=True, help="Print result.json instead of the table.")
-def run(
-    stack: str,
-    mode: str | None,
-    producers: str,
-    messages: str,
-    confirms: bool,
-    mandatory: bool | None,
-    rate: str,
-    faults: tuple[str, ...],
-    broker: str,
-    out: Path | None,
-    consumer_lib: str,
-    ack: str,
-    consume: str,
-    queue_type: str,
-    cluster: str,
-    partition_handling: str,
-    clients: str,
-    prefetch: str,
-    work_ms: str,
-    consumer_timeout: str,
-    retry_budget: str,
-    drain_timeout: str,
-    publish_timeout: str,
-    stall_timeout: str,
-    as_json: bool,
-    docker_image: str | None,
-    **stack_options: Any,
-) -> None:
+def run(out: Path | None, as_json: bool, docker_image: str | None, **given: Any) -> None:
     """Run one experiment and judge it; the run directory holds journals and result.json."""
     from mqcompare.runner import execute
 
     _use_image(docker_image)
-    stack_obj = load_stack(stack)
-    mode_obj = resolve_mode(stack_obj, mode)
-    given = {k: v for k, v in stack_options.items() if v is not None}
-    declared = {o.key for o in stack_obj.options}
-    for key in given.keys() - declared:
-        raise BadInput(all_options()[key][0].name, f"{only_takers(key)}, not {stack}")
-    run_id = new_run_id()
-    spec = RunSpec(
-        stack=stack,
-        mode=mode_obj.name,
-        producers=_int(producers, "--producers"),
-        messages=_int(messages, "--messages"),
-        confirms=confirms,
-        mandatory=mandatory,
-        consumer_timeout_s=parse_duration(consumer_timeout, "--consumer-timeout"),
-        rate=_float(rate, "--rate"),
-        faults=tuple(parse_fault(f) for f in faults),
-        broker=broker,
-        consumer=consumer_lib,
-        ack=ack,
-        consume=consume,
-        queue_type=queue_type,
-        cluster=_int(cluster, "--cluster"),
-        partition_handling=partition_handling,
-        clients=clients,
-        prefetch=_int(prefetch, "--prefetch", minimum=0),
-        retry_budget_s=parse_duration(retry_budget, "--retry-budget"),
-        drain_timeout_s=parse_duration(drain_timeout, "--drain-timeout"),
-        publish_timeout_s=parse_duration(publish_timeout, "--publish-timeout"),
-        stall_timeout_s=parse_duration(stall_timeout, "--stall-timeout"),
-        run_id=run_id,
-        stack_options={
-            "consumer_work_ms": _float(work_ms, "--work-ms"),
-            **stack_obj.option_values(given),
-        },
-    )
-    out = out or Path("runs") / run_id
+    spec = _spec(given)
+    out = out or Path("runs") / spec.run_id
     live = _Live(enabled=not as_json and console.is_terminal, spec=spec, quiet_stdout=as_json)
     try:
         with _out_dir(out):
@@ -304,6 +84,19 @@ def run(
         print_result(result, console)
         console.print(f"run directory: {out}", markup=False)
     sys.exit(0 if result["verdict"]["valid"] else 1)
+
+
+def _spec(given: dict[str, Any]) -> RunSpec:
+    """The spec the options give: the run settings as they are, and the stack's own
+    options (BadInput for one its stack does not take)."""
+    stack = load_stack(given["stack"])
+    settings = {k: v for k, v in given.items() if k in SETTINGS}
+    settings["mode"] = resolve_mode(stack, settings["mode"]).name
+    settings["faults"] = tuple(settings["faults"])
+    options = {k: v for k, v in given.items() if k not in SETTINGS and v is not None}
+    for key in options.keys() - {o.key for o in stack.options}:
+        raise BadInput(all_options()[key][0].name, f"{only_takers(key)}, not {stack.name}")
+    return RunSpec(**settings, stack_options=stack.option_values(options))
 
 
 @contextlib.contextmanager
@@ -321,28 +114,6 @@ def _out_dir(path: Path) -> Iterator[None]:
         if not existed and not any(path.iterdir()):
             path.rmdir()
         raise
-
-
-def _int(text: str, flag: str, minimum: int = 1) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise BadInput(
-            flag, f"must be a whole number of at least {minimum}, got {text!r}"
-        ) from None
-    if value < minimum:
-        raise BadInput(flag, f"must be a whole number of at least {minimum}, got {value}")
-    return value
-
-
-def _float(text: str, flag: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise BadInput(flag, f"must be a number of 0 or more, got {text!r}") from None
-    if value < 0:
-        raise BadInput(flag, f"must be a number of 0 or more, got {value}")
-    return value
 
 
 class _Live:
@@ -439,7 +210,9 @@ def check(dirs: tuple[str, ...], write: bool, out_file: Path | None, as_json: bo
     default="",
     help="Comma-separated experiment ids to keep (e.g. 2,4b)  [default: all of the preset's].",
 )
-@click.option("--repeat", default="1", show_default=True, help="Runs per cell.")
+@click.option(
+    "--repeat", type=click.IntRange(min=1), default=1, show_default=True, help="Runs per cell."
+)
 @click.option(
     "--broker",
     default="auto",
@@ -462,7 +235,7 @@ def matrix(
     preset_name: str,
     stacks: str,
     experiments: str,
-    repeat: str,
+    repeat: int,
     broker: str,
     docker_image: str | None,
     out: Path | None,
@@ -477,7 +250,7 @@ def matrix(
     from mqcompare.matrix.terminal import print_summary
 
     preset = _chosen_preset(preset_name, stacks, experiments)
-    runs = _int(repeat, "--repeat")
+    runs = repeat
     if dry_run:
         _print_plan(preset, runs)
         return
@@ -628,19 +401,17 @@ def broker() -> None:
 
 @broker.command("up")
 @click.option("--docker", is_flag=True, help="Keep a RabbitMQ container instead of a node.")
-@click.option(
-    "--cluster", default="1", show_default=True, help="Keep a private cluster of N nodes."
-)
-@_PARTITION_HANDLING
+@setting_option("cluster", help="Keep a private cluster of N nodes.", cls=click.Option)
+@setting_option("partition_handling", cls=click.Option)
 @_DOCKER_IMAGE
 def broker_up(
-    docker: bool, cluster: str, partition_handling: str, docker_image: str | None
+    docker: bool, cluster: int, partition_handling: str, docker_image: str | None
 ) -> None:
     """Start the kept node (or container, or cluster), unless one is already up."""
     from mqcompare.brokers.factory import keep_broker
 
     _use_image(docker_image)
-    kept, started, state = keep_broker(docker, _int(cluster, "--cluster"), partition_handling)
+    kept, started, state = keep_broker(docker, cluster, partition_handling)
     said = "started" if started else "already up:"
     console.print(f"{said} {kept.kept_words()}", markup=False)
     console.print(f"state: {state}", markup=False)

@@ -365,7 +365,7 @@ class Run:
         and nothing was delivered for a while; a consumer that works W ms on a message
         journals one every W ms, so a while is longer than that."""
         deadline = time.monotonic() + self.spec.drain_timeout_s
-        quiet_s = QUIET_S + float(self.spec.stack_options.get("consumer_work_ms", 0)) / 1000.0
+        quiet_s = QUIET_S + self.spec.work_ms / 1000.0
         depth: int | None = None
         held: int | None = None
         while time.monotonic() < deadline:

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from mqcompare.brokers.cluster import PARTITION_HANDLING
-from mqcompare.errors import BadInput
 from mqcompare.faults.kind import Fault
 from mqcompare.faults.plan import check_nodes, parse_fault
+from mqcompare.settings import setting, settings
+from mqcompare.stacks import STACKS
 from mqcompare.units import redact_url
 
 CLIENT_PLACEMENTS = ("spread", "leader", "followers")
@@ -23,6 +24,14 @@ CONSUME_MODES = ("during", "after")
 # an ha-mode policy, as Jepsen ran it; RabbitMQ 4 removed mirroring)
 QUEUE_TYPES = ("classic", "quorum", "mirrored")
 ACK_MODES = ("after", "before", "auto")
+FAULT_HELP = (
+    "restart@1s:2s, kill@3s:1s, pause@2s:3s, drop@2s, alarm@1s:5s[:memory|disk] "
+    "(a resource alarm blocks publishers), queue-delete@2s, consumer-kill@2s, and the "
+    "stack's own; on a cluster a node target (kill@2s:3s:leader, :follower, :random, :all, "
+    ":node2; default leader) and partition@AT:DUR:SHAPE (halves, random-halves, "
+    "random-node, majorities-ring, leader); repeatable. Each is timed as observed (down, "
+    "up) and said to have missed if it struck nothing in flight."
+)
 
 
 def new_run_id() -> str:
@@ -32,96 +41,130 @@ def new_run_id() -> str:
 @dataclass(frozen=True)
 class RunSpec:
     """What one run does. Every stack reads the same spec; stack-specific knobs are
-    recorded in `stack_options` so that the result says what was used."""
+    recorded in `stack_options` so that the result says what was used. A field that
+    users set says how (mqcompare.settings): the CLI and the presets are made from it."""
 
-    stack: str
-    mode: str
-    producers: int = 10
-    messages: int = 1000
-    confirms: bool = False  # the libraries' default, and the write-up's
+    stack: str = setting("", "--stack", "Client stack.", "choice", choices=tuple(STACKS))
+    mode: str = setting("", "--mode", "Concurrency mode; each stack has a default.", "text")
+    producers: int = setting(
+        10, "--producers", "Producer threads or processes.", "int", key="producers",
+        minimum=1, maximum=1000,
+    )  # fmt: skip
+    messages: int = setting(
+        1000, "--messages", "Messages per producer.", "int", key="messages", minimum=1
+    )
+    confirms: bool = setting(
+        False, "--confirms/--no-confirms", "Publisher confirms (off: the libraries' default).",
+        "switch", key="confirms",
+    )  # fmt: skip
     # messages per second per producer, 0 = as fast as it goes; pacing stretches a small
     # run over its fault plan, as the write-up's slower producers were
-    rate: float = 0.0
-    faults: tuple[Fault, ...] = ()
-    broker: str = "auto"
-    consumer: str = ""  # library the counting consumer uses; "" = the stack's own
-    ack: str = "after"
+    rate: float = setting(
+        0.0, "--rate", "Messages per second per producer (0: as fast as it goes).", "float",
+        key="rate", minimum=0, zero="0: unpaced",
+    )  # fmt: skip
+    faults: tuple[Fault, ...] = setting((), "--fault", FAULT_HELP, "faults")
+    broker: str = setting(
+        "auto", "--broker",
+        "auto, local (private node), docker (a container), or amqp://user:pass@host:port/vhost.",
+        "text",
+    )  # fmt: skip
+    consumer: str = setting(
+        "", "--consumer",
+        "Another stack's counting consumer (e.g. kombu)  [default: the stack's own].", "text",
+    )  # fmt: skip
+    ack: str = setting(
+        "after", "--ack",
+        "Consumer acks: after (journal, then ack), before (ack, then journal), auto.",
+        "choice", key="ack", choices=ACK_MODES,
+    )  # fmt: skip
     # after: the consumer starts once the last producer has finished, so messages sit in
     # the queue through the faults (as when the write-up read its console afterwards)
-    consume: str = "during"
-    queue_type: str = "classic"
-    cluster: int = 1  # nodes of the private cluster the run starts (1: one node)
-    partition_handling: str = "pause_minority"
+    consume: str = setting(
+        "during", "--consume",
+        "during: the consumer runs while producers publish; after: it starts when the last "
+        "producer has finished (messages sit in the queue through the faults).",
+        "choice", key="consume", choices=CONSUME_MODES,
+    )  # fmt: skip
+    queue_type: str = setting(
+        "classic", "--queue",
+        "Queue type: classic, quorum (x-queue-type), or mirrored (classic with an ha-mode "
+        "policy; needs a broker mqcompare runs, and RabbitMQ before 4).",
+        "choice", key="queue", choices=QUEUE_TYPES,
+    )  # fmt: skip
+    cluster: int = setting(
+        1, "--cluster",
+        "Nodes of the private broker: 1, or a cluster of 3 or 5 (2 to 7) on loopback.",
+        "int", key="cluster", minimum=1, maximum=7,
+    )  # fmt: skip
+    partition_handling: str = setting(
+        "pause_minority", "--partition-handling", "A cluster's cluster_partition_handling.",
+        "choice", key="partition_handling", choices=PARTITION_HANDLING,
+    )  # fmt: skip
     # where clients connect on a cluster: producer p to node p mod N and the consumer to
     # another (spread), or all to the queue's leader, or all to its followers
-    clients: str = "spread"
-    prefetch: int = 100
+    clients: str = setting(
+        "spread", "--clients",
+        "Where clients connect on a cluster: spread (producer p on node p mod N, the "
+        "consumer on the last node), leader (all on the queue's leader), followers.",
+        "choice", key="clients", choices=CLIENT_PLACEMENTS,
+    )  # fmt: skip
+    prefetch: int = setting(
+        100, "--prefetch", "Consumer prefetch (0: unlimited).", "int", key="prefetch",
+        minimum=0, zero="0: unlimited",
+    )  # fmt: skip
+    work_ms: float = setting(
+        0.0, "--work-ms", "Simulated work per message in the consumer, in ms.", "float",
+        key="work_ms", minimum=0,
+    )  # fmt: skip
     # how long a producer keeps retrying one message; 0: give up at its first error
-    retry_budget_s: float = 15.0
-    drain_timeout_s: float = 60.0
-    publish_timeout_s: float = 600.0
+    retry_budget_s: float = setting(
+        15.0, "--retry-budget",
+        "How long a producer keeps retrying one message (0: give up at its first error).",
+        "duration", key="retry_budget", minimum=0, zero="0: give up at the first error",
+    )  # fmt: skip
+    drain_timeout_s: float = setting(
+        60.0, "--drain-timeout",
+        "How long to wait, after publishing and faults, for the queue to be empty and "
+        "what consumers hold to be acknowledged.",
+        "duration", key="drain_timeout", minimum=0.001,
+    )  # fmt: skip
+    publish_timeout_s: float = setting(
+        600.0, "--publish-timeout", "Producers give up on what is not published by then.",
+        "duration", key="publish_timeout", minimum=0.001,
+    )  # fmt: skip
     # publish `mandatory`, so that a message no queue takes comes back; None: as the
     # library does by default (off, where the broker drops it, and confirms it when
     # confirms are on; aio-pika's Exchange.publish is mandatory by default)
-    mandatory: bool | None = None
+    mandatory: bool | None = setting(
+        None, "--mandatory/--no-mandatory",
+        "Publish mandatory: a message no queue takes comes back and is journaled failed. "
+        "[default: the library's own: off (the broker drops it, and confirms it), aio-pika on]",
+        "maybe", key="mandatory",
+    )  # fmt: skip
     # the broker's delivery acknowledgement timeout for this run, in seconds (0: the
     # broker's own, 30 minutes): a consumer holding a message longer loses its channel
-    consumer_timeout_s: float = 0.0
+    consumer_timeout_s: float = setting(
+        0.0, "--consumer-timeout",
+        "The broker's delivery acknowledgement timeout for this run, e.g. 2s (0: the "
+        "broker's own, 30 min); a consumer holding a message longer loses its channel.",
+        "duration", key="consumer_timeout", minimum=0, zero="0: the broker's own",
+    )  # fmt: skip
     # producers that journal nothing for this long are stuck (a hang is a finding)
-    stall_timeout_s: float = 30.0
+    stall_timeout_s: float = setting(
+        30.0, "--stall-timeout",
+        "Producers that journal nothing for this long hang: they are stopped and reported.",
+        "duration", key="stall_timeout", minimum=0.001,
+    )  # fmt: skip
     run_id: str = field(default_factory=new_run_id)
     stack_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name, flag in (("producers", "--producers"), ("messages", "--messages")):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise BadInput(flag, f"must be a whole number of at least 1, got {value!r}")
-        if self.producers > 1000:
-            raise BadInput("--producers", f"at most 1000, got {self.producers}")
-        if self.ack not in ACK_MODES:
-            raise BadInput("--ack", f"{self.ack!r} is not one of {', '.join(ACK_MODES)}")
-        if self.consume not in CONSUME_MODES:
-            raise BadInput(
-                "--consume", f"{self.consume!r} is not one of {', '.join(CONSUME_MODES)}"
-            )
-        if self.queue_type not in QUEUE_TYPES:
-            raise BadInput("--queue", f"{self.queue_type!r} is not one of {', '.join(QUEUE_TYPES)}")
-        if not isinstance(self.cluster, int) or not 1 <= self.cluster <= 7:
-            raise BadInput("--cluster", f"must be 1 to 7 nodes, got {self.cluster!r}")
-        if self.partition_handling not in PARTITION_HANDLING:
-            raise BadInput(
-                "--partition-handling",
-                f"{self.partition_handling!r} is not one of {', '.join(PARTITION_HANDLING)}",
-            )
-        if self.clients not in CLIENT_PLACEMENTS:
-            raise BadInput(
-                "--clients", f"{self.clients!r} is not one of {', '.join(CLIENT_PLACEMENTS)}"
-            )
+        for name, s in SETTINGS.items():
+            if name not in ("stack", "faults"):  # the stack is checked when it is loaded
+                s.check(getattr(self, name))
         for fault in self.faults:
             check_nodes(fault, self.cluster)
-        if self.retry_budget_s < 0:
-            raise BadInput(
-                "--retry-budget",
-                f"must be 0 (give up at the first error) or more seconds, got "
-                f"{self.retry_budget_s:g}",
-            )
-        if not isinstance(self.rate, (int, float)) or self.rate < 0:
-            raise BadInput("--rate", f"must be 0 (unpaced) or more messages/s, got {self.rate!r}")
-        if self.prefetch < 0:
-            raise BadInput("--prefetch", f"must be 0 (unlimited) or more, got {self.prefetch}")
-        if self.consumer_timeout_s < 0:
-            raise BadInput(
-                "--consumer-timeout",
-                f"must be 0 (the broker's own) or more seconds, got {self.consumer_timeout_s:g}",
-            )
-        for name, flag in (
-            ("drain_timeout_s", "--drain-timeout"),
-            ("publish_timeout_s", "--publish-timeout"),
-            ("stall_timeout_s", "--stall-timeout"),
-        ):
-            if getattr(self, name) <= 0:
-                raise BadInput(flag, f"must be more than 0 seconds, got {getattr(self, name)}")
 
     @property
     def queue(self) -> str:
@@ -148,6 +191,8 @@ class RunSpec:
     def from_json(cls, data: dict[str, Any]) -> RunSpec:
         known = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known}
+        if "work_ms" not in data:  # a spec.json from before work_ms was a field of its own
+            kwargs["work_ms"] = float((data.get("stack_options") or {}).get("consumer_work_ms", 0))
         kwargs["faults"] = tuple(parse_fault(f) for f in data.get("faults", ()))
         return cls(**kwargs)
 
@@ -155,3 +200,7 @@ class RunSpec:
     def load(cls, run_dir: Path) -> RunSpec:
         """The spec a run directory was started with (its spec.json)."""
         return cls.from_json(json.loads((run_dir / "spec.json").read_text()))
+
+
+SETTINGS = settings(RunSpec)
+"""Every run setting users give, by RunSpec field (mqcompare.settings)."""

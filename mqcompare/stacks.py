@@ -261,7 +261,7 @@ class Stack:
             "--prefetch",
             str(spec.prefetch),
             "--work-ms",
-            str(spec.stack_options.get("consumer_work_ms", 0)),
+            str(spec.work_ms),
         ]
 
     def check(self, spec: Any) -> None:

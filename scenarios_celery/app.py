@@ -29,7 +29,7 @@ def app_settings(spec: Any) -> dict[str, Any]:
         **conf,
         # the same number of unacked messages in hand as every stack's consumer
         "prefetch_multiplier": max(1, spec.prefetch // concurrency) if spec.prefetch else 0,
-        "work_ms": float(opts.get("consumer_work_ms", 0)),
+        "work_ms": float(spec.work_ms),
         "publish_retry_policy": publish_policy(conf["publish_retry"], spec.retry_budget_s),
     }
 

@@ -58,7 +58,7 @@ class Journaling:
 
     def __init__(self, spec: Any, journal_dir: Path) -> None:
         self.spec, self.journal_dir = spec, journal_dir
-        self.work_s = float(spec.stack_options.get("consumer_work_ms", 0)) / 1000.0
+        self.work_s = spec.work_ms / 1000.0
         self.fails = int(spec.stack_options.get("task_fails", 0))
         self.busy = BusyMarker()
         self.journals: dict[int, JournalWriter] = {}

@@ -9,6 +9,7 @@ from typing import Any
 from mqcompare.stacks import Mode, Stack, mode_table
 from shared_clients.pyamqp import TCP_USER_TIMEOUT, blocked_loss
 
+
 class KombuStack(Stack):
     name = "kombu"
     library = "kombu"

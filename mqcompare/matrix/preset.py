@@ -21,44 +21,24 @@ from typing import Any
 from mqcompare.errors import BadInput
 from mqcompare.faults.plan import parse_fault
 from mqcompare.matrix.claims import PREDICATES, parse_predicate
-from mqcompare.spec import ACK_MODES, RunSpec, new_run_id
+from mqcompare.runner import validate
+from mqcompare.spec import SETTINGS, RunSpec, new_run_id
 from mqcompare.stacks import STACKS, all_options, load_stack, only_takers
-from mqcompare.units import parse_duration
 
 BUILTIN = ("quick", "seed", "full", "cluster", "issues")
 CELL_BROKERS = ("local", "docker")  # a cell's own broker, beside the matrix's --broker
 FLAG = "--preset"
 
-# cell keys: those that may be lists (crossed) and those that are single values
+# cell keys: those that may be lists (crossed), the run settings' preset keys (one value
+# each, mqcompare.settings; a duration goes to the cell's `timeouts`), the stacks' own
+# options, and the cell's own words
 _CROSSED = ("stack", "mode", "confirms", "ack", "faults")
 _PLURAL = {"stacks": "stack", "modes": "mode", "plans": "faults"}
-_SIZES = {"producers": int, "messages": int, "rate": float, "work_ms": float, "prefetch": int}
-_DURATIONS = {
-    "stall_timeout": "stall_timeout_s",
-    "drain_timeout": "drain_timeout_s",
-    "retry_budget": "retry_budget_s",
-    "publish_timeout": "publish_timeout_s",
-    "consumer_timeout": "consumer_timeout_s",
-}
+_SETTINGS = {s.key: s for s in SETTINGS.values() if s.key and s.key not in _CROSSED}
 _OPTIONS = tuple(all_options())  # the stacks' own options, each a cell key
 CELL_KEYS = (
-    *_CROSSED,
-    *_PLURAL,
-    *_SIZES,
-    *_DURATIONS,
-    *_OPTIONS,
-    "consume",
-    "broker",
-    "queue",
-    "cluster",
-    "partition_handling",
-    "clients",
-    "mandatory",
-    "claims",
-    "claim",
-    "note",
-    "intended",
-)
+    *_CROSSED, *_PLURAL, *_SETTINGS, *_OPTIONS, "broker", "claims", "claim", "note", "intended",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -104,27 +84,22 @@ class Cell:
     group: str = ""
 
     def spec(self) -> RunSpec:
-        timeouts: dict[str, Any] = dict(self.timeouts)  # the spec's *_timeout_s fields
+        """Its run's spec: a cell's field named by a setting's preset key is that setting;
+        its durations are in `timeouts`, by spec field."""
+        settings: dict[str, Any] = {
+            s.field: getattr(self, key) for key, s in _SETTINGS.items() if s.kind != "duration"
+        }
+        settings.update(self.timeouts)  # the spec's *_timeout_s fields
         return RunSpec(
             stack=self.stack,
             mode=self.mode,
-            producers=self.producers,
-            messages=self.messages,
             confirms=self.confirms,
-            rate=self.rate,
-            prefetch=self.prefetch,
-            faults=tuple(parse_fault(f) for f in self.faults),
             ack=self.ack,
-            consume=self.consume,
+            faults=tuple(parse_fault(f) for f in self.faults),
             broker=self.broker or "auto",
-            queue_type=self.queue,
-            cluster=self.cluster,
-            partition_handling=self.partition_handling,
-            clients=self.clients,
-            mandatory=self.mandatory,
             run_id=new_run_id(),
-            stack_options={"consumer_work_ms": self.work_ms, **self.options},
-            **timeouts,
+            stack_options=dict(self.options),
+            **settings,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -342,9 +317,30 @@ def _claim(raw: dict[str, Any], where: str) -> Claim:
 
 
 def _expand(raw: dict[str, Any], exp: Experiment, where: str) -> list[Cell]:
+    """The cells of one preset entry: every combination of its crossed keys."""
     _only(raw, CELL_KEYS, where)
     if isinstance(raw.get("queue"), list):  # queue types are crossed like stacks
         return [c for q in raw["queue"] for c in _expand({**raw, "queue": q}, exp, where)]
+    axes = _axes(raw, where)
+    common = _common(raw, axes["stack"], exp, where)
+    out: list[Cell] = []
+    for stack_name, mode, confirms, ack, plan in itertools.product(*(axes[k] for k in _CROSSED)):
+        if stack_name not in STACKS:
+            raise BadInput(FLAG, f"{where}: stack {stack_name!r}; allowed: {', '.join(STACKS)}")
+        stack = load_stack(stack_name)
+        if common.get("mandatory") and stack.no_mandatory and len(axes["stack"]) > 1:
+            continue  # a cell shared by several stacks: each that can publish mandatory
+        for m in _modes_of(stack, mode, len(axes["stack"]) > 1, where):
+            cell = _cell(stack_name, m, confirms, ack, plan, common, where)
+            question = (where, m if mode == "*" else mode, confirms, ack, plan, raw.get("queue"))
+            out.append(dataclasses.replace(cell, group=repr(question)))
+    if not out:
+        raise BadInput(FLAG, f"{where}: none of its stacks has any of its modes")
+    return out
+
+
+def _axes(raw: dict[str, Any], where: str) -> dict[str, list[Any]]:
+    """The crossed keys' values, each a list (a plural key or its singular)."""
     for plural, singular in _PLURAL.items():
         if plural in raw:
             if singular in raw:
@@ -359,147 +355,80 @@ def _expand(raw: dict[str, Any], exp: Experiment, where: str) -> list[Cell]:
         value = axes[key]
         axes[key] = value if isinstance(value, list) else [value]
     axes["faults"] = axes["faults"] or [[]]
-    claims = raw.get("claims", raw.get("claim", []))
-    claims = [claims] if isinstance(claims, str) else list(claims)
-    for cid in claims:
-        if cid not in exp.claims:
-            raise BadInput(FLAG, f"{where}: claim {cid!r} is not one of experiment {exp.id}'s")
-    sizes = {k: _number(raw, k, t, where) for k, t in _SIZES.items() if k in raw}
-    options = {k: raw[k] for k in _OPTIONS if k in raw}
-    for key in options:
-        if not set(all_options()[key][1]) & set(axes["stack"]):
-            raise BadInput(FLAG, f"{where}: {key}: {only_takers(key)}")
-    if "consume" in raw:  # checked with the rest of the spec by validate() below
-        sizes["consume"] = str(raw["consume"])
-    for key in ("queue", "partition_handling", "clients"):  # checked by validate() below
+    return axes
+
+
+def _common(raw: dict[str, Any], stacks: list[str], exp: Experiment, where: str) -> dict[str, Any]:
+    """What every cell of the entry shares: its settings (each parsed by its Setting),
+    durations as `timeouts`, its stacks' options, claims, broker, note, intent."""
+    common: dict[str, Any] = {"timeouts": {}, "experiment": exp.id}
+    for key, s in _SETTINGS.items():
         if key in raw:
-            sizes[key] = str(raw[key])
-    if "cluster" in raw:
-        sizes["cluster"] = raw["cluster"]
-    if "mandatory" in raw:
-        if not isinstance(raw["mandatory"], bool):
-            raise BadInput(FLAG, f"{where}: mandatory must be true or false")
-        sizes["mandatory"] = raw["mandatory"]
+            value = s.from_preset(raw[key], where)
+            if s.kind == "duration":
+                common["timeouts"][s.field] = value
+            else:
+                common[key] = value
+    common["options"] = {k: raw[k] for k in _OPTIONS if k in raw}
+    for key in common["options"]:
+        if not set(all_options()[key][1]) & set(stacks):
+            raise BadInput(FLAG, f"{where}: {key}: {only_takers(key)}")
     if "broker" in raw:
         if raw["broker"] not in CELL_BROKERS:
             raise BadInput(
                 FLAG, f"{where}: broker {raw['broker']!r}; allowed: {', '.join(CELL_BROKERS)}"
             )
-        sizes["broker"] = raw["broker"]
-    timeouts = {
-        attr: parse_duration(str(raw[key]), f"{FLAG} {where}: {key}")
-        for key, attr in _DURATIONS.items()
-        if key in raw
-    }
-    out: list[Cell] = []
-    for stack_name, mode, confirms, ack, plan in itertools.product(*(axes[k] for k in _CROSSED)):
-        if stack_name not in STACKS:
-            raise BadInput(FLAG, f"{where}: stack {stack_name!r}; allowed: {', '.join(STACKS)}")
-        stack = load_stack(stack_name)
-        if sizes.get("mandatory") and stack.no_mandatory and len(axes["stack"]) > 1:
-            continue  # a cell shared by several stacks: each that can publish mandatory
-        modes = (
-            [stack.default_mode]
-            if mode == "default"
-            else (list(stack.modes) if mode == "*" else [mode])
-        )
-        for m in modes:
-            if m not in stack.modes:
-                # a mode list shared by several stacks: each takes the modes it has
-                if len(axes["stack"]) > 1:
-                    continue
-                raise BadInput(
-                    FLAG,
-                    f"{where}: {stack_name} has no mode {m!r}; "
-                    f"allowed: {', '.join(stack.modes)}, default, *",
-                )
-            cell = _cell(
-                stack_name,
-                m,
-                confirms,
-                ack,
-                options,
-                plan,
-                exp,
-                sizes,
-                timeouts,
-                claims,
-                str(raw.get("note", "")),
-                where,
+        common["broker"] = raw["broker"]
+    claims = raw.get("claims", raw.get("claim", []))
+    common["claims"] = tuple([claims] if isinstance(claims, str) else claims)
+    for cid in common["claims"]:
+        if cid not in exp.claims:
+            raise BadInput(FLAG, f"{where}: claim {cid!r} is not one of experiment {exp.id}'s")
+    common["note"] = str(raw.get("note", ""))
+    common["intended"] = str(raw.get("intended", ""))
+    return common
+
+
+def _modes_of(stack: Any, mode: str, shared: bool, where: str) -> list[str]:
+    """The modes `mode` names for `stack` (default, *, or one); a mode list shared by
+    several stacks: each takes the modes it has."""
+    modes = (
+        [stack.default_mode]
+        if mode == "default"
+        else (list(stack.modes) if mode == "*" else [mode])
+    )
+    for m in modes:
+        if m not in stack.modes and not shared:
+            raise BadInput(
+                FLAG,
+                f"{where}: {stack.name} has no mode {m!r}; "
+                f"allowed: {', '.join(stack.modes)}, default, *",
             )
-            question = (where, m if mode == "*" else mode, confirms, ack, plan, raw.get("queue"))
-            out.append(
-                dataclasses.replace(
-                    cell, group=repr(question), intended=str(raw.get("intended", ""))
-                )
-            )
-    if not out:
-        raise BadInput(FLAG, f"{where}: none of its stacks has any of its modes")
-    return out
+    return [m for m in modes if m in stack.modes]
 
 
 def _cell(
-    stack: str,
-    mode: str,
-    confirms: Any,
-    ack: Any,
-    options: dict[str, Any],
-    plan: Any,
-    exp: Experiment,
-    sizes: dict[str, Any],
-    timeouts: dict[str, float],
-    claims: list[str],
-    note: str,
-    where: str,
+    stack: str, mode: str, confirms: Any, ack: Any, plan: Any, common: dict[str, Any], where: str
 ) -> Cell:
     confirms = False if confirms is None else confirms
-    if not isinstance(confirms, bool):
-        raise BadInput(FLAG, f"{where}: confirms must be true or false, got {confirms!r}")
     ack = ack or "after"
-    if ack not in ACK_MODES:
-        raise BadInput(FLAG, f"{where}: ack {ack!r}; allowed: {', '.join(ACK_MODES)}")
-    # a cell shared by several stacks: each takes the options it has
-    try:
-        options = load_stack(stack).option_values(options, by_key=True)
-    except BadInput as exc:
-        raise BadInput(FLAG, f"{where}: {exc}") from None
+    for key, value in (("confirms", confirms), ("ack", ack)):
+        SETTINGS[key].from_preset(value, where)
     if not isinstance(plan, list) or not all(isinstance(f, str) for f in plan):
         raise BadInput(FLAG, f'{where}: faults is a list like ["restart@1s:2s"]')
-    for f in plan:
-        try:
-            parse_fault(f)
-        except BadInput as exc:
-            raise BadInput(FLAG, f"{where}: {exc}") from None
-    cell = Cell(
-        id="",
-        experiment=exp.id,
-        stack=stack,
-        mode=mode,
-        confirms=confirms,
-        ack=ack,
-        options=options,
-        faults=tuple(plan),
-        timeouts=timeouts,
-        claims=tuple(claims),
-        note=note,
-        **sizes,
-    )
-    from mqcompare.runner import validate  # the runner's own checks of mode and faults
-
     try:
-        validate(cell.spec())
+        for f in plan:
+            parse_fault(f)
+        # a cell shared by several stacks: each takes the options it has
+        options = load_stack(stack).option_values(common["options"], by_key=True)
+        cell = Cell(
+            id="", stack=stack, mode=mode, confirms=confirms, ack=ack, faults=tuple(plan),
+            **{**common, "options": options},
+        )  # fmt: skip
+        validate(cell.spec())  # the runner's own checks of mode and faults
     except BadInput as exc:
         raise BadInput(FLAG, f"{where}: {exc}") from None
     return cell
-
-
-def _number(raw: dict[str, Any], key: str, kind: type, where: str) -> Any:
-    value = raw[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise BadInput(FLAG, f"{where}: {key} must be a number of 0 or more, got {value!r}")
-    if kind is int and (not isinstance(value, int) or value < 1):
-        raise BadInput(FLAG, f"{where}: {key} must be a whole number of at least 1")
-    return kind(value)
 
 
 def _only(table: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:

@@ -95,7 +95,7 @@ class PublishContract:
     def test_the_drain_waits_for_what_a_slow_consumer_holds(self, run: Any) -> None:
         """The queue is empty long before a consumer has worked through the batch it
         prefetched: the run waits for those messages to be acknowledged, and loses none."""
-        r = run(self.stack, producers=1, messages=4, stack_options={"consumer_work_ms": 1200})
+        r = run(self.stack, producers=1, messages=4, work_ms=1200)
         assert r["counts"]["unique"] == 4, r["counts"]
         assert r["verdict"]["valid"], r["counts"]
         assert r["drain"] == {"complete": True, "left_in_queue": 0, "unacked": 0}

@@ -35,8 +35,7 @@ def assert_no_loss(r: dict[str, Any]) -> None:
 
 def with_work(ack: dict[str, Any], work_ms: float) -> dict[str, Any]:
     """Spec fields: an ack policy plus simulated consumer work."""
-    opts = {**ack.get("stack_options", {}), "consumer_work_ms": work_ms}
-    return {**ack, "stack_options": opts}
+    return {**ack, "work_ms": work_ms}
 
 
 @pytest.mark.broker
@@ -247,7 +246,7 @@ class ProtectionsContract:
             prefetch=1,  # one at a time, as a worker that takes one long task
             consumer_timeout_s=1.0,
             drain_timeout_s=8.0,
-            stack_options={"consumer_work_ms": 2500},
+            work_ms=2500,
         )
         c = r["counts"]
         assert c["redelivered"] >= 1, c

@@ -19,7 +19,8 @@ def kill_twice(run: Any, **celery: Any) -> dict[str, Any]:
     r = run(
         "celery",
         faults=["worker-kill@1s", "worker-kill@2s"],
-        stack_options={"consumer_work_ms": 20, **celery},
+        work_ms=20,
+        stack_options={**celery},
         **TASKS,
     )
     assert [f["kind"] for f in r["faults"]] == ["worker-kill", "worker-kill"]
@@ -47,7 +48,8 @@ class TestCeleryFaults(FaultContract, ProtectionsContract, PyAmqpSocketContract)
         r = run(
             "celery",
             faults=["consumer-kill@2s"],
-            stack_options={"consumer_work_ms": 50, "acks_late": False},
+            work_ms=50,
+            stack_options={"acks_late": False},
             producers=4,
             messages=100,  # 400 tasks of 50 ms on 2 processes: 10 s of work
         )
@@ -78,7 +80,8 @@ class TestCeleryFaults(FaultContract, ProtectionsContract, PyAmqpSocketContract)
             "celery",
             confirms=True,
             faults=["worker-crash@1s"],
-            stack_options={"consumer_work_ms": 5, "acks_late": True},
+            work_ms=5,
+            stack_options={"acks_late": True},
             **TASKS,
         )
         the_fault(r, "worker-crash")

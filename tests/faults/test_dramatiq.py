@@ -28,7 +28,7 @@ class TestDramatiqFaults(FaultContract, ProtectionsContract):
             confirms=True,
             prefetch=200,
             faults=[self.consumer_kill],
-            stack_options={"consumer_work_ms": self.work_ms},
+            work_ms=self.work_ms,
             **PACED,
         )
         the_fault(r, "consumer-kill")
@@ -40,7 +40,7 @@ class TestDramatiqFaults(FaultContract, ProtectionsContract):
             self.stack,
             confirms=True,
             faults=["worker-kill@1s"],
-            stack_options={"consumer_work_ms": 20},
+            work_ms=20,
             **TASKS,
         )
         f = the_fault(r, "worker-kill")

@@ -191,7 +191,7 @@ def test_full_covers_every_mode_confirms_and_fault_kind() -> None:
     [
         (('claim = "nothing-lost"', 'claim = "made-up"'), "made-up"),
         (("confirms = [false, true]", 'confirms = "sometimes"'), "confirms"),
-        (("confirms = [false, true]", 'consume = "later"'), "--consume"),
+        (("confirms = [false, true]", 'consume = "later"'), "consume: 'later'"),
         (('stacks = ["pika", "kombu"]', 'stacks = ["zeromq"]'), "zeromq"),
         (('stacks = ["pika", "kombu"]', 'stack = "pika"\nmode = "sideways"'), "sideways"),
         (('expect = ["no-loss"]', 'expect = ["no-bugs"]'), "no-bugs"),
