@@ -48,7 +48,7 @@ def bare_round(node: LocalNode, producers: int, messages: int) -> float:
         options = CeleryStack().settings(spec)
         (run_dir / "spec.json").write_text(json.dumps(spec.to_json() | {"stack_options": options}))
         argv = CeleryStack().consumer_argv(spec, 0, run_dir / "journal")
-        argv[argv.index("scenarios_celery.consumer")] = "celery_bare_worker"
+        argv[argv.index("scenarios_celery.worker")] = "celery_bare_worker"
         log = run_dir / "worker.log"
         env = {
             **os.environ,

@@ -51,6 +51,9 @@ STACKS = {
 
 URL_ENV = "MQCOMPARE_URL"  # every child gets the broker URL (and its password) this way
 RUN_DIR_ENV = "MQCOMPARE_RUN_DIR"  # and the run directory (spec.json, journal/)
+# the heartbeat of every client that sends them (pika, aio-pika, dramatiq through pika):
+# a dead peer is noticed in seconds (kombu's clients send none, its default)
+CLIENT_HEARTBEAT_S = 10
 
 RetryHook = Callable[[int, int, BaseException], None]
 """What a stack that retries by itself calls just before it publishes the same message
@@ -240,8 +243,12 @@ class Stack:
         return dict(self._import("publish").settings(spec))
 
     def consumer_argv(self, spec: Any, n: int, journal: Path) -> list[str]:
-        """The command of consumer process n; it journals to `journal` (a counting
-        consumer) or into the run directory's journal/ (a worker's processes)."""
+        """The command of consumer process n: the counting consumer with this stack's
+        consumer.py (`consume`), journaling to `journal`; or the worker its consumer.py
+        launches (`worker_argv`), whose processes journal into the run's journal/."""
+        if self.worker:
+            argv: list[str] = self._import("consumer").worker_argv(spec, n)
+            return argv
         return [
             sys.executable,
             "-m",

@@ -10,7 +10,9 @@ import aio_pika
 from aio_pika.abc import AbstractConnection, AbstractRobustConnection
 from yarl import URL
 
-HEARTBEAT_S = 10  # as the pika stack: a dead peer is noticed in seconds
+from mqcompare.stacks import CLIENT_HEARTBEAT_S
+
+HEARTBEAT_S = CLIENT_HEARTBEAT_S
 CONNECT_TIMEOUT_S = 5
 RECONNECT_INTERVAL_S = 1.0  # connect_robust's pause between attempts (its default is 5 s)
 

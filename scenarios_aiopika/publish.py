@@ -12,7 +12,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection
 from pamqp.commands import Basic
 
 from mqcompare.envelope import message_id
-from mqcompare.stacks import NotSent, producer_url
+from mqcompare.stacks import CONFIRM_WINDOW, NotSent, producer_url
 from scenarios_aiopika.connect import HEARTBEAT_S, RECONNECT_INTERVAL_S, connect, connect_robust
 
 # Raised before the frame left (a closed channel), or the broker said no (a nack; with
@@ -116,7 +116,7 @@ class Session:
     def __init__(self, spec: Any, url: str, robust: bool = False) -> None:
         self.spec, self.url = spec, url
         self.sender = _Sender(spec)
-        self.window = int(spec.stack_options.get("confirm_window", 1))
+        self.window = CONFIRM_WINDOW.value(spec.stack_options)
         self.shared = _Connection(url, robust)
         self.channel: ChannelPublisher | None = None  # shared-channel's one channel
 
@@ -159,7 +159,7 @@ def settings(spec: Any) -> dict[str, Any]:
         "mandatory": spec.mandatory is not False,
         "on_return_raises": False,
         "heartbeat_s": HEARTBEAT_S,
-        "confirm_window": int(spec.stack_options.get("confirm_window", 1)),
+        "confirm_window": CONFIRM_WINDOW.value(spec.stack_options),
         **({"reconnect_interval_s": RECONNECT_INTERVAL_S} if spec.mode == "robust" else {}),
         "retry": f"publish again, up to {spec.retry_budget_s:g} s per message",
     }

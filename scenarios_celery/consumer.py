@@ -1,21 +1,36 @@
-"""celery's consumer side, a real worker: `celery -A scenarios_celery.consumer worker ...`
-(CeleryStack.consumer_argv). The run's app is read from the run directory and the broker
-URL from the environment, as the runner starts it; each pool process journals what it runs."""
+"""celery's consumer side is a worker it launches: `celery -A scenarios_celery.worker worker`
+(worker.py holds the run's app); each pool process journals what it runs."""
 
 from __future__ import annotations
 
-import os
-import signal
-from pathlib import Path
+import sys
+from typing import Any
 
-from celery import signals
+from scenarios_celery.stack import CeleryStack
 
-from mqcompare.consumer_state import mark_ready
-from mqcompare.orphan import watch_parent
-from mqcompare.stacks import RUN_DIR_ENV, URL_ENV
-from scenarios_celery.app import app_for_run
+STACK = CeleryStack()
 
-# warm shutdown, as on the runner's own SIGTERM, if the runner dies without stopping us
-watch_parent(lambda: os.kill(os.getpid(), signal.SIGTERM))
-signals.worker_ready.connect(lambda **_: mark_ready(), weak=False)
-app = app_for_run(Path(os.environ[RUN_DIR_ENV]), os.environ.pop(URL_ENV, ""))
+
+def worker_argv(spec: Any, n: int) -> list[str]:
+    """The worker; each of its pool processes journals into journal's folder."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "scenarios_celery.worker",
+        "worker",
+        "-P",
+        "prefork",
+        "-c",
+        str(STACK.option(spec.stack_options, "concurrency")),
+        "-Q",
+        spec.queue,
+        "-n",
+        f"mqc{n}-{spec.run_id}@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "--loglevel",
+        "INFO",
+    ]

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 from mqcompare.stacks import Mode, Stack, StackOption, mode_table
@@ -57,30 +55,6 @@ class CeleryStack(Stack):
         ),
         TCP_USER_TIMEOUT,
     )
-
-    def consumer_argv(self, spec: Any, n: int, journal: Path) -> list[str]:
-        """The worker; each of its pool processes journals into journal's folder."""
-        return [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "scenarios_celery.consumer",
-            "worker",
-            "-P",
-            "prefork",
-            "-c",
-            str(self.option(spec.stack_options, "concurrency")),
-            "-Q",
-            spec.queue,
-            "-n",
-            f"mqc{n}-{spec.run_id}@%h",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--loglevel",
-            "INFO",
-        ]
 
     def explain(self, result: dict[str, Any]) -> list[str]:
         """Why celery lost or duplicated what it did, in the words of its documentation."""

@@ -19,18 +19,18 @@ from dramatiq.middleware import CurrentMessage, Middleware, Retries
 
 from mqcompare.consumer_state import BusyMarker, mark_ready
 from mqcompare.journal import JournalWriter
+from scenarios_dramatiq.connect import broker_url
+from scenarios_dramatiq.stack import MAX_RETRIES, TASK_FAILS
 
 ACTOR = "mqcompare_task"
 RETRY_BACKOFF_MS = 100
-HEARTBEAT_S = 10  # as the pika stack (dramatiq publishes through pika)
 
 
 class RunBroker(RabbitmqBroker):
     """RabbitmqBroker declaring the run's queue with the run's arguments as well."""
 
     def __init__(self, url: str, confirms: bool, arguments: dict[str, Any]) -> None:
-        urls = [_with_heartbeat(u) for u in url.split(";")]
-        super().__init__(url=urls if len(urls) > 1 else urls[0], confirm_delivery=confirms)
+        super().__init__(url=broker_url(url), confirm_delivery=confirms)
         self.run_arguments = arguments
 
     def _build_queue_arguments(self, queue_name: str) -> dict[str, Any]:
@@ -38,17 +38,12 @@ class RunBroker(RabbitmqBroker):
         return {**arguments, **self.run_arguments}
 
 
-def _with_heartbeat(url: str) -> str:
-    return url + ("&" if "?" in url else "?") + f"heartbeat={HEARTBEAT_S}"
-
-
 def settings(spec: Any) -> dict[str, Any]:
-    opts = spec.stack_options
     return {
         "confirm_delivery": spec.confirms,
-        "max_retries": int(opts.get("max_retries", 20)),
+        "max_retries": MAX_RETRIES.value(spec.stack_options),
         "min_backoff_ms": RETRY_BACKOFF_MS,
-        "task_fails": int(opts.get("task_fails", 0)),
+        "task_fails": TASK_FAILS.value(spec.stack_options),
     }
 
 
@@ -59,7 +54,7 @@ class Journaling:
     def __init__(self, spec: Any, journal_dir: Path) -> None:
         self.spec, self.journal_dir = spec, journal_dir
         self.work_s = spec.work_ms / 1000.0
-        self.fails = int(spec.stack_options.get("task_fails", 0))
+        self.fails = TASK_FAILS.value(spec.stack_options)
         self.busy = BusyMarker()
         self.journals: dict[int, JournalWriter] = {}
         self.lock = threading.Lock()
@@ -108,7 +103,7 @@ def make(spec: Any, url: str, journal_dir: Path | None = None) -> tuple[RunBroke
     actor = dramatiq.actor(
         actor_name=ACTOR,
         queue_name=spec.queue,
-        max_retries=int(spec.stack_options.get("max_retries", 20)),
+        max_retries=MAX_RETRIES.value(spec.stack_options),
         broker=broker,
     )(fn)
     return broker, actor

@@ -9,8 +9,9 @@ import dramatiq
 
 from mqcompare.envelope import decode
 from mqcompare.stacks import RetryHook, producer_url
-from scenarios_dramatiq.app import HEARTBEAT_S, make
+from scenarios_dramatiq.app import make
 from scenarios_dramatiq.app import settings as app_settings
+from scenarios_dramatiq.connect import HEARTBEAT_S
 
 
 class Sender:

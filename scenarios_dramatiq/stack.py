@@ -4,11 +4,24 @@ returns, retries a task that raised, and dead-letters one whose retries are spen
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 from mqcompare.stacks import Mode, Stack, StackOption, mode_table
+
+MAX_RETRIES = StackOption(
+    "max_retries",
+    "--max-retries",
+    "dramatiq retries of a task that raised (0: dead-lettered at once)",
+    20,
+    minimum=0,
+)
+TASK_FAILS = StackOption(
+    "task_fails",
+    "--task-fails",
+    "the task raises on its first N tries of every message (to exercise retries)",
+    0,
+    minimum=0,
+)
 
 
 class DramatiqStack(Stack):
@@ -43,36 +56,9 @@ class DramatiqStack(Stack):
     options = (
         StackOption("processes", "--processes", "dramatiq worker processes", 1),
         StackOption("threads", "--threads", "worker threads per dramatiq process", 2),
-        StackOption(
-            "max_retries",
-            "--max-retries",
-            "dramatiq retries of a task that raised (0: dead-lettered at once)",
-            20,
-            minimum=0,
-        ),
-        StackOption(
-            "task_fails",
-            "--task-fails",
-            "the task raises on its first N tries of every message (to exercise retries)",
-            0,
-            minimum=0,
-        ),
+        MAX_RETRIES,
+        TASK_FAILS,
     )
-
-    def consumer_argv(self, spec: Any, n: int, journal: Path) -> list[str]:
-        """The worker; each of its processes journals into journal's folder."""
-        return [
-            sys.executable,
-            "-m",
-            "dramatiq",
-            "scenarios_dramatiq.consumer",
-            "--processes",
-            str(self.option(spec.stack_options, "processes")),
-            "--threads",
-            str(self.option(spec.stack_options, "threads")),
-            "--queues",
-            spec.queue,
-        ]
 
     def ack_policy(self, spec: dict[str, Any]) -> str:
         opts = spec.get("stack_options", {})

@@ -13,7 +13,6 @@ from kombu import Producer
 
 from mqcompare.envelope import message_id
 from mqcompare.stacks import RetryHook, producer_url
-from shared_clients.kombu_attempts import Attempts
 from scenarios_kombu.connect import (
     CONFIRM_TIMEOUT_S,
     HEARTBEAT_S,
@@ -22,6 +21,7 @@ from scenarios_kombu.connect import (
     retry_policy,
     tcp_user_timeout_ms,
 )
+from shared_clients.kombu_attempts import Attempts
 
 
 class KombuPublisher:

@@ -15,7 +15,7 @@ import pika.exceptions as px
 from pika.adapters.asyncio_connection import AsyncioConnection
 
 from mqcompare.envelope import message_id
-from mqcompare.stacks import NotSent, producer_url
+from mqcompare.stacks import CONFIRM_WINDOW, NotSent, producer_url
 from scenarios_pika.connect import SOCKET_TIMEOUT_S, parameters
 
 OPEN_TIMEOUT_S = SOCKET_TIMEOUT_S * 2
@@ -176,7 +176,7 @@ class Link:
 class Session:
     def __init__(self, spec: Any, url: str) -> None:
         self.spec, self.url = spec, url
-        self.window = int(spec.stack_options.get("confirm_window", 1))
+        self.window = CONFIRM_WINDOW.value(spec.stack_options)
 
     async def publisher(self, p: int) -> Link:
         spec = self.spec

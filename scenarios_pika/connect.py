@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pika
 
+from mqcompare.stacks import CLIENT_HEARTBEAT_S
+
 # A publish during a resource alarm, or a dead peer, must end in an error, not a hang.
-HEARTBEAT_S = 10
+HEARTBEAT_S = CLIENT_HEARTBEAT_S
 BLOCKED_TIMEOUT_S = 30
 SOCKET_TIMEOUT_S = 3
 

@@ -11,7 +11,7 @@ import pika
 import pika.exceptions as px
 
 from mqcompare.envelope import message_id
-from mqcompare.stacks import NotSent, RetryHook, producer_url
+from mqcompare.stacks import CONFIRM_WINDOW, NotSent, RetryHook, producer_url
 from scenarios_pika.asyncio_publish import asyncio_adapter as asyncio_adapter
 from scenarios_pika.connect import HEARTBEAT_S, connect
 
@@ -228,7 +228,7 @@ def settings(spec: Any) -> dict[str, Any]:
         "mandatory": bool(spec.mandatory),
         "heartbeat_s": HEARTBEAT_S,
         **(
-            {"confirm_window": int(spec.stack_options.get("confirm_window", 1))}
+            {"confirm_window": CONFIRM_WINDOW.value(spec.stack_options)}
             if spec.mode == "asyncio-adapter"
             else {}
         ),

@@ -16,7 +16,7 @@ from mqcompare.matrix.preset import Cell, Experiment, Preset
 from mqcompare.matrix.summary import CellSummary, ack_text
 from mqcompare.report import protections_text
 from mqcompare.spec import ACK_MODES
-from mqcompare.stacks import STACKS, load_stack, options_text
+from mqcompare.stacks import CONFIRM_WINDOW, STACKS, load_stack, options_text
 
 # the words a cell's setting is told in, in reading order; a label keeps those that differ
 ALWAYS = ("faults", "confirms")  # named even when every row of an experiment shares them
@@ -25,7 +25,7 @@ ALWAYS = ("faults", "confirms")  # named even when every row of an experiment sh
 def words(cell: Cell, ack: str = "") -> dict[str, str]:
     """A cell's setting, piece by piece ('' where it is the usual)."""
     stack = load_stack(cell.stack) if cell.stack in STACKS else None
-    window = int(cell.options.get("confirm_window", 1))
+    window = int(CONFIRM_WINDOW.value(cell.options))
     budget = cell.timeouts.get("retry_budget_s")
     mode = "" if stack is not None and cell.mode == stack.default_mode else cell.mode
     return {

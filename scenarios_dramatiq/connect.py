@@ -1,0 +1,15 @@
+"""How every dramatiq client of a run connects: dramatiq's RabbitmqBroker over pika, given
+the run's URL (a cluster's nodes, `;`-separated, become pika's list of nodes to try) with
+the heartbeat every stack's clients send."""
+
+from __future__ import annotations
+
+from mqcompare.stacks import CLIENT_HEARTBEAT_S
+
+HEARTBEAT_S = CLIENT_HEARTBEAT_S
+
+
+def broker_url(url: str) -> str | list[str]:
+    """RabbitmqBroker's `url`: one URL, or the list of a cluster's, each with its heartbeat."""
+    urls = [u + ("&" if "?" in u else "?") + f"heartbeat={HEARTBEAT_S}" for u in url.split(";")]
+    return urls if len(urls) > 1 else urls[0]
