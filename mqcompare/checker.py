@@ -1,7 +1,8 @@
 """Journals in, verdict out. The model is Jepsen's total-queue checker: what an
 application was told was sent *must* come out; anything else is reported by name.
 
-Every count is defined in DESIGN.md ("Words"); this module is its executable form."""
+Every count is defined in docs/architecture.md ("Words"); this module is its executable
+form. Fault spans are judged in spans.py, each with its kind's own analysis."""
 
 from __future__ import annotations
 
@@ -14,8 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from mqcompare.faults.kind import Evidence
-from mqcompare.faults.registry import KINDS
 from mqcompare.journal import JournalError, check_header, journal_files, read_records
+from mqcompare.result import (
+    Anomalies,
+    CheckResult,
+    Counts,
+    Throughput,
+    Timeline,
+    Verdict,
+    Windows,
+)
+from mqcompare.spans import analyse, fault_spans, window
 
 RESULT_FORMAT = "mqcompare.result/1"
 SAMPLE = 20  # ids listed per anomaly, so a reader can go and look at them
@@ -183,7 +193,7 @@ def _rate(count: int, start: float, end: float) -> float:
     return round(count / span, 1) if count and span > 0 else 0.0
 
 
-def check_files(files: list[Path]) -> dict[str, Any]:
+def check_files(files: list[Path]) -> CheckResult:
     """The result (counts, verdict, errors, throughput, latency) of a set of journals."""
     h = _History()
     # Millions of small tuples and no cycles: the cyclic collector would only rescan them.
@@ -193,82 +203,76 @@ def check_files(files: list[Path]) -> dict[str, Any]:
         for path in files:
             h.read(path)
         result = _result(h)
-        _analyse(result["faults"], Evidence(h.ok_times, h.raised_times, h.lost, files, h.base))
+        analyse(result["faults"], Evidence(h.ok_times, h.raised_times, h.lost, files, h.base))
         return result
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _result(h: _History) -> dict[str, Any]:
+def _result(h: _History) -> CheckResult:
+    """The verdict of a history: its counts, spans, throughput, latency and timeline."""
+    counts, anomalies = _counts(h)
+    valid = counts["lost"] == 0 and counts["unexpected"] == 0
+    t0 = h.first_invoke if h.attempted else h.first_t
+    h.base = t0 if t0 != float("inf") else 0.0
+    windows = Windows(
+        publishing=window(h.first_invoke, h.last_outcome, h.base),
+        delivering=window(min(h.first_delivery.values(), default=0.0), h.last_deliver, h.base),
+    )
+    return CheckResult(
+        format=RESULT_FORMAT,
+        run_id=",".join(sorted(r for r in h.run_ids if r)),
+        counts=counts,
+        verdict=Verdict(valid=valid, exactly_once=valid and counts["duplicated"] == 0),
+        errors=dict(sorted(h.errors.items(), key=lambda kv: -kv[1])),
+        throughput=Throughput(
+            publish_per_s=_rate(len(h.acked), h.first_invoke, h.last_ok),
+            deliver_per_s=_rate(h.delivered, h.first_invoke, h.last_deliver),
+        ),
+        latency_ms=_percentiles(h.latencies, (50, 95, 99)),
+        faults=fault_spans(h.faults, h.base, windows),
+        windows=windows,
+        timeline=timeline(h.ok_times, h.first_delivery.values(), h.raised_times, h.base),
+        duration_s=round(h.last_t - h.first_t, 3) if h.last_t >= h.first_t else 0.0,
+        anomalies=anomalies,
+    )
 
+
+def _counts(h: _History) -> tuple[Counts, Anomalies]:
+    """Per message id (docs/architecture.md, "Words"): what was lost, recovered,
+    unexpected, duplicated; and a sample of the ids of each."""
     delivered_ids = h.deliveries.keys()
     unacked = h.attempted - h.acked
-    lost = h.acked - delivered_ids
-    h.lost = lost
+    h.lost = lost = h.acked - delivered_ids
     recovered = unacked & delivered_ids
     unexpected = delivered_ids - h.attempted
     duplicated = {k for k, n in h.deliveries.items() if n > 1 and k in h.attempted}
     failed = sum(1 for k in unacked if h.last.get(k) == _FAILED)
-
-    counts = {
-        "attempted": len(h.attempted),
-        "acknowledged": len(h.acked),
-        "failed": failed,
-        "unknown": len(unacked) - failed,
-        "delivered": h.delivered,
-        "unique": len(h.deliveries),
-        "lost": len(lost),
-        "recovered": len(recovered),
-        "unexpected": len(unexpected),
-        "duplicated": len(duplicated),
-        "extra_deliveries": h.delivered - len(h.deliveries),
-        "redelivered": h.redelivered,
-        "not_delivered_unacknowledged": len(unacked - delivered_ids),
-        "reordered": _reordered(h.first_delivery),
-        "torn_lines": h.torn,
-    }
-    valid = counts["lost"] == 0 and counts["unexpected"] == 0
-    t0 = h.first_invoke if h.attempted else h.first_t
-    base = t0 if t0 != float("inf") else 0.0
-    windows = {
-        "publishing": _window(h.first_invoke, h.last_outcome, base),
-        "delivering": _window(min(h.first_delivery.values(), default=0.0), h.last_deliver, base),
-    }
-    h.base = base
-    faults = _fault_spans(h.faults, base, windows)
-    return {
-        "format": RESULT_FORMAT,
-        "run_id": ",".join(sorted(r for r in h.run_ids if r)),
-        "counts": counts,
-        "verdict": {"valid": valid, "exactly_once": valid and counts["duplicated"] == 0},
-        "errors": dict(sorted(h.errors.items(), key=lambda kv: -kv[1])),
-        "throughput": {
-            "publish_per_s": _rate(len(h.acked), h.first_invoke, h.last_ok),
-            "deliver_per_s": _rate(h.delivered, h.first_invoke, h.last_deliver),
-        },
-        "latency_ms": _percentiles(h.latencies, (50, 95, 99)),
-        "faults": faults,
-        "windows": windows,
-        "timeline": timeline(h.ok_times, h.first_delivery.values(), h.raised_times, base),
-        "duration_s": round(h.last_t - h.first_t, 3) if h.last_t >= h.first_t else 0.0,
-        "anomalies": {
-            "lost": _sample(lost),
-            "duplicated": _sample(duplicated),
-            "recovered": _sample(recovered),
-            "unexpected": _sample(unexpected),
-        },
-    }
-
-
-def _analyse(spans: list[dict[str, Any]], evidence: Evidence) -> None:
-    """Each fault kind's own analysis of its spans (its registry entry's `analyse`): what
-    the producers did while an alarm blocked them, when a deleted queue's lost messages
-    were published, ..."""
-    for span in spans:
-        kind = KINDS.get(span["kind"])
-        if kind is not None and kind.analyse is not None:
-            kind.analyse(span, evidence)
+    counts = Counts(
+        attempted=len(h.attempted),
+        acknowledged=len(h.acked),
+        failed=failed,
+        unknown=len(unacked) - failed,
+        delivered=h.delivered,
+        unique=len(h.deliveries),
+        lost=len(lost),
+        recovered=len(recovered),
+        unexpected=len(unexpected),
+        duplicated=len(duplicated),
+        extra_deliveries=h.delivered - len(h.deliveries),
+        redelivered=h.redelivered,
+        not_delivered_unacknowledged=len(unacked - delivered_ids),
+        reordered=_reordered(h.first_delivery),
+        torn_lines=h.torn,
+    )
+    anomalies = Anomalies(
+        lost=_sample(lost),
+        duplicated=_sample(duplicated),
+        recovered=_sample(recovered),
+        unexpected=_sample(unexpected),
+    )
+    return counts, anomalies
 
 
 TIMELINE_BINS = 120  # at most: a chart's width in points, about
@@ -277,7 +281,7 @@ NICE_BINS_S = (0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 def timeline(
     oks: Iterable[float], delivered: Iterable[float], raised: Iterable[float], base: float
-) -> dict[str, Any]:
+) -> Timeline:
     """Publishes acknowledged, messages first delivered and errors raised, counted per bin
     of `bin_s` seconds from `base` (the first publish): what a run's timeline draws."""
     oks, delivered, raised = list(oks), list(delivered), list(raised)
@@ -294,130 +298,12 @@ def timeline(
                 bins[i] += 1
         return bins
 
-    return {
-        "bin_s": bin_s,
-        "published": count(oks),
-        "delivered": count(delivered),
-        "errors": count(raised),
-    }
+    return Timeline(
+        bin_s=bin_s, published=count(oks), delivered=count(delivered), errors=count(raised)
+    )
 
 
-def _window(start: float, end: float, base: float) -> list[float] | None:
-    """[start, end] in seconds after `base`, or None when nothing happened."""
-    if start == float("inf") or end == float("-inf") or end < start:
-        return None
-    return [round(start - base, 3), round(end - base, 3)]
-
-
-def _fault_spans(
-    records: list[dict[str, Any]], base: float, windows: dict[str, list[float] | None]
-) -> list[dict[str, Any]]:
-    """Each fault with its observed window, seconds after the first publish, and whether it
-    hit: its down window overlapped the window in which what it struck carried messages
-    (publishing for broker faults, delivering for consumer and worker faults), or what it
-    struck was seen processing messages when it went down (`held`).
-
-    Phases of one fault are paired by `n` (its place in the plan); journals written before
-    `n` existed pair in time order by kind. Unknown phases are ignored."""
-    spans: list[dict[str, Any]] = []
-    by_n: dict[tuple[str, Any], dict[str, Any]] = {}
-    open_spans: dict[str, list[dict[str, Any]]] = {}
-
-    def rel(t: float) -> float:
-        return round(float(t) - base, 3)
-
-    for rec in sorted(records, key=lambda r: float(r["t"])):
-        kind, phase, n = str(rec["kind"]), str(rec["phase"]), rec.get("n")
-        if phase == "begin":
-            span: dict[str, Any] = {
-                "kind": kind,
-                "target": _side(kind),
-                "at_s": rec.get("at"),
-                "begin_s": rel(rec["t"]),
-                "down_s": None,
-                "up_s": None,
-                "end_s": None,
-            }
-            if rec.get("aim"):
-                span["aim"] = str(rec["aim"])  # the node or partition shape asked for
-            spans.append(span)
-            by_n[(kind, n)] = span
-            open_spans.setdefault(kind, []).append(span)
-            continue
-        found = by_n.get((kind, n)) if n is not None else None
-        if found is None:
-            pending = [s for s in open_spans.get(kind, []) if s["end_s"] is None]
-            if not pending:
-                continue
-            found = pending[0]
-        if phase == "down" and found["down_s"] is None:
-            found["down_s"] = rel(rec["t"])
-            for key in ("struck", "idle", "held", "node"):
-                if key in rec:
-                    found[key] = rec[key]
-        elif phase == "up" and found["up_s"] is None:
-            found["up_s"] = rel(rec["t"])
-        elif phase == "end":
-            found["end_s"] = rel(rec["t"])
-            if rec.get("error"):
-                found["error"] = str(rec["error"])
-        elif phase == "note":
-            found.setdefault("notes", []).append(str(rec.get("text", "")))
-    previous_end = 0.0
-    for span in spans:
-        window = windows["delivering" if span["target"] == "consumer" else "publishing"]
-        span["hit"], why = _hit(span, window)
-        if why:
-            span["why"] = why
-        if span["down_s"] is not None and span["at_s"] is not None:
-            # from when it was due (the plan's second, or the previous fault's end) to down
-            span["lag_s"] = round(span["down_s"] - max(float(span["at_s"]), previous_end), 3)
-        previous_end = span["end_s"] if span["end_s"] is not None else previous_end
-    return spans
-
-
-def _side(kind: str) -> str:
-    """What a fault of this kind strikes: the broker, or the consuming side."""
-    entry = KINDS.get(kind)
-    return entry.side if entry is not None else "broker"
-
-
-def _hit(span: dict[str, Any], window: list[float] | None) -> tuple[bool, str]:
-    """Whether a fault's down window overlapped `window`, and why not if it did not."""
-    carrying = "publishing" if span["target"] == "broker" else "delivering"
-    if span["down_s"] is None:
-        why = span.get("error") or "; ".join(span.get("notes", [])) or "nothing went down"
-        return False, f"missed: {why}"
-    if span.get("idle"):
-        return False, "missed: it struck a process that held no message"
-    if span.get("held"):
-        return True, ""  # seen: what went down was processing these messages
-    if window is None:
-        return False, f"missed: nothing was {carrying}"
-    down = span["down_s"]
-    up = span["up_s"] if span["up_s"] is not None else span["end_s"]
-    start, end = window
-    if down > end:
-        return False, f"missed {carrying}: down at {down:.2f} s, {carrying} ended at {end:.2f} s"
-    if up is not None and up < start:
-        return False, f"missed {carrying}: back at {up:.2f} s, {carrying} began at {start:.2f} s"
-    return True, ""
-
-
-def faults_missed(result: dict[str, Any]) -> str:
-    """'' when every planned fault hit; else what missed, e.g. 'restart@4s missed'."""
-    planned = list((result.get("spec") or {}).get("faults") or [])
-    seen = result.get("faults") or []
-    missed = [
-        f"{f['kind']}" + (f"@{f['at_s']:g}s" if f.get("at_s") is not None else "")
-        for f in seen
-        if not f.get("hit", True)  # results from before `hit` existed: not known to miss
-    ]
-    missed += [f"{p} (never launched)" for p in planned[len(seen) :]]
-    return ", ".join(missed) + (" missed" if missed else "")
-
-
-def check_dirs(dirs: list[str | os.PathLike[str]]) -> dict[str, Any]:
+def check_dirs(dirs: list[str | os.PathLike[str]]) -> CheckResult:
     """check_files over every journal of every directory; NoJournal if one has none."""
     files: list[Path] = []
     for d in dirs:
@@ -430,4 +316,4 @@ def check_dirs(dirs: list[str | os.PathLike[str]]) -> dict[str, Any]:
     return check_files(files)
 
 
-__all__ = ["JournalError", "NoJournal", "check_dirs", "check_files", "faults_missed"]
+__all__ = ["JournalError", "NoJournal", "check_dirs", "check_files"]

@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import click
 from rich.console import Console
@@ -20,6 +20,7 @@ from mqcompare.errors import BadInput, InfrastructureError
 from mqcompare.files import write_json
 from mqcompare.journal import JournalError
 from mqcompare.options import GroupedCommand, run_options, setting_option, stacks_epilog
+from mqcompare.result import RunResult
 from mqcompare.spec import SETTINGS, RunSpec
 from mqcompare.stacks import STACKS, all_options, load_stack, only_takers, resolve_mode
 
@@ -182,7 +183,7 @@ def check(dirs: tuple[str, ...], write: bool, out_file: Path | None, as_json: bo
     else:
         from mqcompare.report import print_result
 
-        print_result(merged, console)
+        print_result(cast(RunResult, merged), console)
         if target is not None:
             console.print(f"written to {target}", markup=False)
     sys.exit(0 if result["verdict"]["valid"] else 1)

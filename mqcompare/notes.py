@@ -4,12 +4,11 @@ page or user issue that says so."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from mqcompare.faults.registry import KINDS
+from mqcompare.result import RunResult
 
 
-def run_notes(result: dict[str, Any], blocked_publish: str) -> list[str]:
+def run_notes(result: RunResult, blocked_publish: str) -> list[str]:
     """`blocked_publish` is the stack's own word on what bounds a publish on a blocked
     connection."""
     hit = {f["kind"]: f for f in result.get("faults", []) if f.get("hit")}  # the last of each

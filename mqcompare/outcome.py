@@ -8,11 +8,11 @@ runs show. Only runs in which every fault hit count: a fault that missed tests n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from mqcompare.checker import faults_missed
+from mqcompare.result import RunResult, count
+from mqcompare.spans import faults_missed
 
-Result = dict[str, Any]
+Result = RunResult
 
 # kind: what it means, for the legend (the order is the order of precedence)
 KINDS = {
@@ -48,7 +48,7 @@ def _span(values: list[int], noun: str) -> str:
 
 
 def _count(runs: list[Result], key: str) -> list[int]:
-    return [int(r["counts"].get(key, 0)) for r in runs]
+    return [count(r, key) for r in runs]
 
 
 def _planned(r: Result) -> int:

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from mqcompare.checker import faults_missed
 from mqcompare.environment import broker_label
 from mqcompare.errors import BadInput
 from mqcompare.outcome import outcome
+from mqcompare.result import FaultSpan, RunResult
+from mqcompare.spans import faults_missed
 from mqcompare.stacks import ack_policy, options_text
 
 
-def headline(result: dict[str, Any]) -> str:
+def headline(result: Mapping[str, Any]) -> str:
     spec = result.get("spec", {})
     if not spec:
         return f"journals of run {result.get('run_id', '?')}"
@@ -47,13 +49,13 @@ def ack_label(spec: dict[str, Any]) -> str:
     return ack_policy(spec).removeprefix("ack ")
 
 
-def planned(result: dict[str, Any]) -> int:
+def planned(result: RunResult) -> int:
     """The messages a run's spec asked for: producers x messages."""
     spec = result.get("spec") or {}
     return int(spec.get("producers", 0)) * int(spec.get("messages", 0))
 
 
-def verdict_text(result: dict[str, Any]) -> Text:
+def verdict_text(result: RunResult) -> Text:
     """The run's outcome, in words and a colour that says what it means for the messages."""
     found = outcome([result])
     return Text(f"outcome: {found.text}", style=f"bold {OUTCOME_STYLE[found.kind]}")
@@ -71,7 +73,7 @@ OUTCOME_STYLE = {
 }
 
 
-def result_table(result: dict[str, Any]) -> Group:
+def result_table(result: RunResult) -> Group:
     c = result["counts"]
     table = Table(
         title=headline(result), title_justify="left", show_header=False, box=None, padding=(0, 2)
@@ -129,7 +131,8 @@ def result_table(result: dict[str, Any]) -> Group:
                 style="bold yellow",
             )
         )
-    anomalies = {k: v for k, v in (result.get("anomalies") or {}).items() if v}
+    found = cast(Mapping[str, list[str]], result.get("anomalies") or {})
+    anomalies = {k: v for k, v in found.items() if v}
     for name, ids in anomalies.items():
         parts.append(Text(f"{name} (first ids): {' '.join(ids[:10])}", style="dim"))
     spec = result.get("spec") or {}
@@ -195,7 +198,7 @@ def _span(window: list[float] | None) -> str:
     return "-" if not window else f"{window[0]:.2f}-{window[1]:.2f} s"
 
 
-def fault_text(f: dict[str, Any]) -> str:
+def fault_text(f: FaultSpan) -> str:
     """One fault as observed: 'restart@1s: down 1.08-3.41 s (0.08 s late): hit'."""
     at = f"@{f['at_s']:g}s" if f.get("at_s") is not None else ""
     name = f"{f['kind']}{at}" + (f":{f['aim']}" if f.get("aim") else "")
@@ -208,7 +211,7 @@ def fault_text(f: dict[str, Any]) -> str:
     return f"{name}: {window}: {verdict}" + blocked_text(f.get("blocked")) + deleted_text(f)
 
 
-def deleted_text(f: dict[str, Any]) -> str:
+def deleted_text(f: FaultSpan) -> str:
     """Where a deleted queue's lost messages went: '; lost 9 sent before it was deleted
     (went with it), 2,935 sent while no queue existed'."""
     lost = f.get("lost")
@@ -234,11 +237,11 @@ def blocked_text(b: dict[str, Any] | None) -> str:
     )
 
 
-def print_result(result: dict[str, Any], console: Console | None = None) -> None:
+def print_result(result: RunResult, console: Console | None = None) -> None:
     (console or Console()).print(result_table(result))
 
 
-def load_results(directory: Path) -> list[dict[str, Any]]:
+def load_results(directory: Path) -> list[RunResult]:
     """Every finished run under `directory`, in the order the runs started."""
     if not directory.is_dir():
         raise BadInput("DIRECTORY", f"{directory} is not a directory")
@@ -267,7 +270,7 @@ SUMMARY_COLUMNS = (
 )
 
 
-def summary_row(result: dict[str, Any]) -> list[str]:
+def summary_row(result: RunResult) -> list[str]:
     spec, c = result.get("spec", {}), result["counts"]
     errors = list((result.get("errors") or {}).items())
     top = f"{errors[0][0]} {errors[0][1]}" if errors else "-"
@@ -292,7 +295,7 @@ def summary_row(result: dict[str, Any]) -> list[str]:
     ]
 
 
-def summary_table(results: list[dict[str, Any]], title: str = "") -> Table:
+def summary_table(results: list[RunResult], title: str = "") -> Table:
     table = Table(title=title or None, title_justify="left", box=box.SIMPLE_HEAD)
     numeric = {"attempted", "acked", "unique", "lost", "dup", "recovered", "publish/s", "p99 ms"}
     # the terminal drops "acked" (the Markdown keeps it) so that a row fits a wide terminal
@@ -308,7 +311,7 @@ def summary_table(results: list[dict[str, Any]], title: str = "") -> Table:
     return table
 
 
-def markdown_table(results: list[dict[str, Any]]) -> str:
+def markdown_table(results: list[RunResult]) -> str:
     lines = [
         "| " + " | ".join(SUMMARY_COLUMNS) + " |",
         "|" + "|".join("---" for _ in SUMMARY_COLUMNS) + "|",

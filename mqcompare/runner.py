@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from mqcompare.orphan import PARENT_ENV
 from mqcompare.placement import PLACEMENT_ENV, rotate
 from mqcompare.placement import describe as describe_placement
 from mqcompare.progress import JournalTail
+from mqcompare.result import Drain, RunResult
 from mqcompare.spec import RunSpec
 from mqcompare.stacks import (
     CONFIRM_WINDOW,
@@ -161,6 +163,16 @@ def validate(spec: RunSpec) -> Stack:
     return stack
 
 
+@dataclass
+class Ended:
+    """How the run's phases ended."""
+
+    drain: Drain = field(default_factory=lambda: Drain(complete=False))
+    interrupted: bool = False
+    aborted: BrokerNotBack | None = None
+    producer_exit: int | None = None
+
+
 class Run:
     def __init__(
         self,
@@ -236,86 +248,105 @@ class Run:
         return self.consumer
 
     # -- the run -----------------------------------------------------------------------
-    def execute(self) -> dict[str, Any]:
-        spec, out = self.spec, self.out
+    def execute(self) -> RunResult:
+        """The run's phases (docs/architecture.md, "A run"): consumer, producers and the
+        fault plan, the drain; then everything stopped, and the journals judged."""
+        spec = self.spec
         self.journal_dir.mkdir(parents=True, exist_ok=True)
-        admin = self.admin
         runner_journal = JournalWriter(self.journal_dir / "runner.jsonl", "runner", spec.run_id)
         faults = FaultRunner(
             spec.faults, Context(self.broker, spec.queue, self), runner_journal, on_event=self.say
         )
-        tail = JournalTail(self.journal_dir)
         started = time.time()
-        interrupted = False
-        aborted: BrokerNotBack | None = None
-        drain: dict[str, Any] = {"complete": False}
+        ended = Ended()
         try:
-            if spec.consume == "during":
-                self.start_consumer()
-                self._await_consumer()  # "during" from the first message on
-            faults.start()
-            placed = None
-            if self.placement is not None:
-                placed = self.placement | {"home": self.placement["producers"][0]}
-            self.producer = Child(
-                "producers",
-                [sys.executable, "-m", "mqcompare.produce", str(out)],
-                out / "producers.log",
-                self.broker.url,
-                placed=placed,
-            )
-            self._watch_producers(tail, faults)
-            if self.consumer is None:  # --consume after: the queue is read now
-                with self.lock:
-                    self.start_consumer()
-            while faults.is_alive():  # the drain waits for the last fault
-                self._tick(tail, faults, "faults")
-            drain = self._drain(admin, tail, faults)
+            ended.drain = self._phases(faults, JournalTail(self.journal_dir))
         except KeyboardInterrupt:
-            interrupted = True
+            ended.interrupted = True
             self.say("interrupted: stopping producers, consumer and faults")
         except BrokerNotBack as exc:
-            aborted = exc
+            ended.aborted = exc
             self.say(f"the broker did not come back: stopping the run ({exc})")
         finally:
-            faults.stop.set()
-            producer_code = self.producer.stop(grace=2.0) if self.producer else None
-            with self.lock:
-                if self.consumer is not None:
-                    self.consumer.stop()
-            faults.join(timeout=30)
-            runner_journal.close()
-            with contextlib.suppress(Exception):
-                admin.delete(spec.queue)
-            with contextlib.suppress(Exception):
-                admin.close()
-            excerpt = self.broker.log_excerpt(since=started)
-            if excerpt:
-                (out / "broker.log").write_text(excerpt)
-            if aborted is not None:
-                (out / "broker-boot.out").write_text(self.broker.boot_output())
-
-        result = check_files(journal_files(out))
-        result["spec"] = json.loads((out / "spec.json").read_text())
-        result["duration_s"] = round(time.time() - started, 3)
-        result["broker"] = self.broker.describe()
-        result["environment"] = self.environment
-        result["drain"] = drain
-        result["consumer_starts"] = self.consumers_started
-        result["producer_exit"] = producer_code
-        result["producers_stalled"] = self.stalled
-        result["fault_errors"] = faults.errors
-        result["interrupted"] = interrupted
-        result["aborted"] = str(aborted) if aborted else None
-        result["notes"] = run_notes(result, self.stack.blocked_publish) + self.stack.explain(result)
-        write_json(out / "result.json", result, indent=2)
-        if interrupted:
+            ended.producer_exit = self._stop_all(faults, runner_journal)
+            self._keep_broker_logs(started, ended.aborted)
+        result = self._judge(started, faults, ended)
+        if ended.interrupted:
             raise KeyboardInterrupt
-        if aborted is not None:
+        if ended.aborted is not None:
             raise BrokerNotBack(
-                f"{aborted}; the run was stopped (its journals are kept; the node's boot "
-                f"output is in {out / 'broker-boot.out'})"
+                f"{ended.aborted}; the run was stopped (its journals are kept; the node's boot "
+                f"output is in {self.out / 'broker-boot.out'})"
             )
+        return result
+
+    def _phases(self, faults: FaultRunner, tail: JournalTail) -> Drain:
+        """Consumer (during), fault plan, producers, consumer (after), last fault, drain."""
+        if self.spec.consume == "during":
+            self.start_consumer()
+            self._await_consumer()  # "during" from the first message on
+        faults.start()
+        placed = None
+        if self.placement is not None:
+            placed = self.placement | {"home": self.placement["producers"][0]}
+        self.producer = Child(
+            "producers",
+            [sys.executable, "-m", "mqcompare.produce", str(self.out)],
+            self.out / "producers.log",
+            self.broker.url,
+            placed=placed,
+        )
+        self._watch_producers(tail, faults)
+        if self.consumer is None:  # --consume after: the queue is read now
+            with self.lock:
+                self.start_consumer()
+        while faults.is_alive():  # the drain waits for the last fault
+            self._tick(tail, faults, "faults")
+        return self._drain(self.admin, tail, faults)
+
+    def _stop_all(self, faults: FaultRunner, runner_journal: JournalWriter) -> int | None:
+        """Stop faults, producers and consumer, delete the run's queue; the producers'
+        exit code."""
+        faults.stop.set()
+        producer_code = self.producer.stop(grace=2.0) if self.producer else None
+        with self.lock:
+            if self.consumer is not None:
+                self.consumer.stop()
+        faults.join(timeout=30)
+        runner_journal.close()
+        with contextlib.suppress(Exception):
+            self.admin.delete(self.spec.queue)
+        with contextlib.suppress(Exception):
+            self.admin.close()
+        return producer_code
+
+    def _keep_broker_logs(self, started: float, aborted: BrokerNotBack | None) -> None:
+        excerpt = self.broker.log_excerpt(since=started)
+        if excerpt:
+            (self.out / "broker.log").write_text(excerpt)
+        if aborted is not None:
+            (self.out / "broker-boot.out").write_text(self.broker.boot_output())
+
+    def _judge(self, started: float, faults: FaultRunner, ended: Ended) -> RunResult:
+        """The checker's result of the journals, with what only the run knew; result.json."""
+        checked = check_files(journal_files(self.out))
+        result = RunResult(
+            **checked,
+            spec=json.loads((self.out / "spec.json").read_text()),
+            broker=self.broker.describe(),
+            environment=self.environment,
+            drain=ended.drain,
+            consumer_starts=self.consumers_started,
+            producer_exit=ended.producer_exit,
+            producers_stalled=self.stalled,
+            fault_errors=faults.errors,
+            interrupted=ended.interrupted,
+            aborted=str(ended.aborted) if ended.aborted else None,
+            notes=[],
+        )
+        result["duration_s"] = round(time.time() - started, 3)  # the run's, not the journals'
+        result["notes"] = run_notes(result, self.stack.blocked_publish) + self.stack.explain(result)
+        write_json(self.out / "result.json", result, indent=2)
         return result
 
     def _tick(self, tail: JournalTail, faults: FaultRunner, phase: str) -> None:
@@ -360,7 +391,7 @@ class Run:
         # nothing was ever published: start the fault clock now so the plan still runs
         faults.start_clock(tail.first_invoke or time.time())
 
-    def _drain(self, admin: Any, tail: JournalTail, faults: FaultRunner) -> dict[str, Any]:
+    def _drain(self, admin: Any, tail: JournalTail, faults: FaultRunner) -> Drain:
         """Wait until the queue is empty, no consumer holds a message of it unacknowledged
         and nothing was delivered for a while; a consumer that works W ms on a message
         journals one every W ms, so a while is longer than that."""
@@ -384,14 +415,14 @@ class Run:
             except InfrastructureError:
                 continue  # no node answered: ask again
             if not held:  # 0, or a broker that cannot say (then the quiet alone decides)
-                return {"complete": True, "left_in_queue": 0, "unacked": held}
+                return Drain(complete=True, left_in_queue=0, unacked=held)
         left = "unknown" if depth is None else f"{depth:,}"
         holding = f", {held:,} held unacknowledged by a consumer" if held else ""
         self.say(
             f"queue {self.spec.queue} did not drain within {self.spec.drain_timeout_s:g} s "
             f"({left} messages still queued{holding}); checking what was delivered"
         )
-        return {"complete": False, "left_in_queue": depth, "unacked": held}
+        return Drain(complete=False, left_in_queue=depth, unacked=held)
 
 
 MIRRORING = {"ha-mode": "exactly", "ha-params": 3, "ha-sync-mode": "automatic"}
@@ -436,7 +467,7 @@ def execute(
     broker: BrokerControl | None = None,
     say: Callable[[str], None] = print,
     show: Callable[[dict[str, Any]], None] = lambda _c: None,
-) -> dict[str, Any]:
+) -> RunResult:
     """Run `spec`, writing the run directory `out`; the result (also in out/result.json)."""
     stack = validate(spec)
     # the stack's settings import its client library: a missing one is exit 3 before

@@ -40,6 +40,7 @@ from typing import Any, Protocol
 from mqcompare.admin import Admin
 from mqcompare.errors import BadInput, InfrastructureError
 from mqcompare.placement import producer_url as producer_url  # for the stacks' publish.py
+from mqcompare.result import RunResult
 
 STACKS = {
     "pika": "scenarios_pika.stack:PikaStack",
@@ -275,7 +276,7 @@ class Stack:
         """BadInput for a combination of settings this stack cannot run (after each flag
         was checked on its own)."""
 
-    def explain(self, result: dict[str, Any]) -> list[str]:
+    def explain(self, result: RunResult) -> list[str]:
         """`why:` lines for what the result found, in the words of the library's docs."""
         return []
 

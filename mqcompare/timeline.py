@@ -5,6 +5,7 @@ one per fault cell and `mqcompare report RUN_DIR` can draw one for a single run.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
 from typing import Any
 
@@ -24,7 +25,7 @@ def _nice_max(value: float) -> float:
     return 10 * step
 
 
-def timeline_svg(result: dict[str, Any], title: str = "") -> str:
+def timeline_svg(result: Mapping[str, Any], title: str = "") -> str:
     """The timeline of one result ('' when it has none: a result from before timelines)."""
     tl = result.get("timeline")
     if not tl or not tl.get("published"):

@@ -5,8 +5,7 @@ reconnects by itself; the other modes are what users also write."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from mqcompare.result import RunResult
 from mqcompare.stacks import CONFIRM_WINDOW, Mode, Stack, mode_table
 
 
@@ -48,7 +47,7 @@ class AioPikaStack(Stack):
     )
     options = (CONFIRM_WINDOW,)
 
-    def explain(self, result: dict[str, Any]) -> list[str]:
+    def explain(self, result: RunResult) -> list[str]:
         spec, c = result["spec"], result["counts"]
         window = self.option(spec.get("stack_options", {}), CONFIRM_WINDOW.key)
         notes = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mqcompare.result import RunResult
 from mqcompare.stacks import Mode, Stack, StackOption, mode_table
 from shared_clients.pyamqp import TCP_USER_TIMEOUT, blocked_loss
 
@@ -56,7 +57,7 @@ class CeleryStack(Stack):
         TCP_USER_TIMEOUT,
     )
 
-    def explain(self, result: dict[str, Any]) -> list[str]:
+    def explain(self, result: RunResult) -> list[str]:
         """Why celery lost or duplicated what it did, in the words of its documentation."""
         opts = result["spec"].get("stack_options", {})
         acks_late = self.option(opts, "acks_late")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mqcompare.result import RunResult
 from mqcompare.stacks import Mode, Stack, StackOption, mode_table
 
 MAX_RETRIES = StackOption(
@@ -64,7 +65,7 @@ class DramatiqStack(Stack):
         opts = spec.get("stack_options", {})
         return f"ack after the actor, {self.option(opts, 'max_retries')} retries"
 
-    def explain(self, result: dict[str, Any]) -> list[str]:
+    def explain(self, result: RunResult) -> list[str]:
         """Why dramatiq lost or duplicated what it did, in the words of its documentation."""
         spec, c = result["spec"], result["counts"]
         opts = spec.get("stack_options", {})

@@ -4,8 +4,7 @@ behaviour, journaled as a new attempt through the errback kombu calls before it.
 
 from __future__ import annotations
 
-from typing import Any
-
+from mqcompare.result import RunResult
 from mqcompare.stacks import Mode, Stack, mode_table
 from shared_clients.pyamqp import TCP_USER_TIMEOUT, blocked_loss
 
@@ -47,5 +46,5 @@ class KombuStack(Stack):
     )
     options = (TCP_USER_TIMEOUT,)
 
-    def explain(self, result: dict[str, Any]) -> list[str]:
+    def explain(self, result: RunResult) -> list[str]:
         return blocked_loss(result)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from mqcompare.errors import BadInput
+from mqcompare.result import RunResult
 from mqcompare.stacks import CONFIRM_WINDOW, Mode, Stack, mode_table
 
 
@@ -72,7 +73,7 @@ class PikaStack(Stack):
                 "(a BlockingChannel waits for each confirm)",
             )
 
-    def explain(self, result: dict[str, Any]) -> list[str]:
+    def explain(self, result: RunResult) -> list[str]:
         spec, c = result["spec"], result["counts"]
         window = self.option(spec.get("stack_options", {}), CONFIRM_WINDOW.key)
         if c.get("duplicated") and spec.get("confirms") and window > 1:

@@ -4,8 +4,7 @@ loss it causes on a connection the broker blocked. Imports no client library."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from mqcompare.result import RunResult
 from mqcompare.stacks import StackOption
 
 PY_AMQP_TCP_USER_TIMEOUT_MS = 1000  # amqp/transport.py DEFAULT_SOCKET_SETTINGS
@@ -24,7 +23,7 @@ TCP_USER_TIMEOUT = StackOption(
 connection is dropped by the kernel, and what its buffers held lost."""
 
 
-def blocked_loss(result: dict[str, Any]) -> list[str]:
+def blocked_loss(result: RunResult) -> list[str]:
     """Why kombu (and celery, through it) lost what it published during an alarm: the
     `why:` line, when that happened and the connections had a TCP_USER_TIMEOUT."""
     alarmed = any(f["kind"] == "alarm" and f.get("hit") for f in result.get("faults", []))

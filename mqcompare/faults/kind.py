@@ -11,10 +11,11 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from mqcompare.brokers.base import BrokerControl
 from mqcompare.observe import PhaseLog
+from mqcompare.result import FaultSpan, RunResult
 from mqcompare.units import fmt_seconds
 
 # What a fault must strike while it carries messages to count as a hit: the broker while
@@ -96,10 +97,10 @@ class Evidence:
 
 
 Perform = Callable[[Fault, Context, PhaseLog], None]
-Analyse = Callable[[dict[str, Any], Evidence], None]
+Analyse = Callable[[FaultSpan, Evidence], None]
 # `why:` lines for a result in which a fault of this kind hit (its span), given the
 # stack's own word on a blocked publish
-Explain = Callable[[dict[str, Any], dict[str, Any], str], list[str]]
+Explain = Callable[[FaultSpan, RunResult, str], list[str]]
 
 
 @dataclass(frozen=True)

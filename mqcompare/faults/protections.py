@@ -19,6 +19,7 @@ from mqcompare.faults.kind import Context, Evidence, Fault, FaultKind
 from mqcompare.faults.strike import on_nodes
 from mqcompare.journal import read_records
 from mqcompare.observe import PhaseLog, sleep_until
+from mqcompare.result import FaultSpan, RunResult, down_up
 
 QUEUE_BACK_TIMEOUT_S = 30.0
 # A resource alarm blocks every publishing connection of the cluster (RabbitMQ's memory
@@ -91,13 +92,11 @@ def delete_queue(evaluate: Evaluate, url: str, queue: str, log: PhaseLog) -> Non
     )
 
 
-def blocked(span: dict[str, Any], oks: array, raised: array, base: float) -> dict[str, Any]:
+def blocked(span: FaultSpan, oks: array, raised: array, base: float) -> dict[str, Any]:
     """What the producers did while an alarm blocked them: the longest time in which no
     publish returned `ok` (from the alarm on), how many returned and how many raised
     while it was on, and so whether the stack's publish returned, raised or hung."""
-    down = span["down_s"]
-    up = span["up_s"] if span["up_s"] is not None else span["end_s"]
-    up = up if up is not None else down
+    down, up = down_up(span)
     ok_s = sorted(t - base for t in oks)
     returned = bisect_left(ok_s, up) - bisect_right(ok_s, down)
     raised_n = sum(1 for t in raised if down < t - base < up)
@@ -126,13 +125,14 @@ def blocked(span: dict[str, Any], oks: array, raised: array, base: float) -> dic
 
 
 def lost_to_deletion(
-    files: list[Path], lost: set[tuple[int, int]], span: dict[str, Any], base: float
+    files: list[Path], lost: set[tuple[int, int]], span: FaultSpan, base: float
 ) -> dict[str, int]:
     """The lost messages of a run whose queue was deleted, by when they were last
     published (a second read of the producers' journals, for the lost ids only): before
     the queue was gone (routed to it, so deleted with it, even if confirmed after), while
     it was gone (no queue took them; without mandatory the broker confirms such a message
     all the same), or after it was back."""
+    assert span["down_s"] is not None  # analysed only once it went down
     down = base + span["down_s"]
     up = base + span["up_s"] if span["up_s"] is not None else float("inf")
     sent: dict[tuple[int, int], float] = {}
@@ -167,17 +167,17 @@ def _delete(fault: Fault, ctx: Context, log: PhaseLog) -> None:
     delete_queue(node.eval, ctx.broker.url, ctx.queue, log)
 
 
-def _blocked(span: dict[str, Any], ev: Evidence) -> None:
+def _blocked(span: FaultSpan, ev: Evidence) -> None:
     if span["hit"]:  # producers were there to block
         span["blocked"] = blocked(span, ev.oks, ev.raised, ev.base)
 
 
-def _deleted(span: dict[str, Any], ev: Evidence) -> None:
+def _deleted(span: FaultSpan, ev: Evidence) -> None:
     if span["down_s"] is not None and ev.lost:
         span["lost"] = lost_to_deletion(ev.files, ev.lost, span, ev.base)
 
 
-def _alarm_why(span: dict[str, Any], result: dict[str, Any], blocked_publish: str) -> list[str]:
+def _alarm_why(span: FaultSpan, result: RunResult, blocked_publish: str) -> list[str]:
     return [
         "a memory or disk alarm blocks every connection that publishes, on every node, "
         "until it clears; consumers go on (RabbitMQ docs, Memory and Disk Alarms); "
@@ -185,7 +185,7 @@ def _alarm_why(span: dict[str, Any], result: dict[str, Any], blocked_publish: st
     ]
 
 
-def _deleted_why(span: dict[str, Any], result: dict[str, Any], _blocked: str) -> list[str]:
+def _deleted_why(span: FaultSpan, result: RunResult, _blocked: str) -> list[str]:
     lost = span.get("lost") or {}
     lines = []
     if lost.get("while_gone"):

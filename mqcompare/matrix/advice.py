@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mqcompare.checker import faults_missed
 from mqcompare.faults.plan import parse_fault
 from mqcompare.matrix.preset import Cell
 from mqcompare.matrix.summary import CellSummary
 from mqcompare.outcome import outcome
+from mqcompare.spans import faults_missed
 
 NODE_FAULTS = frozenset({"restart", "kill", "pause", "drop", "alarm"})
 

@@ -15,12 +15,12 @@ import itertools
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from mqcompare.checker import faults_missed
 from mqcompare.report import planned
+from mqcompare.result import FaultSpan, RunResult, down_up
+from mqcompare.spans import faults_missed
 
-Result = dict[str, Any]
+Result = RunResult
 
 # a rate this much lower than the other cell's counts as slower (the machines are noisy)
 SLOWER_MARGIN = 0.05
@@ -81,7 +81,7 @@ def _errors(r: Result) -> tuple[bool, str]:
     return bool(error_count(r)), ("errors: " + errors_text(errors)) if errors else "no errors"
 
 
-def _alarms(r: Result) -> list[dict[str, Any]]:
+def _alarms(r: Result) -> list[FaultSpan]:
     return [f for f in r.get("faults") or [] if f.get("blocked")]
 
 
@@ -91,7 +91,8 @@ def _blocked(r: Result) -> tuple[bool, str]:
     if not spans:
         return False, "no alarm hit publishers"
     f = spans[0]
-    on = (f["up_s"] if f.get("up_s") is not None else f["end_s"]) - f["down_s"]
+    down, up = down_up(f)
+    on = up - down
     stalled = f["blocked"]["stalled_s"]
     return stalled >= 0.5 * on, f"publishers stalled {stalled:.1f} s of a {on:.1f} s alarm"
 

@@ -11,10 +11,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from mqcompare.checker import faults_missed
 from mqcompare.matrix.preset import Cell, Experiment, Preset
 from mqcompare.matrix.summary import CellSummary, ack_text
 from mqcompare.report import protections_text
+from mqcompare.spans import faults_missed
 from mqcompare.spec import ACK_MODES
 from mqcompare.stacks import CONFIRM_WINDOW, STACKS, load_stack, options_text
 

@@ -19,7 +19,6 @@ from rich.text import Text
 
 from mqcompare.brokers.base import BrokerControl
 from mqcompare.brokers.factory import open_broker
-from mqcompare.checker import faults_missed
 from mqcompare.environment import environment
 from mqcompare.errors import InfrastructureError
 from mqcompare.faults.plan import parse_fault, require
@@ -29,7 +28,9 @@ from mqcompare.matrix.estimate import cell_seconds, duration_text
 from mqcompare.matrix.preset import Cell, Preset
 from mqcompare.outcome import outcome
 from mqcompare.report import headline
+from mqcompare.result import RunResult
 from mqcompare.runner import execute
+from mqcompare.spans import faults_missed
 from mqcompare.stacks import load_stack
 
 RESULTS_FORMAT = "mqcompare.matrix/1"
@@ -140,7 +141,7 @@ def unmet(cell: Cell) -> str:
     return ""
 
 
-def run_summary(result: dict[str, Any], intended: str = "") -> str:
+def run_summary(result: RunResult, intended: str = "") -> str:
     """'742 lost silently | 10,000 attempted, 742 lost, ...': the outcome first."""
     c = result["counts"]
     return (

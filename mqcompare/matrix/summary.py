@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import functools
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from mqcompare.checker import faults_missed
 from mqcompare.matrix.claims import Judgement, error_count, errors_text, judge, planned, share
 from mqcompare.matrix.preset import Cell, Claim, Experiment, Preset
 from mqcompare.outcome import Outcome, outcome
 from mqcompare.report import ack_label
+from mqcompare.result import RunResult
+from mqcompare.result import count as count_of
+from mqcompare.spans import faults_missed
 from mqcompare.stacks import CONFIRM_WINDOW, load_stack
 
-Result = dict[str, Any]
+Result = RunResult
 
 
 @dataclass
@@ -35,10 +38,10 @@ class CellSummary:
         return self.cell.producers * self.cell.messages
 
     def values(self, count: str) -> list[int]:
-        return [r["counts"][count] for r in self.runs]
+        return [count_of(r, count) for r in self.runs]
 
     def median(self, path: tuple[str, str]) -> float:
-        vals = [float(r[path[0]][path[1]]) for r in self.runs]
+        vals = [float(cast(Mapping[str, Any], r)[path[0]][path[1]]) for r in self.runs]
         return statistics.median(vals) if vals else 0.0
 
     def spread(self, count: str) -> str:
@@ -90,14 +93,15 @@ class CellSummary:
 
     def _window(self, i: int) -> str:
         """Fault i's observed down window, median over the runs that saw it down."""
-        downs, ups = [], []
+        downs: list[float] = []
+        ups: list[float] = []
         for r in self.runs:
             seen = r.get("faults") or []
-            if i < len(seen) and seen[i].get("down_s") is not None:
-                downs.append(seen[i]["down_s"])
-                ups.append(
-                    seen[i].get("up_s") if seen[i].get("up_s") is not None else seen[i]["down_s"]
-                )
+            down = seen[i].get("down_s") if i < len(seen) else None
+            if down is not None:
+                up = seen[i].get("up_s")
+                downs.append(down)
+                ups.append(up if up is not None else down)
         if not downs:
             return "never seen down"
         return f"down {statistics.median(downs):.2f}-{statistics.median(ups):.2f} s"

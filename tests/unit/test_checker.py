@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mqcompare.checker import NoJournal, check_dirs, check_files, faults_missed
+from mqcompare.checker import NoJournal, check_dirs, check_files
 from mqcompare.journal import JournalError
+from mqcompare.spans import faults_missed
 from tests.journals import dlv, fail, header, info, inv, ok, write
 
 

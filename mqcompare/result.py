@@ -1,0 +1,134 @@
+"""The result of a run, typed (docs/architecture.md, "The result"): what the checker
+computes from journals alone (`CheckResult`), and what the runner adds that only the run
+knew (`RunResult`). These are the keys of result.json; reports, summaries, claims and
+stack explanations read them through these types."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NotRequired, TypedDict, cast
+
+
+class Counts(TypedDict):
+    attempted: int
+    acknowledged: int
+    failed: int
+    unknown: int
+    delivered: int
+    unique: int
+    lost: int
+    recovered: int
+    unexpected: int
+    duplicated: int
+    extra_deliveries: int
+    redelivered: int
+    not_delivered_unacknowledged: int
+    reordered: int
+    torn_lines: int
+
+
+class Verdict(TypedDict):
+    valid: bool  # nothing lost, nothing unexpected
+    exactly_once: bool  # valid, and nothing duplicated
+
+
+class Throughput(TypedDict):
+    publish_per_s: float
+    deliver_per_s: float
+
+
+class Windows(TypedDict):
+    """When messages were published and delivered, seconds after the first publish."""
+
+    publishing: list[float] | None
+    delivering: list[float] | None
+
+
+class Timeline(TypedDict):
+    bin_s: float
+    published: list[int]
+    delivered: list[int]
+    errors: list[int]
+
+
+class Anomalies(TypedDict):
+    """Up to 20 ids of each, "p:s"."""
+
+    lost: list[str]
+    duplicated: list[str]
+    recovered: list[str]
+    unexpected: list[str]
+
+
+class FaultSpan(TypedDict):
+    """One fault as observed, seconds after the first publish; `hit` when its target was
+    down while it carried messages. The last keys are what a kind's analysis adds."""
+
+    kind: str
+    target: str  # "broker" or "consumer": what it strikes
+    at_s: float | None
+    begin_s: float
+    down_s: float | None
+    up_s: float | None
+    end_s: float | None
+    hit: bool
+    aim: NotRequired[str]
+    struck: NotRequired[str]
+    idle: NotRequired[bool]
+    held: NotRequired[list[str]]
+    node: NotRequired[str]
+    error: NotRequired[str]
+    notes: NotRequired[list[str]]
+    why: NotRequired[str]
+    lag_s: NotRequired[float]
+    blocked: NotRequired[dict[str, Any]]  # alarm: what producers did while blocked
+    lost: NotRequired[dict[str, int]]  # queue-delete: the lost, by when they were sent
+
+
+class CheckResult(TypedDict):
+    format: str
+    run_id: str
+    counts: Counts
+    verdict: Verdict
+    errors: dict[str, int]
+    throughput: Throughput
+    latency_ms: dict[str, float]
+    faults: list[FaultSpan]
+    windows: Windows
+    timeline: Timeline
+    duration_s: float
+    anomalies: Anomalies
+
+
+class Drain(TypedDict):
+    complete: bool
+    left_in_queue: NotRequired[int | None]
+    unacked: NotRequired[int | None]
+
+
+class RunResult(CheckResult):
+    """result.json: the checker's result and what the run knew."""
+
+    spec: dict[str, Any]  # spec.json as written: RunSpec.to_json and what the broker said
+    broker: str
+    environment: dict[str, Any]
+    drain: Drain
+    consumer_starts: int
+    producer_exit: int | None
+    producers_stalled: bool
+    fault_errors: list[str]
+    interrupted: bool
+    aborted: str | None
+    notes: list[str]
+
+
+def count(result: CheckResult, name: str) -> int:
+    """One of a result's counts by name (0 for a count an older result lacks)."""
+    return int(cast(Mapping[str, int], result["counts"]).get(name, 0))
+
+
+def down_up(span: FaultSpan) -> tuple[float, float]:
+    """When a fault that went down was seen down, and back: up, or its end (or at once)."""
+    assert span["down_s"] is not None, "a span that never went down has no down window"
+    down = span["down_s"]
+    return down, next((t for t in (span.get("up_s"), span.get("end_s")) if t is not None), down)
