@@ -262,13 +262,9 @@ def matrix(
         f"{preset.title}: {len(preset.cells)} cells x {runs} run(s), into {out}",
         markup=False,
     )
-    try:
-        with _out_dir(out):
-            doc = run_matrix(preset, out, runs, broker, console)
-    except KeyboardInterrupt as exc:
-        if not (exc.args and isinstance(exc.args[0], dict)):
-            raise  # before the matrix began: nothing to report
-        doc = exc.args[0]
+    with _out_dir(out):
+        doc = run_matrix(preset, out, runs, broker, console)
+    if doc["interrupted"]:
         console.print("interrupted: reporting the cells that finished", markup=False)
     write_reports(doc, out)
     print_summary(console, doc, out)

@@ -74,14 +74,38 @@ OUTCOME_STYLE = {
 
 
 def result_table(result: RunResult) -> Group:
-    c = result["counts"]
+    """What `run` and `check` print: the counts, the faults as observed, the anomalies,
+    what was never attempted or never drained, the `why:` lines, the setup, the verdict."""
+    parts: list[Any] = [_counts_table(result)]
+    errors = result.get("errors") or {}
+    if errors:
+        parts.append(Text("errors: " + ", ".join(f"{k} {v}" for k, v in errors.items())))
+    parts += _fault_lines(result)
+    found = cast(Mapping[str, list[str]], result.get("anomalies") or {})
+    for name, ids in found.items():
+        if ids:
+            parts.append(Text(f"{name} (first ids): {' '.join(ids[:10])}", style="dim"))
+    parts += _shortfall_lines(result)
+    for note in result.get("notes") or []:
+        parts.append(Text(f"why: {note}", style="italic"))
+    torn = result["counts"]["torn_lines"]
+    if torn:
+        parts.append(Text(f"torn journal lines: {torn}", style="dim"))
+    env = result.get("environment")
+    if env:
+        parts.append(Text(f"ran on: {environment_text(env)}", style="dim"))
+    parts.append(verdict_text(result))
+    return Group(*parts)
+
+
+def _counts_table(result: RunResult) -> Table:
+    c, thr, lat = result["counts"], result["throughput"], result["latency_ms"]
     table = Table(
         title=headline(result), title_justify="left", show_header=False, box=None, padding=(0, 2)
     )
     for _ in range(3):
         table.add_column(justify="left")
         table.add_column(justify="right")
-    thr, lat = result["throughput"], result["latency_ms"]
     cells = [
         ("attempted", c["attempted"]),
         ("delivered", c["delivered"]),
@@ -107,47 +131,46 @@ def result_table(result: RunResult) -> Group:
         for name, value in cells[i : i + 3]:
             row += [name, f"{value:,}" if isinstance(value, int) else str(value)]
         table.add_row(*row)
-    parts: list[Any] = [table]
-    errors = result.get("errors") or {}
-    if errors:
-        parts.append(Text("errors: " + ", ".join(f"{k} {v}" for k, v in errors.items())))
+    return table
+
+
+def _fault_lines(result: RunResult) -> list[Text]:
+    """The windows and each fault as observed; what missed, which tests no claim."""
+    lines = []
     faults = result.get("faults") or []
-    windows = result.get("windows") or {}
     if faults:
+        windows = result.get("windows") or {}
         pub, dlv = windows.get("publishing"), windows.get("delivering")
-        parts.append(
+        lines.append(
             Text(
                 f"publishing {_span(pub)}, delivering {_span(dlv)} (seconds after the first "
                 f"publish); faults, as observed:"
             )
         )
         for f in faults:
-            parts.append(Text("  " + fault_text(f), style="" if f.get("hit", True) else "yellow"))
+            lines.append(Text("  " + fault_text(f), style="" if f.get("hit", True) else "yellow"))
     missed = faults_missed(result)
     if missed:
-        parts.append(
-            Text(
-                f"{missed}: this run tests no claim about its faults",
-                style="bold yellow",
-            )
+        lines.append(
+            Text(f"{missed}: this run tests no claim about its faults", style="bold yellow")
         )
-    found = cast(Mapping[str, list[str]], result.get("anomalies") or {})
-    anomalies = {k: v for k, v in found.items() if v}
-    for name, ids in anomalies.items():
-        parts.append(Text(f"{name} (first ids): {' '.join(ids[:10])}", style="dim"))
+    return lines
+
+
+def _shortfall_lines(result: RunResult) -> list[Text]:
+    """Messages never attempted (producers that hung), and a queue that never drained."""
+    lines = []
     spec = result.get("spec") or {}
-    missing = planned(result) - c["attempted"]
-    if missing > 0 or result.get("producers_stalled"):
-        hung = result.get("producers_stalled")
+    missing = planned(result) - result["counts"]["attempted"]
+    hung = result.get("producers_stalled")
+    if missing > 0 or hung:
         why = (
-            (
-                f"producers hung: stopped after {spec.get('stall_timeout_s', '?')} s without "
-                f"progress (thread stacks in producers.log); "
-            )
+            f"producers hung: stopped after {spec.get('stall_timeout_s', '?')} s without "
+            f"progress (thread stacks in producers.log); "
             if hung
             else ""
         )
-        parts.append(
+        lines.append(
             Text(
                 f"{why}{missing:,} of {planned(result):,} messages never attempted",
                 style="bold yellow" if hung else "yellow",
@@ -157,7 +180,7 @@ def result_table(result: RunResult) -> Group:
     left, held = drain.get("left_in_queue") or 0, drain.get("unacked") or 0
     if drain.get("complete") is False and (left or held):
         holding = f" and {held:,} held unacknowledged by a consumer" if held else ""
-        parts.append(
+        lines.append(
             Text(
                 f"the queue did not drain within {spec.get('drain_timeout_s', '?')} s: "
                 f"{left:,} messages were still queued{holding}, so what was acknowledged "
@@ -165,15 +188,7 @@ def result_table(result: RunResult) -> Group:
                 style="bold yellow",
             )
         )
-    for note in result.get("notes") or []:
-        parts.append(Text(f"why: {note}", style="italic"))
-    if c["torn_lines"]:
-        parts.append(Text(f"torn journal lines: {c['torn_lines']}", style="dim"))
-    env = result.get("environment")
-    if env:
-        parts.append(Text(f"ran on: {environment_text(env)}", style="dim"))
-    parts.append(verdict_text(result))
-    return Group(*parts)
+    return lines
 
 
 def environment_text(env: dict[str, Any]) -> str:

@@ -479,25 +479,8 @@ def execute(
     )
     restore_timeout: Callable[[], None] | None = None
     try:
-        nodes = len(broker.addresses) or 1
-        if nodes != spec.cluster:
-            raise InfrastructureError(
-                f"--cluster {spec.cluster}: the broker given is {broker.describe()}"
-            )
-        require(broker, [f.kind for f in spec.faults])
-        broker.heal()  # a fault of an earlier run may have left it down
+        restore_timeout = _prepare(spec, broker)
         admin = stack.admin(broker.url)  # refused credentials: exit 3 here
-        if spec.queue_type == "mirrored":
-            # Jepsen's setup: a classic queue mirrored by policy (refused by RabbitMQ 4)
-            broker.set_policy(mirror_policy(spec), f"^{re.escape(spec.queue)}$", MIRRORING)
-        if spec.consumer_timeout_s:
-            # before any client opens a channel: the node reads it when a channel opens
-            try:
-                restore_timeout = broker.set_consumer_timeout(spec.consumer_timeout_s)
-            except InfrastructureError as exc:
-                raise InfrastructureError(
-                    f"--consumer-timeout: {exc}; use --broker local or --broker docker"
-                ) from None
         out.mkdir(parents=True, exist_ok=True)
         spec_data = spec.to_json() | {"stack_options": options, "broker": broker.display_url}
         admin.declare(spec.queue, spec.queue_arguments)
@@ -522,3 +505,27 @@ def execute(
             broker.clear_policy(mirror_policy(spec))
         if own_broker:
             broker.close()
+
+
+def _prepare(spec: RunSpec, broker: BrokerControl) -> Callable[[], None] | None:
+    """The broker ready for the run: the size asked, every fault possible, healed, the
+    queue's mirroring policy and the consumer timeout set (what restores the timeout)."""
+    nodes = len(broker.addresses) or 1
+    if nodes != spec.cluster:
+        raise InfrastructureError(
+            f"--cluster {spec.cluster}: the broker given is {broker.describe()}"
+        )
+    require(broker, [f.kind for f in spec.faults])
+    broker.heal()  # a fault of an earlier run may have left it down
+    if spec.queue_type == "mirrored":
+        # Jepsen's setup: a classic queue mirrored by policy (refused by RabbitMQ 4)
+        broker.set_policy(mirror_policy(spec), f"^{re.escape(spec.queue)}$", MIRRORING)
+    if not spec.consumer_timeout_s:
+        return None
+    # before any client opens a channel: the node reads it when a channel opens
+    try:
+        return broker.set_consumer_timeout(spec.consumer_timeout_s)
+    except InfrastructureError as exc:
+        raise InfrastructureError(
+            f"--consumer-timeout: {exc}; use --broker local or --broker docker"
+        ) from None

@@ -31,10 +31,9 @@ def timeline_svg(result: Mapping[str, Any], title: str = "") -> str:
     if not tl or not tl.get("published"):
         return ""
     bin_s = float(tl["bin_s"])
-    n = len(tl["published"])
     faults = [f for f in result.get("faults") or [] if f.get("down_s") is not None]
     ends = [float(f.get("up_s") or f.get("end_s") or f["down_s"]) for f in faults]
-    span = max([n * bin_s, *ends])
+    span = max([len(tl["published"]) * bin_s, *ends])
     top = _nice_max(max(max(tl["published"]), max(tl["delivered"] or [0])) / bin_s)
     pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
 
@@ -50,19 +49,7 @@ def timeline_svg(result: Mapping[str, Any], title: str = "") -> str:
         f'font-family="sans-serif">'
     ]
     for f in faults:  # shaded first: the lines are drawn over it
-        down = float(f["down_s"])
-        up = f.get("up_s") if f.get("up_s") is not None else f.get("end_s")
-        end = float(up) if up is not None else span
-        width = max(x(end) - x(down), 1.5)
-        out.append(
-            f'<rect x="{x(down):.1f}" y="{TOP}" width="{width:.1f}" height="{ph}" '
-            f'fill="{FAULT}"><title>{escape(f["kind"])} down {down:.2f} s, '
-            f"{'up ' + format(end, '.2f') + ' s' if up is not None else 'never seen up'}"
-            f"</title></rect>"
-        )
-        out.append(
-            f'<text x="{x(down) + 2:.1f}" y="{TOP + 10}" fill="#6e1109">{escape(f["kind"])}</text>'
-        )
+        out += _shade(f, span, x)
     out += _axes(span, top, x, y)
     for key, colour in (("published", PUBLISHED), ("delivered", DELIVERED)):
         points = " ".join(
@@ -78,19 +65,37 @@ def timeline_svg(result: Mapping[str, Any], title: str = "") -> str:
                 f'y1="{TOP + ph}" y2="{TOP + ph - 7}" stroke="{ERRORS}" stroke-width="2">'
                 f"<title>{c} errors</title></line>"
             )
+    return "".join([*out, *_legend(), "</svg>"])
+
+
+def _shade(f: Mapping[str, Any], span: float, x: Any) -> list[str]:
+    """A fault, shaded from seen down to seen up (or its end), with its kind."""
+    down = float(f["down_s"])
+    up = f.get("up_s") if f.get("up_s") is not None else f.get("end_s")
+    end = float(up) if up is not None else span
+    width = max(x(end) - x(down), 1.5)
+    return [
+        f'<rect x="{x(down):.1f}" y="{TOP}" width="{width:.1f}" height="{H - TOP - BOTTOM}" '
+        f'fill="{FAULT}"><title>{escape(f["kind"])} down {down:.2f} s, '
+        f"{'up ' + format(end, '.2f') + ' s' if up is not None else 'never seen up'}"
+        f"</title></rect>",
+        f'<text x="{x(down) + 2:.1f}" y="{TOP + 10}" fill="#6e1109">{escape(f["kind"])}</text>',
+    ]
+
+
+def _legend() -> list[str]:
     legend = (
         (PUBLISHED, "published (acknowledged)"),
         (DELIVERED, "delivered (first time)"),
         (ERRORS, "errors raised"),
         (FAULT, "fault: down to up"),
     )
-    lx = float(LEFT)
+    out, lx = [], float(LEFT)
     for colour, text in legend:
         out.append(f'<rect x="{lx}" y="4" width="10" height="8" fill="{colour}"/>')
         out.append(f'<text x="{lx + 13}" y="12">{text}</text>')
         lx += 24 + 5.6 * len(text)
-    out.append("</svg>")
-    return "".join(out)
+    return out
 
 
 def _axes(span: float, top: float, x: Any, y: Any) -> list[str]:

@@ -74,7 +74,15 @@ def make_app(
         task_send_sent_event=False,
         worker_hijack_root_logger=False,
     )
-    work_s = conf["work_ms"] / 1000.0
+    _register_task(app, spec, conf["work_ms"] / 1000.0, journal_dir, journal_deliveries)
+    return app
+
+
+def _register_task(
+    app: Celery, spec: Any, work_s: float, journal_dir: Path | None, journal_deliveries: bool
+) -> None:
+    """The run's task: simulated work, then the `deliver` record (before the ack with
+    acks_late), journaled by each pool process into a journal of its own."""
     journals: dict[int, JournalWriter] = {}
     busy = BusyMarker()  # which task each pool process runs (for worker-kill)
 
@@ -90,7 +98,6 @@ def make_app(
 
     @app.task(bind=True, name=TASK)
     def record(self: Any, p: int, s: int, sent: float) -> None:
-        """Simulated work, then the `deliver` record (before the ack with acks_late)."""
         busy.working(p, s)
         if work_s:
             time.sleep(work_s)
@@ -101,4 +108,3 @@ def make_app(
 
     if journal_dir is not None and journal_deliveries:
         signals.worker_process_init.connect(lambda **_: journal(), weak=False)
-    return app

@@ -141,41 +141,8 @@ class LocalCluster(BrokerControl):
         cluster = cls([], None, guardian, handling)
         cluster.keep = keep
         try:
-            epmd_port = free_port()
-            cluster.epmd = subprocess.Popen(
-                [epmd_bin, "-port", str(epmd_port), "-address", ",".join(["127.0.0.1", *block])],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            cluster._guard("epmd", pgids=[cluster.epmd.pid])
-            if wait_for(lambda: port_open("127.0.0.1", epmd_port), 10.0) is None:
-                raise InfrastructureError(f"the cluster's epmd did not listen on {epmd_port}")
-            config = f"cluster_partition_handling = {handling}\n"
-            booted: list[LocalNode | BaseException] = [RuntimeError("not booted")] * n
-
-            def boot(i: int) -> None:
-                try:
-                    booted[i] = LocalNode.start_new(
-                        guard=False,  # the cluster's guardian, or none for a kept cluster
-                        host=block[i],
-                        epmd_port=epmd_port,
-                        config=config,
-                        guardian=guardian,
-                    )
-                except BaseException as exc:
-                    booted[i] = exc
-
-            threads = [threading.Thread(target=boot, args=(i,)) for i in range(n)]
-            for th in threads:
-                th.start()
-            for th in threads:
-                th.join()
-            cluster.nodes = [b for b in booted if isinstance(b, LocalNode)]
-            failed = [b for b in booted if not isinstance(b, LocalNode)]
-            if failed:
-                raise failed[0]
+            epmd_port = cluster._start_epmd(epmd_bin, block)
+            cluster.nodes = _boot_nodes(block, epmd_port, handling, guardian)
             cluster.url = ";".join(node.url for node in cluster.nodes)
             cluster.addresses = tuple(block)
             cluster._join()
@@ -185,6 +152,21 @@ class LocalCluster(BrokerControl):
             cluster.stop()
             raise
         return cluster
+
+    def _start_epmd(self, epmd_bin: str, block: list[str]) -> int:
+        """The cluster's own epmd, on a free port and the cluster's addresses; its port."""
+        epmd_port = free_port()
+        self.epmd = subprocess.Popen(
+            [epmd_bin, "-port", str(epmd_port), "-address", ",".join(["127.0.0.1", *block])],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self._guard("epmd", pgids=[self.epmd.pid])
+        if wait_for(lambda: port_open("127.0.0.1", epmd_port), 10.0) is None:
+            raise InfrastructureError(f"the cluster's epmd did not listen on {epmd_port}")
+        return epmd_port
 
     def _guard(self, ident: str, **msg: object) -> None:
         """Tell the guardian (a kept cluster gets one for a partition's rules only)."""
@@ -526,6 +508,40 @@ def kept_cluster() -> LocalCluster | None:
     )
     cls_kept.keep, cls_kept.epmd_pid = True, int(data.get("epmd_pid") or 0)
     return cluster
+
+
+def _boot_nodes(
+    block: list[str], epmd_port: int, handling: str, guardian: Guardian | None
+) -> list[LocalNode]:
+    """One node per address, booted at once; the first failure is raised once all are
+    done (the cluster then stops those that booted)."""
+    config = f"cluster_partition_handling = {handling}\n"
+    booted: list[LocalNode | BaseException] = [RuntimeError("not booted")] * len(block)
+
+    def boot(i: int) -> None:
+        try:
+            booted[i] = LocalNode.start_new(
+                guard=False,  # the cluster's guardian, or none for a kept cluster
+                host=block[i],
+                epmd_port=epmd_port,
+                config=config,
+                guardian=guardian,
+            )
+        except BaseException as exc:
+            booted[i] = exc
+
+    threads = [threading.Thread(target=boot, args=(i,)) for i in range(len(block))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    failed = [b for b in booted if not isinstance(b, LocalNode)]
+    if failed:
+        for node in booted:
+            if isinstance(node, LocalNode):
+                node.stop()
+        raise failed[0]
+    return [b for b in booted if isinstance(b, LocalNode)]
 
 
 def _free_block(n: int) -> list[str]:

@@ -195,97 +195,115 @@ class Brokers:
 
 
 def run_matrix(
-    preset: Preset,
-    out: Path,
-    repeat: int,
-    broker_choice: str,
-    console: Console,
+    preset: Preset, out: Path, repeat: int, broker_choice: str, console: Console
 ) -> dict[str, Any]:
-    """Run every cell `repeat` times; the results document (also out/results.json).
-    A KeyboardInterrupt stops the matrix after saving the finished runs, and is
-    re-raised with the document attached as its first argument."""
-    doc: dict[str, Any] = {
-        "format": RESULTS_FORMAT,
-        "preset": preset.to_json(),
-        "repeat": repeat,
-        "started_at": time.time(),
-        "finished_at": None,
-        "complete": False,
-        "interrupted": False,
-        "failed_runs": [],
-        "skipped": [],  # cells this machine cannot run: {"cell", "why"}
-        "results": [],
-    }
-    brokers = Brokers(broker_choice, f"matrix-{preset.name}", preset)
-    view: MatrixView | None = None
-    began = False
-    try:
-        skip = {c.id: why for c in preset.cells if (why := unmet(c))}
-        doc["skipped"] = [{"cell": cid, "why": why} for cid, why in skip.items()]
+    """Run every cell `repeat` times; the results document (also out/results.json). A
+    Ctrl-C once the matrix has begun stops it after saving the finished runs: the
+    document says `interrupted`; before, it is raised as it came."""
+    return MatrixRun(preset, out, repeat, broker_choice, console).run()
+
+
+class MatrixRun:
+    """One matrix: the document it fills, its brokers (one per kind of cell), its view."""
+
+    def __init__(
+        self, preset: Preset, out: Path, repeat: int, broker_choice: str, console: Console
+    ) -> None:
+        self.preset, self.out, self.repeat, self.console = preset, out, repeat, console
+        self.doc: dict[str, Any] = {
+            "format": RESULTS_FORMAT,
+            "preset": preset.to_json(),
+            "repeat": repeat,
+            "started_at": time.time(),
+            "finished_at": None,
+            "complete": False,
+            "interrupted": False,
+            "failed_runs": [],
+            "skipped": [],  # cells this machine cannot run: {"cell", "why"}
+            "results": [],
+        }
+        self.brokers = Brokers(broker_choice, f"matrix-{preset.name}", preset)
+        self.view: MatrixView | None = None
+        self.began = False
+
+    def run(self) -> dict[str, Any]:
+        try:
+            cells = self._runnable()
+            self._begin(cells)
+            for n, cell in enumerate(cells, 1):
+                for k in range(1, self.repeat + 1):
+                    self._run(n, len(cells), cell, k)
+            self.doc["complete"] = not self.doc["failed_runs"]
+        except KeyboardInterrupt:
+            if not self.began:
+                raise  # before the matrix began: nothing to report
+            self.doc["interrupted"] = True
+        finally:
+            if self.view is not None:
+                self.view.stop()
+            self.brokers.close()
+            self.doc["finished_at"] = time.time()
+            if self.began:  # not when the broker could not serve the matrix
+                write_json(self.out / "results.json", self.doc)
+        return self.doc
+
+    def _runnable(self) -> list[Cell]:
+        """The cells this machine can run; the others are skipped, saying what they need."""
+        skip = {c.id: why for c in self.preset.cells if (why := unmet(c))}
+        self.doc["skipped"] = [{"cell": cid, "why": why} for cid, why in skip.items()]
         for why, cids in _by_reason(skip).items():
-            console.print(
+            self.console.print(
                 f"skipping {len(cids)} cell(s) ({', '.join(cids)}): they need {why}",
                 markup=False,
                 highlight=False,
             )
-        cells = [c for c in preset.cells if c.id not in skip]
+        cells = [c for c in self.preset.cells if c.id not in skip]
         if not cells:
             raise InfrastructureError("this machine can run none of the preset's cells")
-        # the first cell's broker (usually the matrix's own): exit 3 at once if it fails
+        return cells
+
+    def _begin(self, cells: list[Cell]) -> None:
+        """The first cell's broker (usually the matrix's own): exit 3 at once if it fails;
+        then what the matrix runs on, and the view."""
         first = cells[0]
-        broker = brokers.get(first.broker, first.cluster, first.partition_handling)
-        out.mkdir(parents=True, exist_ok=True)
-        began = True
-        doc["broker"] = broker.describe()
-        doc["environment"] = environment(
-            broker.url,
-            [d for name in dict.fromkeys(c.stack for c in preset.cells)
-             for d in load_stack(name).distributions],
-        )  # fmt: skip
-        console.print(f"broker: {broker.describe()}", markup=False, highlight=False)
-        write_json(out / "results.json", doc)
-        total = len(cells)
-        view = MatrixView(
-            console, total * repeat, [cell_seconds(c) for c in cells for _ in range(repeat)]
-        )
-        for n, cell in enumerate(cells, 1):
-            for k in range(1, repeat + 1):
-                view.begin(n, total, cell, k, repeat)
-                run_dir = out / "runs" / f"{cell.id}-{cell.stack}-{cell.mode}-r{k}"
-                try:
-                    cell_broker = brokers.get(cell.broker, cell.cluster, cell.partition_handling)
-                    result = execute(
-                        cell.spec(), run_dir, cell_broker, say=view.say, show=view.show
-                    )
-                except KeyboardInterrupt:
-                    with contextlib.suppress(OSError, ValueError):  # the cut-short run
-                        partial = json.loads((run_dir / "result.json").read_text())
-                        doc["results"].append(partial | {"cell": cell.id, "repeat": k})
-                    raise
-                except InfrastructureError as exc:
-                    # the broker failed this run (e.g. a node that did not come back);
-                    # the matrix records it and goes on with the next cell
-                    doc["failed_runs"].append({"cell": cell.id, "repeat": k, "error": str(exc)})
-                    view.done(f"{cell.id} run {k}: FAILED: {exc}")
-                else:
-                    doc["results"].append(result | {"cell": cell.id, "repeat": k})
-                    missed = faults_missed(result)
-                    if missed:
-                        view.say(f"WARNING: {cell.id}: {missed}: this run tests no claim")
-                    view.done(f"{cell.id}: {run_summary(result, cell.intended)}")
-                write_json(out / "results.json", doc)
-        doc["complete"] = not doc["failed_runs"]
-    except KeyboardInterrupt as exc:
-        doc["interrupted"] = True
-        raise KeyboardInterrupt(doc) from exc
-    finally:
-        if view is not None:
-            view.stop()
-        brokers.close()
-        doc["finished_at"] = time.time()
-        if began:  # not when the broker could not serve the matrix
-            write_json(out / "results.json", doc)
-    return doc
+        broker = self.brokers.get(first.broker, first.cluster, first.partition_handling)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.began = True
+        self.doc["broker"] = broker.describe()
+        stacks = dict.fromkeys(c.stack for c in self.preset.cells)
+        libraries = [d for name in stacks for d in load_stack(name).distributions]
+        self.doc["environment"] = environment(broker.url, libraries)
+        self.console.print(f"broker: {broker.describe()}", markup=False, highlight=False)
+        write_json(self.out / "results.json", self.doc)
+        estimates = [cell_seconds(c) for c in cells for _ in range(self.repeat)]
+        self.view = MatrixView(self.console, len(cells) * self.repeat, estimates)
+
+    def _run(self, n: int, total: int, cell: Cell, k: int) -> None:
+        """Run k of cell n; its result (or why it failed) goes into the document."""
+        assert self.view is not None
+        view, doc = self.view, self.doc
+        view.begin(n, total, cell, k, self.repeat)
+        run_dir = self.out / "runs" / f"{cell.id}-{cell.stack}-{cell.mode}-r{k}"
+        try:
+            broker = self.brokers.get(cell.broker, cell.cluster, cell.partition_handling)
+            result = execute(cell.spec(), run_dir, broker, say=view.say, show=view.show)
+        except KeyboardInterrupt:
+            with contextlib.suppress(OSError, ValueError):  # the cut-short run
+                partial = json.loads((run_dir / "result.json").read_text())
+                doc["results"].append(partial | {"cell": cell.id, "repeat": k})
+            raise
+        except InfrastructureError as exc:
+            # the broker failed this run (e.g. a node that did not come back); the matrix
+            # records it and goes on with the next cell
+            doc["failed_runs"].append({"cell": cell.id, "repeat": k, "error": str(exc)})
+            view.done(f"{cell.id} run {k}: FAILED: {exc}")
+        else:
+            doc["results"].append(result | {"cell": cell.id, "repeat": k})
+            missed = faults_missed(result)
+            if missed:
+                view.say(f"WARNING: {cell.id}: {missed}: this run tests no claim")
+            view.done(f"{cell.id}: {run_summary(result, cell.intended)}")
+        write_json(self.out / "results.json", doc)
 
 
 def _by_reason(skip: dict[str, str]) -> dict[str, list[str]]:
