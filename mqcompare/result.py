@@ -76,7 +76,10 @@ class FaultSpan(TypedDict):
     struck: NotRequired[str]
     idle: NotRequired[bool]
     held: NotRequired[list[str]]
-    node: NotRequired[str]
+    node: NotRequired[str]  # the cluster's nodes it struck: "node1, node2"
+    pid: NotRequired[int]  # the process it killed (consumer and worker faults)
+    ready: NotRequired[int]  # queue-delete: the ready messages the queue held
+    connections: NotRequired[int]  # drop: the client connections it closed
     error: NotRequired[str]
     notes: NotRequired[list[str]]
     why: NotRequired[str]

@@ -77,7 +77,7 @@ def _phase(span: FaultSpan, phase: str, rec: dict[str, Any], t: float) -> None:
     """One later phase of a fault: down (with what it struck), up, end, or a note."""
     if phase == "down" and span["down_s"] is None:
         span["down_s"] = t
-        for key in ("struck", "idle", "held", "node"):
+        for key in ("struck", "idle", "held", "node", "pid", "ready", "connections"):
             if key in rec:
                 span[key] = rec[key]
     elif phase == "up" and span["up_s"] is None:

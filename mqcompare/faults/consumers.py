@@ -51,9 +51,11 @@ def kill_consumer(fault: Fault, ctx: Context, log: PhaseLog) -> None:
         held = [m for pid in processes if (m := busy_with(side.busy_dir, pid))]
         struck = f"{victim.name} (pid {victim.pid})"
         if held:
-            log.down(t_down, struck=f"{struck} processing {', '.join(held)}", held=held)
+            log.down(
+                t_down, struck=f"{struck} processing {', '.join(held)}", held=held, pid=victim.pid
+            )
         else:
-            log.down(t_down, struck=struck)
+            log.down(t_down, struck=struck, pid=victim.pid)
         side.forget()
     time.sleep(fault.down)
     with side.lock:
@@ -94,9 +96,11 @@ def kill_worker_child(fault: Fault, ctx: Context, log: PhaseLog) -> None:
         raise RuntimeError(f"pool process {victim} survived SIGKILL")
     held = busy_with(side.busy_dir, victim)  # final now: what it held when it died
     if held:
-        log.down(t_down, struck=f"pool process {victim} running task {held}", held=[held])
+        log.down(
+            t_down, struck=f"pool process {victim} running task {held}", held=[held], pid=victim
+        )
     else:
-        log.down(t_down, struck=f"pool process {victim}", idle=True)
+        log.down(t_down, struck=f"pool process {victim}", idle=True, pid=victim)
 
     # up again when the worker has a new pool process (celery replaces a dead one on
     # its next maintenance tick, every 5 s), or, where the worker ends with its pool

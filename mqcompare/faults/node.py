@@ -38,7 +38,7 @@ def drop_connections(node: Any, log: PhaseLog) -> None:
     if count == 0:
         log.note("no client connection was open: nothing was dropped")
         return
-    log.down(t, struck=f"{count} connection{'s' if count != 1 else ''}")
+    log.down(t, struck=f"{count} connection{'s' if count != 1 else ''}", connections=count)
     log.up(t)
 
 

@@ -76,7 +76,9 @@ def delete_queue(evaluate: Evaluate, url: str, queue: str, log: PhaseLog) -> Non
     if m is None:
         raise InfrastructureError(f"queue-delete: unexpected answer {answer!r}")
     held, t_down = int(m.group(1)), int(m.group(2)) / 1e6
-    log.down(t_down, struck=f"queue with {held} ready message{'s' if held != 1 else ''}")
+    log.down(
+        t_down, struck=f"queue with {held} ready message{'s' if held != 1 else ''}", ready=held
+    )
     exists = f"case rabbit_amqqueue:lookup({ref}) of {{ok, _}} -> true; _ -> false end."
 
     def declared_again() -> bool:

@@ -73,7 +73,10 @@ class PublishContract:
         assert c["unique"] == len(raw["deliver"])
         assert c["lost"] == len(raw["ok"] - raw["deliver"])
         assert sum(r["errors"].values()) == raw["errors"], "every error the stack raised"
-        assert r["verdict"]["valid"] == (c["lost"] == 0 and c["unexpected"] == 0)
+        # valid, judged from the raw lines: every acknowledged message was delivered, and
+        # nothing was delivered that was never published
+        raw_valid = raw["ok"] <= raw["deliver"] and raw["deliver"] <= raw["invoke"]
+        assert r["verdict"]["valid"] == raw_valid
 
     @pytest.mark.parametrize(
         ("queue_type", "seen"), [("quorum", "quorum"), ("mirrored", "classic")]

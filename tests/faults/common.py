@@ -45,6 +45,7 @@ class FaultContract:
     # how this stack's consumer acks after processing, and before it (spec fields)
     late_ack: dict[str, Any] = {"ack": "after"}  # noqa: RUF012 - read-only class data
     early_ack: dict[str, Any] = {"ack": "auto"}  # noqa: RUF012
+    no_early_ack = ""  # why the stack has no early-ack policy to kill a consumer under
     consumer_kill = "consumer-kill@1s"  # when the consumer is consuming
     # consumer work per message, slower than the 800 messages/s offered: a backlog builds,
     # so the consumer always holds a prefetch's worth when it is killed
@@ -68,7 +69,7 @@ class FaultContract:
         r = run(self.stack, confirms=True, faults=["drop@1s"], **PACED)
         f = the_fault(r, "drop")
         assert_no_loss(r)
-        assert f["struck"].endswith(("connection", "connections"))
+        assert f["connections"] >= 1
 
     def test_consumer_kill_with_late_acks_loses_nothing(self, run: Any) -> None:
         r = run(
@@ -85,6 +86,8 @@ class FaultContract:
         assert r["counts"]["redelivered"] >= 1
 
     def test_consumer_kill_with_early_acks_loses_what_was_in_hand(self, run: Any) -> None:
+        if self.no_early_ack:
+            pytest.skip(self.no_early_ack)
         # auto ack: the broker forgets a message when it sends it; the consumer dies with
         # a prefetch's worth in hand. Loss here is the point, and it is counted as such.
         r = run(
@@ -98,30 +101,6 @@ class FaultContract:
         the_fault(r, "consumer-kill")
         assert r["counts"]["lost"] >= 1
         assert not r["verdict"]["valid"]
-
-    def test_faults_run_in_order_and_one_after_publishing_misses(self, run: Any) -> None:
-        """A fault due after the producers finished still runs, in order, and the result
-        says it missed: it tests no claim."""
-        r = run(
-            self.stack,
-            producers=1,
-            messages=20,
-            confirms=True,
-            faults=["drop@0.2s", "drop@1.5s", "restart@1.6s:0.5s"],
-            # celery's worker may stay disconnected after a drop (its acks fail with
-            # "connection already closed" and it does not reconnect): not this test's point
-            drain_timeout_s=20.0,
-        )
-        kinds = [f["kind"] for f in r["faults"]]
-        assert kinds == ["drop", "drop", "restart"]
-        begins = [f["begin_s"] for f in r["faults"]]
-        assert begins == sorted(begins) and begins[1] >= 1.5
-        assert begins[2] >= r["faults"][1]["end_s"]  # the third waited for the second
-        restart = r["faults"][2]
-        assert r["windows"]["publishing"][1] < 1.6 <= restart["down_s"]
-        assert not restart["hit"]
-        assert restart["why"].startswith("missed publishing: down at")
-        assert r["counts"]["lost"] == 0
 
 
 # A 3-node cluster: 4 producers x 500 at 50/s (10 s of publishing); the fault at 1.5 s.
@@ -278,7 +257,7 @@ class QueueDeleteContract:
         assert returned > 0, r["errors"]
         # only what was on its way to the queue, or in it, went with it
         assert f.get("lost", {}).get("while_gone", 0) == 0, f
-        assert r["counts"]["lost"] <= PACED["producers"] + int(f["struck"].split()[2])
+        assert r["counts"]["lost"] <= PACED["producers"] + f["ready"]
 
 
 @pytest.mark.broker

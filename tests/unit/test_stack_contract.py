@@ -1,0 +1,70 @@
+"""The stack contract, for every stack in the table: one folder shape, a stack.py that
+imports no client library, a consumer side of one protocol, queue hooks, a session
+factory per mode, options of one meaning each."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mqcompare.admin import QueueHooks
+from mqcompare.spec import RunSpec
+from mqcompare.stacks import STACKS, all_options, load_stack
+
+FILES = {"__init__.py", "stack.py", "connect.py", "admin.py", "consumer.py", "publish.py"}
+CLIENTS = ("pika", "kombu", "amqp", "celery", "aio_pika", "aiormq", "dramatiq")
+TOP = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", list(STACKS))
+def test_every_stack_folder_has_the_same_files(name: str) -> None:
+    folder = TOP / load_stack(name).package
+    assert {p.name for p in folder.glob("*.py")} >= FILES
+
+
+@pytest.mark.parametrize("name", list(STACKS))
+def test_stack_py_imports_no_client_library(name: str) -> None:
+    module = STACKS[name].partition(":")[0]
+    code = f"import sys, {module}; print(' '.join(m for m in {CLIENTS!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=TOP)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "", f"{module} imports {done.stdout.strip()}"
+
+
+@pytest.mark.parametrize("name", list(STACKS))
+def test_the_consumer_side_follows_one_protocol(name: str) -> None:
+    stack = load_stack(name)
+    consumer = importlib.import_module(f"{stack.package}.consumer")
+    spec = RunSpec(stack=name, mode=stack.default_mode)
+    argv = stack.consumer_argv(spec, 0, Path("/tmp/j.jsonl"))
+    if stack.worker:
+        assert callable(consumer.worker_argv) and not hasattr(consumer, "consume")
+        assert argv == consumer.worker_argv(spec, 0)
+        assert f"{stack.package}.worker" in " ".join(argv), "the worker loads worker.py"
+    else:
+        assert callable(consumer.consume)
+        assert argv[1:3] == ["-m", "consumer"] and f"{stack.package}.consumer" in argv
+
+
+@pytest.mark.parametrize("name", list(STACKS))
+def test_queue_hooks_and_a_session_factory_per_mode(name: str) -> None:
+    stack = load_stack(name)
+    hooks = importlib.import_module(f"{stack.package}.admin").HOOKS
+    assert isinstance(hooks, QueueHooks)
+    assert hooks.counted("q")[0] == "q" and "q" in hooks.removed("q")
+    publish = importlib.import_module(f"{stack.package}.publish")
+    for mode in stack.modes.values():
+        assert callable(getattr(publish, mode.session)), f"{name} {mode.name}"
+    assert stack.default_mode in stack.modes
+
+
+def test_each_option_key_has_one_meaning_and_its_default_parses() -> None:
+    for key, (option, stacks) in all_options().items():
+        assert option.key == key and stacks
+        assert option.parse(option.default, by_key=True) == option.default
+        for name in stacks:
+            assert load_stack(name).option({}, key) == option.default
