@@ -123,7 +123,7 @@ def test_a_kind_with_its_own_target_words_names_them(name: str) -> None:
 
 def test_node_targets_are_checked_against_the_run_s_nodes() -> None:
     check_nodes(parse_fault("kill@1s:1s:node3"), 3)
-    with pytest.raises(BadInput, match="node1..node1"):
+    with pytest.raises(BadInput, match=r"node1\.\.node1"):
         check_nodes(parse_fault("kill@1s:1s:node3"), 1)
     with pytest.raises(BadInput, match="no follower"):
         check_nodes(parse_fault("restart@1s:follower"), 1)

@@ -72,10 +72,10 @@ def test_the_broker_is_prepared_as_the_spec_says() -> None:
 def test_a_broker_that_cannot_do_what_the_spec_asks_is_refused() -> None:
     with pytest.raises(InfrastructureError, match="--cluster 3: the broker given"):
         _prepare(spec(cluster=3), Broker(nodes=1))
-    with pytest.raises(InfrastructureError, match="^--fault drop: the broker"):
+    with pytest.raises(InfrastructureError, match=r"^--fault drop: the broker"):
         _prepare(spec(faults=["drop@1s"]), Broker())
     external = ExternalBroker("amqp://guest:secret@example.org:5672/")
-    with pytest.raises(InfrastructureError, match="^--consumer-timeout: .*--broker local") as e:
+    with pytest.raises(InfrastructureError, match=r"^--consumer-timeout: .*--broker local") as e:
         _prepare(spec(consumer_timeout_s=2.0), _Healthy(external))
     assert "secret" not in str(e.value)
 
@@ -95,8 +95,8 @@ def test_the_result_is_judged_from_the_journals_with_what_only_the_run_knew(
 ) -> None:
     s = spec(producers=1, messages=3)
     (tmp_path / "spec.json").write_text(json.dumps(s.to_json()))
-    write(tmp_path / "journal" / "producer.jsonl", "producer",
-          [inv(0, 0, 1.0), ok(0, 0, 1.1), inv(0, 1, 1.2), ok(0, 1, 1.3), inv(0, 2, 1.4)])  # fmt: skip
+    published = [inv(0, 0, 1.0), ok(0, 0, 1.1), inv(0, 1, 1.2), ok(0, 1, 1.3), inv(0, 2, 1.4)]
+    write(tmp_path / "journal" / "producer.jsonl", "producer", published)
     write(tmp_path / "journal" / "consumer-0.jsonl", "consumer", [dlv(0, 0, 1.5)])
     run = Run(s, load_stack("pika"), tmp_path, Broker(), None, print, print)  # type: ignore[arg-type]
     run.environment = {"rabbitmq": "3.10.8"}
