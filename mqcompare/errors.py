@@ -1,4 +1,4 @@
-"""The two kinds of failure the command line maps to exit codes (DESIGN.md)."""
+"""The two kinds of failure the command line maps to exit codes (docs/architecture.md)."""
 
 
 class BadInput(Exception):

@@ -1,4 +1,4 @@
-"""Append-only journals, format v1 (DESIGN.md): one JSON record per line, each line
+"""Append-only journals, format v1 (docs/architecture.md): one JSON record per line, each line
 written with a single unbuffered write on an O_APPEND descriptor, so a SIGKILLed
 writer loses at most the line it was writing and threads never interleave lines."""
 

@@ -1,5 +1,5 @@
 """Seeing what a fault did: wait for a condition to become true, and the phases a fault
-reports once it has seen them (DESIGN.md: begin, down, up, end)."""
+reports once it has seen them (docs/architecture.md: begin, down, up, end)."""
 
 from __future__ import annotations
 

@@ -25,12 +25,11 @@ CONSUME_MODES = ("during", "after")
 QUEUE_TYPES = ("classic", "quorum", "mirrored")
 ACK_MODES = ("after", "before", "auto")
 FAULT_HELP = (
-    "restart@1s:2s, kill@3s:1s, pause@2s:3s, drop@2s, alarm@1s:5s[:memory|disk] "
-    "(a resource alarm blocks publishers), queue-delete@2s, consumer-kill@2s, and the "
-    "stack's own; on a cluster a node target (kill@2s:3s:leader, :follower, :random, :all, "
-    ":node2; default leader) and partition@AT:DUR:SHAPE (halves, random-halves, "
-    "random-node, majorities-ring, leader); repeatable. Each is timed as observed (down, "
-    "up) and said to have missed if it struck nothing in flight."
+    "A fault at AT seconds after the first publish, for DOWN seconds, on TARGET; "
+    "repeatable, run in order. Kinds: below. On a cluster TARGET is a node (leader, the "
+    "default; follower, random, all, node2); an alarm's is its resource, a partition's its "
+    "shape. Each is timed as observed (down, up) and said to have missed if it struck "
+    "nothing in flight."
 )
 
 

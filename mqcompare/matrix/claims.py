@@ -5,7 +5,7 @@ A predicate either reads one run (`loss`: lost > 0) or compares the cell with an
 cell of the same experiment and stack (`slower-than:shared-unsafe`: its median publish
 rate is lower). A claim holds in a run when every per-run predicate holds; over N runs
 it is held (N of N), refuted (0 of N) or held in k of N runs, because fault timing
-varies from run to run. A run whose faults did not all hit (DESIGN.md: a fault's down
+varies from run to run. A run whose faults did not all hit (docs/architecture.md: a fault's down
 window overlapped the window in which what it struck carried messages) tests nothing
 about them: it is left out, and a claim with no run left is "not tested"."""
 

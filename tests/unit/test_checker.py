@@ -420,7 +420,7 @@ history = st.lists(st.tuples(event, st.integers(0, 2), st.integers(0, 5)), max_s
 
 
 def reference(events: list[tuple[str, int, int]]) -> dict[str, int]:
-    """DESIGN.md's words, computed the slow and obvious way."""
+    """The words of docs/architecture.md, computed the slow and obvious way."""
     attempted = {(p, s) for e, p, s in events if e == "invoke"}
     acked = {(p, s) for e, p, s in events if e == "ok"}
     delivered = [(p, s) for e, p, s in events if e in ("deliver", "redeliver")]
