@@ -14,10 +14,11 @@ if ! docker image inspect mqcompare/rabbitmq:base >/dev/null 2>&1; then
   ROOTFS=$(mktemp -d /tmp/mqcompare-rootfs-XXXXXX)
   trap 'rm -rf "$ROOTFS"' EXIT
   # the machine's own Debian mirror, from its apt sources (the project names no archive)
+  # (either file may be missing: that must not end the script)
   MIRROR=${DEBIAN_MIRROR:-$(
-    { grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}'
-      grep -hs '^deb ' /etc/apt/sources.list | awk '{print $2}'; } \
-    | grep -v -- '-security' | head -n 1)}
+    { cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/ {print $2}'
+      cat /etc/apt/sources.list 2>/dev/null | awk '/^deb / {print $2}'; } \
+    | awk '!/-security/ && !seen++' || true)}
   [ -n "$MIRROR" ] || { echo "no Debian mirror in the apt sources: set DEBIAN_MIRROR"; exit 3; }
   debootstrap --variant=minbase --include=rabbitmq-server bookworm "$ROOTFS" "$MIRROR" >/dev/null
   rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/*
