@@ -37,3 +37,13 @@ class Evaluates(Protocol):
 class Partitions(Protocol):
     def partition(self, shape: str, down: float, log: PhaseLog, queue: str) -> None:
         """Cut the network between the nodes as `shape` says, for `down` s."""
+
+
+@runtime_checkable
+class Listens(Protocol):
+    """A node of ours whose clients reach it on this loopback address and port: what a
+    fault on the link between clients and node may impair (never the machine's own
+    services)."""
+
+    @property
+    def endpoint(self) -> tuple[str, int]: ...

@@ -177,6 +177,10 @@ class DockerBroker(BrokerControl):
     def name(self) -> str:
         return str(self.container.name)
 
+    @property
+    def endpoint(self) -> tuple[str, int]:
+        return "127.0.0.1", self.port
+
     def describe(self) -> str:
         kept = "kept container" if self.keep else "container"
         ui = f", management 127.0.0.1:{self.management_port}" if self.management_port else ""

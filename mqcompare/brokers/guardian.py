@@ -1,14 +1,16 @@
-"""`python -m mqcompare.brokers.guardian`: stops the private nodes and containers of a process that
-died without stopping them (SIGKILL, OOM killer), so that no broker of ours outlives
-mqcompare.
+"""`python -m mqcompare.brokers.guardian`: stops the private nodes and containers of a
+process that died without stopping them (SIGKILL, OOM killer), so that nothing of ours
+outlives mqcompare.
 
-The process that starts a node keeps the write end of this guardian's stdin and tells it,
-one JSON line per change, what to stop: `{"id": ..., "pgids": [...], "pidfile": ...,
+The process that starts something keeps the write end of this guardian's stdin and tells
+it, one JSON line per change, what to stop: `{"id": ..., "pgids": [...], "pidfile": ...,
 "dir": ...}` for a node, `{"id": ..., "container": ...}` for a container, `{"id": ...,
-"nft_table": ...}` for a cluster's partition rules; `{"release": id}` when it stopped it
-itself. When stdin ends without a release (the kernel closes a dead
-process's pipes, however it died) the guardian SIGKILLs what it was told of, by the pids
-it was given, removes the node's directory, and removes the container with its volume."""
+"nft_table": ...}` for a cluster's partition rules, `{"id": ..., "undo": [argv, ...]}`
+for anything else (a fault's rules or queueing discipline: the commands that remove
+it); `{"release": id}` when it stopped it itself. When stdin ends without a release (the
+kernel closes a dead process's pipes, however it died) the guardian SIGKILLs what it was
+told of, by the pids it was given, removes the node's directory and the container with
+its volume, and runs the undo commands."""
 
 from __future__ import annotations
 
@@ -78,6 +80,9 @@ def _stop(node: dict[str, Any]) -> None:
                 capture_output=True,
                 timeout=10,
             )
+    for argv in node.get("undo") or []:  # what a fault set up: the command that removes it
+        with contextlib.suppress(Exception):
+            subprocess.run([str(a) for a in argv], capture_output=True, timeout=10)
     if node.get("container"):
         with contextlib.suppress(Exception):
             import docker

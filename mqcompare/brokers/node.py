@@ -397,6 +397,10 @@ class LocalNode(BrokerControl):
     def name(self) -> str:
         return self.state.node
 
+    @property
+    def endpoint(self) -> tuple[str, int]:
+        return self.state.host, self.state.port
+
     def kept_words(self) -> str:
         return f"{self.describe()} ({self.display_url}), data in {self.state.dir}"
 

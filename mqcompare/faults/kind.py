@@ -36,11 +36,22 @@ class Fault:
     at: float
     down: float = 0.0
     target: str = ""  # a node (leader, follower, random, all, nodeK) or the kind's own word
+    params: tuple[str, ...] = ()  # the kind's own parameters, as its Params wrote them
 
     def __str__(self) -> str:
         base = f"{self.kind}@{fmt_seconds(self.at)}"
         base += f":{fmt_seconds(self.down)}" if self.down else ""
+        base += "".join(f":{p}" for p in self.params)
         return base + (f":{self.target}" if self.target else "")
+
+
+@dataclass(frozen=True)
+class Param:
+    """A parameter of a fault kind, between its DOWN and its TARGET (`delay@1s:5s:200ms`):
+    `parse` returns its canonical text, or raises ValueError saying what it takes."""
+
+    name: str  # as the grammar names it: "MS", "PCT"
+    parse: Callable[[str], str]
 
 
 class Process(Protocol):
@@ -123,6 +134,10 @@ class FaultKind:
     needs: type | None = None
     verb: str = ""
     min_nodes: int = 1  # a partition needs three
+    params: tuple[Param, ...] = ()  # its own parameters, after DOWN
+    # what this machine lacks to perform it, and what to install ('' when nothing): a
+    # run is refused (exit 3) and a preset cell skipped, saying so
+    unmet: Callable[[], str] | None = None
     stack_offers: bool = False  # only stacks that list it in Stack.faults take it
     analyse: Analyse | None = None
     explain: Explain | None = None

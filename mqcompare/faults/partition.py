@@ -5,7 +5,7 @@ gets no answer, `up` once the cluster is whole again."""
 from __future__ import annotations
 
 from mqcompare.brokers.capabilities import Partitions
-from mqcompare.brokers.cluster import PARTITION_SHAPES
+from mqcompare.brokers.cluster import PARTITION_SHAPES, partition_unmet
 from mqcompare.errors import InfrastructureError
 from mqcompare.faults.kind import Context, Fault, FaultKind
 from mqcompare.observe import PhaseLog
@@ -20,6 +20,6 @@ def _partition(fault: Fault, ctx: Context, log: PhaseLog) -> None:
 PARTITION = FaultKind(
     "partition", "partition@2s:8s[:SHAPE]", "cut the cluster's network for DUR s",
     "broker", _partition, down="required", targets=PARTITION_SHAPES, target_word="shape",
-    needs=Partitions, verb="partitioned", min_nodes=3,
+    needs=Partitions, verb="partitioned", min_nodes=3, unmet=partition_unmet,
 )  # fmt: skip
 KINDS = (PARTITION,)

@@ -8,12 +8,12 @@ from collections.abc import Iterable
 
 from mqcompare.brokers.base import BrokerControl
 from mqcompare.errors import BadInput, InfrastructureError
-from mqcompare.faults.kind import NODE_TARGETS, Fault, FaultKind
+from mqcompare.faults.kind import NODE_TARGETS, Fault, FaultKind, Param
 from mqcompare.faults.registry import KINDS
 from mqcompare.faults.strike import refusal
 from mqcompare.units import parse_duration
 
-_FAULT = re.compile(r"^([a-z-]+)@([^:]+)(?::([^:]+))?(?::([^:]+))?$")
+_FAULT = re.compile(r"^([a-z-]+)@(.+)$")
 FLAG = "--fault"
 
 
@@ -37,23 +37,33 @@ def parse_fault(text: str) -> Fault:
             f"{text!r} is not KIND@AT[:DOWN][:TARGET] (e.g. restart@1s:2s, drop@2s, "
             f"kill@2s:3s:leader, partition@2s:8s:halves)",
         )
-    name, at_text, second, third = m.groups()
+    name, rest = m.groups()
     kind = kind_of(name, text)
-    at = parse_duration(at_text, FLAG)
-    down, target = 0.0, ""
-    if second is not None and third is None and not second[:1].isdigit():
-        target = second  # KIND@AT:TARGET
-    else:
-        if second is not None:
-            if kind.down == "none":
-                raise BadInput(FLAG, f"{name} takes no down time ({text!r}); use {name}@AT")
-            down = parse_duration(second, FLAG)
-        target = third or ""
+    parts = rest.split(":")
+    at = parse_duration(parts.pop(0), FLAG)
+    down = 0.0
+    if parts and parts[0][:1].isdigit() and (kind.down != "none" or not kind.params):
+        if kind.down == "none":
+            raise BadInput(FLAG, f"{name} takes no down time ({text!r}); use {name}@AT")
+        down = parse_duration(parts.pop(0), FLAG)
     if kind.down == "required" and not down:
         article = "an" if name[0] in "aeiou" else "a"
         raise BadInput(FLAG, f"{text!r}: {article} {name} needs its duration, {name}@AT:DUR")
+    params = tuple(_param(kind, p, parts, text) for p in kind.params)
+    target = parts.pop(0) if parts else ""
+    if parts:
+        raise BadInput(FLAG, f"{text!r} has more parts than {kind.example}")
     _check_target(kind, target, text)
-    return Fault(name, at, down, target)
+    return Fault(name, at, down, target, params)
+
+
+def _param(kind: FaultKind, param: Param, parts: list[str], text: str) -> str:
+    if not parts:
+        raise BadInput(FLAG, f"{text!r}: {kind.name} needs its {param.name}, {kind.example}")
+    try:
+        return param.parse(parts.pop(0))
+    except ValueError as exc:
+        raise BadInput(FLAG, f"{text!r}: {param.name}: {exc}") from None
 
 
 def check_nodes(fault: Fault, nodes: int) -> None:
@@ -93,8 +103,16 @@ def _check_target(kind: FaultKind, target: str, text: str) -> None:
 
 
 def require(broker: BrokerControl, kinds: Iterable[str]) -> None:
-    """InfrastructureError naming the first fault kind this broker cannot perform."""
+    """InfrastructureError naming the first fault kind this broker cannot perform, or
+    this machine (what it lacks, and what to install)."""
     for name in kinds:
-        refused = refusal(KINDS[name], broker)
+        refused = refusal(KINDS[name], broker) or lacking(name)
         if refused:
             raise InfrastructureError(refused)
+
+
+def lacking(name: str) -> str:
+    """'--fault KIND: what this machine lacks for it' ('' when nothing)."""
+    unmet = KINDS[name].unmet
+    why = unmet() if unmet is not None else ""
+    return f"--fault {name}: {why}" if why else ""

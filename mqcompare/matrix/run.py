@@ -22,6 +22,7 @@ from mqcompare.brokers.factory import open_broker
 from mqcompare.environment import environment
 from mqcompare.errors import InfrastructureError
 from mqcompare.faults.plan import parse_fault, require
+from mqcompare.faults.registry import KINDS
 from mqcompare.files import write_json
 from mqcompare.matrix.claims import error_count
 from mqcompare.matrix.estimate import cell_seconds, duration_text
@@ -125,13 +126,11 @@ class MatrixView:
 def unmet(cell: Cell) -> str:
     """What this machine lacks to run `cell`, and what to install ('' when nothing): such a
     cell is skipped with that said, not run to fail."""
-    kinds = {parse_fault(f).kind for f in cell.faults}
-    if "partition" in kinds:
-        from mqcompare.brokers.cluster import partition_unmet
-
-        why = partition_unmet()
+    for kind in dict.fromkeys(parse_fault(f).kind for f in cell.faults):
+        unmet = KINDS[kind].unmet
+        why = unmet() if unmet is not None else ""
         if why:
-            return f"a partition: {why}"
+            return f"a {kind}: {why}"
     if cell.broker == "docker":
         from mqcompare.brokers.container import image_missing
 

@@ -5,6 +5,7 @@ nemesis runs a plan in order and journals what each fault observed."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -15,7 +16,7 @@ import pytest
 
 from mqcompare.brokers.base import BrokerControl
 from mqcompare.errors import BadInput, InfrastructureError
-from mqcompare.faults.kind import Context, Fault
+from mqcompare.faults.kind import NODE_TARGETS, Context, Fault, FaultKind, Param
 from mqcompare.faults.nemesis import FaultRunner
 from mqcompare.faults.plan import check_nodes, parse_fault, require
 from mqcompare.faults.registry import KINDS
@@ -264,3 +265,49 @@ def test_consumer_kill_with_no_consumer_strikes_nothing(tmp_path: Path) -> None:
     KINDS["worker-crash"].perform(Fault("worker-crash", 0.0), Context(OneNode(), "q", side), log)
     assert log.events == [("note", "no consumer was running: none was killed")]
     assert side.started == 0
+
+
+def _ms(text: str) -> str:
+    if not text.endswith("ms") or not text[:-2].isdigit():
+        raise ValueError(f"{text!r} is not milliseconds, e.g. 200ms")
+    return text
+
+
+def test_a_kind_s_own_parameters_come_between_down_and_target(monkeypatch: Any) -> None:
+    """The contract a new kind extends the grammar by: Params, parsed by the kind."""
+    kind = FaultKind(
+        "slow", "slow@1s:5s:MS[:TARGET]", "a slow link", "broker", lambda *_: None,
+        down="required", targets=NODE_TARGETS, nodes=True, params=(Param("MS", _ms),),
+    )  # fmt: skip
+    monkeypatch.setitem(KINDS, "slow", kind)
+    fault = parse_fault("slow@1s:5s:200ms:leader")
+    assert (fault.down, fault.params, fault.target) == (5.0, ("200ms",), "leader")
+    assert str(fault) == "slow@1s:5s:200ms:leader"
+    assert parse_fault("slow@1s:5s:200ms").target == ""
+    with pytest.raises(BadInput, match="MS: '2s' is not milliseconds"):
+        parse_fault("slow@1s:5s:2s")
+    with pytest.raises(BadInput, match="needs its MS"):
+        parse_fault("slow@1s:5s")
+    with pytest.raises(BadInput, match="more parts"):
+        parse_fault("slow@1s:5s:200ms:leader:again")
+
+
+def test_what_the_machine_lacks_for_a_kind_refuses_the_run(monkeypatch: Any) -> None:
+    needy = dataclasses.replace(KINDS["kill"], unmet=lambda: "tc is not installed")
+    monkeypatch.setitem(KINDS, "kill", needy)
+    with pytest.raises(InfrastructureError, match=r"^--fault kill: tc is not installed$"):
+        require(OneNode(), ["kill"])
+
+
+def test_the_guardian_runs_a_fault_s_undo_commands_when_its_owner_dies(tmp_path: Path) -> None:
+    from mqcompare.brokers.guardian import Guardian
+
+    guardian = Guardian.start()
+    mark = tmp_path / "undone"
+    guardian.tell("fault-1", undo=[["touch", str(mark)]])
+    guardian.tell("fault-2", undo=[["touch", str(tmp_path / "released")]])
+    guardian.release("fault-2", last=False)
+    assert guardian.proc.stdin is not None
+    guardian.proc.stdin.close()  # as the kernel does for an owner that died
+    guardian.proc.wait(timeout=20)
+    assert mark.exists() and not (tmp_path / "released").exists()
