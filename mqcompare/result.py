@@ -84,6 +84,7 @@ class FaultSpan(TypedDict):
     notes: NotRequired[list[str]]
     why: NotRequired[str]
     lag_s: NotRequired[float]
+    noticed_s: NotRequired[float | None]  # the first publish error after it began
     blocked: NotRequired[dict[str, Any]]  # alarm: what producers did while blocked
     lost: NotRequired[dict[str, int]]  # queue-delete: the lost, by when they were sent
 

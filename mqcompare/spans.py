@@ -5,6 +5,7 @@ kind's own analysis (its registry entry's `analyse`)."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping
 from typing import Any
 
@@ -132,10 +133,14 @@ def faults_missed(result: Mapping[str, Any]) -> str:
 
 
 def analyse(spans: list[FaultSpan], evidence: Evidence) -> None:
-    """Each fault kind's own analysis of its spans (its registry entry's `analyse`): what
-    the producers did while an alarm blocked them, when a deleted queue's lost messages
-    were published, ..."""
+    """When a client first noticed each fault (`noticed_s`: the first publish error
+    journaled after it began), then each fault kind's own analysis of its spans (its
+    registry entry's `analyse`): what the producers did while an alarm blocked them, when
+    a deleted queue's lost messages were published, ..."""
+    raised = sorted(t - evidence.base for t in evidence.raised)
     for span in spans:
+        first = bisect_left(raised, span["begin_s"])
+        span["noticed_s"] = round(raised[first], 3) if first < len(raised) else None
         kind = KINDS.get(span["kind"])
         if kind is not None and kind.analyse is not None:
             kind.analyse(span, evidence)

@@ -217,9 +217,20 @@ def test_a_fault_that_went_down_while_publishing_hit(tmp_path: Path) -> None:
             "end_s": 3.5,
             "hit": True,
             "lag_s": 0.08,
+            "noticed_s": None,  # no publish failed after it began
         }
     ]
     assert faults_missed(result | {"spec": {"faults": ["restart@1s:2s"]}}) == ""
+
+
+def test_a_fault_is_noticed_at_the_first_publish_error_after_it_began(tmp_path: Path) -> None:
+    records = [inv(0, 0, 100.0), info(0, 0, 100.5), inv(0, 0, 101.0), ok(0, 0, 101.1)]
+    records += [inv(0, 1, 101.2), info(0, 1, 101.7), inv(0, 1, 101.8), ok(0, 1, 101.9)]
+    write(tmp_path / "producer.jsonl", "producer", records)
+    runner = [fault("kill", "begin", 101.15, at=1.0), fault("kill", "down", 101.2)]
+    write(tmp_path / "runner.jsonl", "runner", runner)
+    (span,) = check_dirs([tmp_path])["faults"]
+    assert span["noticed_s"] == 1.7, "the error before the fault began is not its notice"
 
 
 def test_a_fault_that_went_down_after_publishing_ended_missed(tmp_path: Path) -> None:
