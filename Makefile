@@ -18,7 +18,7 @@ broker-check:
 	@command -v rabbitmq-server >/dev/null 2>&1 || test -x /usr/sbin/rabbitmq-server || { \
 	  echo "rabbitmq-server is not installed: sudo apt-get install -y rabbitmq-server"; exit 3; }
 
-# the quick preset: every stack through the write-up's experiments, about 8 minutes
+# the quick preset: every stack through the write-up's experiments, about 10 minutes
 # (`mqcompare presets`); the report is $(OUT)/report.html (a rerun replaces the previous
 # demo's directory). A cell this machine cannot run (a partition without nftables, a
 # container without a Docker engine) is skipped, saying what to install.

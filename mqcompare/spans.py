@@ -137,6 +137,8 @@ def analyse(spans: list[FaultSpan], evidence: Evidence) -> None:
     journaled after it began), then each fault kind's own analysis of its spans (its
     registry entry's `analyse`): what the producers did while an alarm blocked them, when
     a deleted queue's lost messages were published, ..."""
+    if not spans:
+        return
     raised = sorted(t - evidence.base for t in evidence.raised)
     for span in spans:
         first = bisect_left(raised, span["begin_s"])
