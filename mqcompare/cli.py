@@ -25,8 +25,8 @@ from mqcompare.spec import SETTINGS, RunSpec
 from mqcompare.stacks import STACKS, all_options, load_stack, only_takers, resolve_mode
 
 # Piped output (CI logs, files, a README) is 120 columns, not squeezed to 80.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 120)
+err_console = Console(stderr=True, highlight=False, emoji=False)
 
 
 def _fail(code: int, message: str) -> NoReturn:

@@ -249,3 +249,11 @@ def test_report_out_writes_elsewhere_and_leaves_the_results_alone(tmp_path: Path
     done = mqcompare("report", str(runs), "--out", str(tmp_path / "out"), clients=False)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "report.md").exists() and not (runs / "report.md").exists()
+
+
+def test_an_error_repeats_the_input_as_given(tmp_path: Path) -> None:
+    """What the user typed comes back verbatim: `:x:` is not turned into an emoji."""
+    done = mqcompare("run", "--stack", "pika", "--fault", "restart@1s:x:y:z", "--out",
+                     str(tmp_path / "run"))  # fmt: skip
+    assert done.returncode == 2
+    assert "'restart@1s:x:y:z' has more parts than" in done.stderr
