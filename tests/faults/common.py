@@ -59,9 +59,16 @@ class FaultContract:
         assert f["up_s"] - f["down_s"] >= 1.0, "down for at least the planned second"
 
     def test_kill_with_confirms_loses_nothing(self, run: Any) -> None:
+        """Nothing confirmed is lost, and nothing is left unknown: on a loaded machine a
+        killed node may boot after a producer's retry budget ran out (seen once in CI:
+        kombu, 4 of 2,400), and then the one message each producer held fails loudly."""
         r = run(self.stack, confirms=True, faults=["kill@1s:0.5s"], **PACED)
         f = the_fault(r, "kill")
-        assert_no_loss(r)
+        c = r["counts"]
+        assert c["lost"] == 0 and c["unexpected"] == 0, r["anomalies"]
+        assert c["attempted"] == TOTAL and c["unknown"] == 0, r["errors"]
+        assert c["acknowledged"] + c["failed"] == TOTAL
+        assert c["failed"] <= PACED["producers"], "at most the message each producer held"
         assert r["errors"]
         assert f["up_s"] - f["down_s"] >= 0.5
 
