@@ -113,6 +113,11 @@ def require(broker: BrokerControl, kinds: Iterable[str]) -> None:
 
 def lacking(name: str) -> str:
     """'--fault KIND: what this machine lacks for it' ('' when nothing)."""
-    unmet = KINDS[name].unmet
-    why = unmet() if unmet is not None else ""
+    why = machine_lacks(name)
     return f"--fault {name}: {why}" if why else ""
+
+
+def machine_lacks(name: str) -> str:
+    """What this machine lacks to perform fault kind `name`, and what to install."""
+    unmet = KINDS[name].unmet
+    return unmet() if unmet is not None else ""

@@ -21,8 +21,7 @@ from mqcompare.brokers.base import BrokerControl
 from mqcompare.brokers.factory import open_broker
 from mqcompare.environment import environment
 from mqcompare.errors import InfrastructureError
-from mqcompare.faults.plan import parse_fault, require
-from mqcompare.faults.registry import KINDS
+from mqcompare.faults.plan import machine_lacks, parse_fault, require
 from mqcompare.files import write_json
 from mqcompare.matrix.claims import error_count
 from mqcompare.matrix.estimate import cell_seconds, duration_text
@@ -127,8 +126,7 @@ def unmet(cell: Cell) -> str:
     """What this machine lacks to run `cell`, and what to install ('' when nothing): such a
     cell is skipped with that said, not run to fail."""
     for kind in dict.fromkeys(parse_fault(f).kind for f in cell.faults):
-        unmet = KINDS[kind].unmet
-        why = unmet() if unmet is not None else ""
+        why = machine_lacks(kind)
         if why:
             return f"a {kind}: {why}"
     if cell.broker == "docker":
