@@ -1,18 +1,20 @@
 """How late each broker fault lands: from the second it was due to the moment the broker
-was seen down (the `lag_s` every result reports), per fault kind, measured through real
-mqcompare runs while producers publish.
+was seen down (the `lag_s` every result reports), per fault kind and broker kind, measured
+through real mqcompare runs while producers publish.
 
-Side by side, in the same rounds, the same faults launched the way mqcompare launched
-them before (and the way a user would by hand): `rabbitmqctl stop_app` and `rabbitmqctl
-close_all_connections`, whose CLI boots an Erlang VM of its own before it acts. kill has
-one way only (SIGKILL of the node's VM). Rounds alternate which side goes first.
+Side by side, in the same rounds, the same faults launched the slow way: on a private
+node `rabbitmqctl stop_app` / `close_all_connections` (the CLI boots an Erlang VM of its own
+before it acts); in a container every evaluation through `docker exec ... rabbitmqctl
+eval` (what mqcompare did before it evaluated with erl_call over the Docker network).
+Rounds alternate which side goes first.
 
-    .venv/bin/python bench/fault_lag.py [--rounds 5] [--stack pika]
+    .venv/bin/python bench/fault_lag.py [--broker local|docker] [--rounds 5] [--stack pika]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import statistics
@@ -21,7 +23,10 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
+from mqcompare.brokers.base import BrokerControl
+from mqcompare.brokers.container import IMAGE_ENV, LOCAL_IMAGE, DockerBroker
 from mqcompare.brokers.node import LocalNode
 from mqcompare.errors import BrokerNotBack, InfrastructureError
 from mqcompare.faults.plan import parse_fault
@@ -30,7 +35,18 @@ from mqcompare.runner import execute
 from mqcompare.spec import RunSpec
 
 TARGET_S = 0.3
-PLANS = {"restart": "restart@1s:1s", "kill": "kill@1s:1s", "drop": "drop@1s"}
+PLANS = {
+    "local": {"restart": "restart@1s:1s", "kill": "kill@1s:1s", "drop": "drop@1s"},
+    "docker": {
+        "drop": "drop@1s",
+        "alarm": "alarm@1s:1s",
+        "queue-delete": "queue-delete@1s",
+        "kill": "kill@1s:1s",
+        "restart": "restart@1s:1s",
+        "pause": "pause@1s:1s",
+    },
+}
+SLOW_WAY = {"local": ("restart", "drop"), "docker": ("drop", "alarm", "queue-delete")}
 
 
 class ThroughCli(LocalNode):
@@ -67,19 +83,26 @@ class ThroughCli(LocalNode):
         log.up(t)
 
 
-def lag(node: LocalNode, stack: str, kind: str) -> tuple[float | None, bool]:
-    """(lag in seconds, whether the fault hit) of one run with one fault of `kind`."""
+class ThroughExec(DockerBroker):
+    """The same container, every evaluation through `docker exec rabbitmqctl eval`."""
+
+    def _dist_address(self) -> str:
+        return ""
+
+
+def lag(broker: BrokerControl, stack: str, plan: str) -> tuple[float | None, bool]:
+    """(lag in seconds, whether the fault hit) of one run with one fault."""
     spec = RunSpec(
         stack=stack,
         mode="connection-per-thread" if stack == "pika" else "pool",
         producers=10,
         messages=1500,
         rate=300.0,  # 5 s of publishing: a fault at 1 s lands in the middle
-        faults=(parse_fault(PLANS[kind]),),
+        faults=(parse_fault(plan),),
     )
     out = Path(tempfile.mkdtemp(prefix="mqcompare-bench-")) / "run"
     try:
-        result = execute(spec, out, broker=node, say=lambda _m: None)
+        result = execute(spec, out, broker=broker, say=lambda _m: None)
     finally:
         shutil.rmtree(out.parent, ignore_errors=True)
     (f,) = result["faults"]
@@ -93,25 +116,38 @@ def describe(lags: list[float]) -> str:
     )
 
 
+def brokers(kind: str) -> tuple[Any, Any]:
+    """(mqcompare's broker, the same broker faulted the slow way)."""
+    if kind == "local":
+        node = LocalNode.start_new()
+        return node, ThroughCli(node.state, owned=False)
+    image = os.environ.get(IMAGE_ENV) or LOCAL_IMAGE
+    ours = DockerBroker.start_new(f"bench-{os.getpid()}", image=image)
+    slow = ThroughExec(ours.client, ours.container, ours.port, image, keep=True)
+    slow.owned = False
+    return ours, slow
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--broker", choices=tuple(PLANS), default="local")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--stack", choices=("pika", "kombu"), default="pika")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    node = LocalNode.start_new()
-    cli = ThroughCli(node.state, owned=False)  # the same node, the other way in
-    ours: dict[str, list[float]] = {kind: [] for kind in PLANS}
-    theirs: dict[str, list[float]] = {kind: [] for kind in ("restart", "drop")}
+    plans, slow_kinds = PLANS[args.broker], SLOW_WAY[args.broker]
+    broker, slow = brokers(args.broker)
+    ours: dict[str, list[float]] = {kind: [] for kind in plans}
+    theirs: dict[str, list[float]] = {kind: [] for kind in slow_kinds}
     missed: list[str] = []
     try:
         for i in range(args.rounds):
-            for kind in PLANS:
-                sides = [(node, ours)] + ([(cli, theirs)] if kind in theirs else [])
-                for broker, lags in sides if i % 2 == 0 else sides[::-1]:
-                    value, hit = lag(broker, args.stack, kind)
-                    way = "rabbitmqctl" if broker is cli else "mqcompare"
+            for kind, plan in plans.items():
+                sides = [(broker, ours)] + ([(slow, theirs)] if kind in theirs else [])
+                for target, lags in sides if i % 2 == 0 else sides[::-1]:
+                    value, hit = lag(target, args.stack, plan)
                     if value is None or not hit:
+                        way = "the slow way" if target is slow else "mqcompare"
                         missed.append(f"round {i + 1} {kind} via {way}")
                         continue
                     lags[kind].append(value)
@@ -119,25 +155,31 @@ def main() -> int:
                 f"round {i + 1}: "
                 + ", ".join(
                     f"{kind} {ours[kind][-1]:.3f} s"
-                    + (f" (rabbitmqctl {theirs[kind][-1]:.3f} s)" if kind in theirs else "")
-                    for kind in PLANS
+                    + (f" (slow way {theirs[kind][-1]:.3f} s)" if theirs.get(kind) else "")
+                    for kind in plans
                     if ours[kind]
                 ),
                 flush=True,
             )
     finally:
-        node.stop()
-    print(f"Fault lag, due to observed down, {args.stack} producers publishing (10 x 300/s):")
-    for kind in PLANS:
+        broker.stop()
+    slow_words = "rabbitmqctl" if args.broker == "local" else "docker exec"
+    print(
+        f"Fault lag on {broker.describe()}, due to observed down, {args.stack} producers "
+        f"publishing (10 x 300/s):"
+    )
+    for kind in plans:
         if not ours[kind]:
-            print(f"  {kind:8} no run hit")
+            print(f"  {kind:12} no run hit")
             continue
         median = statistics.median(ours[kind])
         verdict = "met" if median <= TARGET_S else "NOT met"
-        print(f"  {kind:8} mqcompare   {describe(ours[kind])}: target <= {TARGET_S} s {verdict}")
+        print(f"  {kind:12} mqcompare   {describe(ours[kind])}: target <= {TARGET_S} s {verdict}")
         if theirs.get(kind):
             ratio = median / statistics.median(theirs[kind])
-            print(f"  {'':8} rabbitmqctl {describe(theirs[kind])}; ratio of medians {ratio:.2f}")
+            print(
+                f"  {'':12} {slow_words:11} {describe(theirs[kind])}; ratio of medians {ratio:.2f}"
+            )
     if missed:
         print("runs whose fault missed (not counted): " + ", ".join(missed))
     return 0

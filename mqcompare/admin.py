@@ -17,6 +17,7 @@ from mqcompare.units import redact_url
 DECLARE, DECLARE_OK = (50, 10), (50, 11)
 DELETE, DELETE_OK = (50, 40), (50, 41)
 DURABLE, PASSIVE = 0b10, 0b01
+GET, GET_OK, GET_EMPTY = (60, 70), (60, 71), (60, 72)
 
 
 class QueueHooks:
@@ -59,6 +60,14 @@ class Admin:
             except Closed as exc:
                 if exc.code != 404:  # already gone: nothing to delete
                     raise
+
+    def take(self, queue: str) -> tuple[dict[str, Any], bytes] | None:
+        """One message of `queue`, taken for good (Basic.Get, no ack): its properties
+        and body; None when the queue is empty."""
+        args = struct.pack(">H", 0) + shortstr(queue) + b"\x01"  # no-ack
+        conn = self._connection()
+        reply, _ = conn.call_any(GET, args, (GET_OK, GET_EMPTY))
+        return conn.content() if reply == GET_OK else None
 
     def close(self) -> None:
         if self._conn is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -75,6 +76,44 @@ class Connection:
             self.channel_open = True
         self._send(1, method, args)
         return self._expect(1, reply, f"method {reply[0]}.{reply[1]}")
+
+    def call_any(
+        self, method: tuple[int, int], args: bytes, replies: tuple[tuple[int, int], ...]
+    ) -> tuple[tuple[int, int], bytes]:
+        """As `call`, for a method with several possible replies: (which, its arguments)."""
+        if not self.channel_open:
+            self._send(1, (20, 10), shortstr(""))
+            self._expect(1, (20, 11), "Channel.Open-Ok")
+            self.channel_open = True
+        self._send(1, method, args)
+        while True:
+            kind, on, payload = self._frame()
+            if kind != 1:
+                continue
+            got = struct.unpack(">HH", payload[:4])
+            if got in (CONNECTION_CLOSE, CHANNEL_CLOSE):
+                self._closed(on, got, payload[4:])
+            if on == 1 and got in replies:
+                return got, payload[4:]
+
+    def content(self) -> tuple[dict[str, Any], bytes]:
+        """The content header and body frames that follow a Basic.Get-Ok: the message's
+        properties it has up to message-id, and its body."""
+        kind, _, header = self._frame()
+        if kind != 2:
+            raise NotAmqp(f"frame type {kind}, not a content header")
+        size, flags = struct.unpack_from(">QH", header, 4)
+        props: dict[str, Any] = {}
+        at = 14
+        for bit, name, reader in _PROPERTIES:
+            if flags & (1 << bit):
+                props[name], at = reader(header, at)
+        body = b""
+        while len(body) < size:
+            kind, _, chunk = self._frame()
+            if kind == 3:
+                body += chunk
+        return props, body
 
     def close(self) -> None:
         """Connection.Close and its Close-Ok, then the socket (never raises)."""
@@ -204,3 +243,26 @@ def _value(buf: bytes, at: int) -> tuple[Any, int]:
             items.append(item)
         return items, end
     raise NotAmqp(f"unknown field type {kind!r}")
+
+
+def _shortstr_at(buf: bytes, at: int) -> tuple[str, int]:
+    n = buf[at]
+    return buf[at + 1 : at + 1 + n].decode("utf-8", "replace"), at + 1 + n
+
+
+def _octet_at(buf: bytes, at: int) -> tuple[int, int]:
+    return buf[at], at + 1
+
+
+# Basic's content properties in wire order, up to message-id: (flag bit, name, reader)
+_PROPERTIES: tuple[tuple[int, str, Callable[[bytes, int], tuple[Any, int]]], ...] = (
+    (15, "content_type", _shortstr_at),
+    (14, "content_encoding", _shortstr_at),
+    (13, "headers", read_table),
+    (12, "delivery_mode", _octet_at),
+    (11, "priority", _octet_at),
+    (10, "correlation_id", _shortstr_at),
+    (9, "reply_to", _shortstr_at),
+    (8, "expiration", _shortstr_at),
+    (7, "message_id", _shortstr_at),
+)

@@ -10,6 +10,7 @@ import gc
 import itertools
 import os
 from array import array
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from mqcompare.result import (
     Anomalies,
     CheckResult,
     Counts,
+    Poison,
     Throughput,
     Timeline,
     Verdict,
@@ -63,6 +65,12 @@ class _History:
         self.first_t = float("inf")
         self.last_t = float("-inf")
         self.run_ids: set[str] = set()
+        # poison messages: rejects per id and the highest delivery count the broker gave
+        # one; what the run found in its dead-letter queue, with the broker's reason
+        self.rejects: dict[tuple[int, int], int] = {}
+        self.delivery_count_max: int | None = None
+        self.dead: dict[tuple[int, int], str] = {}
+        self.left: set[tuple[int, int]] = set()
         self.lost: set[tuple[int, int]] = set()  # once judged
         self.base = 0.0  # the time spans are measured from, once judged
 
@@ -136,6 +144,8 @@ class _History:
                         last_outcome = t
                 elif ev == "fault":
                     self.faults.append(rec | {"kind": str(rec["kind"]), "phase": str(rec["phase"])})
+                elif ev == "reject" or ev == "dead" or ev == "left":
+                    self._poison(ev, rec)
                 else:
                     raise JournalError(f"{path}: line {lineno}: unknown event {ev!r}")
                 if lineno == 2 and t < self.first_t:
@@ -151,6 +161,18 @@ class _History:
         self.delivered = sum(deliveries.values())
         self.first_invoke, self.last_ok, self.last_deliver = first_invoke, last_ok, last_deliver
         self.last_outcome = last_outcome
+
+    def _poison(self, ev: str, rec: dict[str, Any]) -> None:
+        key = (rec["p"], rec["s"])
+        count = rec.get("count")
+        if isinstance(count, int) and count > (self.delivery_count_max or -1):
+            self.delivery_count_max = count
+        if ev == "reject":
+            self.rejects[key] = self.rejects.get(key, 0) + 1
+        elif ev == "dead":
+            self.dead[key] = str(rec["reason"])
+        else:
+            self.left.add(key)
 
 
 def _percentiles(values: array, points: Iterable[float]) -> dict[str, float]:
@@ -220,7 +242,7 @@ def _result(h: _History) -> CheckResult:
         publishing=window(h.first_invoke, h.last_outcome, h.base),
         delivering=window(min(h.first_delivery.values(), default=0.0), h.last_deliver, h.base),
     )
-    return CheckResult(
+    result = CheckResult(
         format=RESULT_FORMAT,
         run_id=",".join(sorted(r for r in h.run_ids if r)),
         counts=counts,
@@ -237,6 +259,16 @@ def _result(h: _History) -> CheckResult:
         duration_s=round(h.last_t - h.first_t, 3) if h.last_t >= h.first_t else 0.0,
         anomalies=anomalies,
     )
+    if h.rejects or h.dead or h.left:
+        result["poison"] = Poison(
+            ids=len(h.rejects),
+            rejections=sum(h.rejects.values()),
+            most_rejections=max(h.rejects.values(), default=0),
+            delivery_count_max=h.delivery_count_max,
+            lost=len(h.lost & h.rejects.keys()),
+            dead_reasons=dict(Counter(h.dead.values())),
+        )
+    return result
 
 
 def _counts(h: _History) -> tuple[Counts, Anomalies]:
@@ -244,7 +276,9 @@ def _counts(h: _History) -> tuple[Counts, Anomalies]:
     unexpected, duplicated; and a sample of the ids of each."""
     delivered_ids = h.deliveries.keys()
     unacked = h.attempted - h.acked
-    h.lost = lost = h.acked - delivered_ids
+    dead = h.dead.keys() - delivered_ids
+    left = h.left - delivered_ids - dead
+    h.lost = lost = h.acked - delivered_ids - dead - left
     recovered = unacked & delivered_ids
     unexpected = delivered_ids - h.attempted
     duplicated = {k for k, n in h.deliveries.items() if n > 1 and k in h.attempted}
@@ -265,9 +299,13 @@ def _counts(h: _History) -> tuple[Counts, Anomalies]:
         not_delivered_unacknowledged=len(unacked - delivered_ids),
         reordered=_reordered(h.first_delivery),
         torn_lines=h.torn,
+        rejected=sum(h.rejects.values()),
+        dead_lettered=len(dead),
+        left_in_queue=len(left),
     )
     anomalies = Anomalies(
         lost=_sample(lost),
+        dead_lettered=_sample(set(dead)),
         duplicated=_sample(duplicated),
         recovered=_sample(recovered),
         unexpected=_sample(unexpected),

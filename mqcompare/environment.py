@@ -52,6 +52,12 @@ def broker_versions(url: str) -> dict[str, str]:
     return found
 
 
+def major_version(version: str) -> int:
+    """4 for '4.0.5'; 0 when it says no number (an unknown broker is not refused)."""
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
 def library_versions(distributions: list[str]) -> dict[str, str]:
     """Each installed distribution's version ('not installed' for a missing one)."""
     found = {}

@@ -9,6 +9,11 @@ class BadInput(Exception):
         self.flag = flag
 
 
+class NotOnThisBroker(BadInput):
+    """Exit 2: the broker's version cannot answer what was asked (e.g. mirroring on
+    RabbitMQ 4); a matrix skips such a cell, saying why, instead of failing it."""
+
+
 class InfrastructureError(Exception):
     """Exit 3: the broker is unreachable, refuses us, or cannot perform a fault."""
 

@@ -64,6 +64,25 @@ class JournalWriter:
             }
         )
 
+    def reject(self, p: int, s: int, redelivered: bool, count: int | None) -> None:
+        """A poison message failed (rejected with requeue, or its worker killed);
+        `count`: its delivery count as the broker said (a quorum queue's
+        x-delivery-count), None where it says none."""
+        record = {"ev": "reject", "p": p, "s": s, "t": time.time(), "redelivered": redelivered}
+        self._write(record | {"count": count})
+
+    def dead(self, p: int, s: int, reason: str, count: int | None) -> None:
+        """Found in the run's dead-letter queue at the end, with the broker's reason
+        (its x-death header: delivery_limit, rejected, expired, maxlen)."""
+        self._write(
+            {"ev": "dead", "p": p, "s": s, "t": time.time(), "reason": reason} | {"count": count}
+        )
+
+    def left(self, p: int, s: int, count: int | None) -> None:
+        """Still in the run's queue at the end, taken by the runner once every consumer
+        had stopped (poison messages a queue redelivers for ever)."""
+        self._write({"ev": "left", "p": p, "s": s, "t": time.time(), "count": count})
+
     def fault(self, kind: str, phase: str, t: float | None = None, **fields: Any) -> None:
         """A fault's phase (begin, down, up, end; readers ignore phases they do not know),
         with what the phase observed (`n`: the fault's place in the plan, `at`...)."""

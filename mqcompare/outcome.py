@@ -19,6 +19,7 @@ KINDS = {
     "silent-loss": "lost silently: the application was told the message was sent",
     "hang": "producers hung: the application waited, with no error",
     "loud-failure": "failed loudly: the library said so; nothing was lost silently",
+    "looping": "poison messages redelivered for ever: the queue never empties",
     "duplicates": "nothing lost; some messages delivered more than once",
     "exactly-once": "every attempted message delivered once",
     "intended": "the outcome the cell sets out to show (e.g. dead-lettered)",
@@ -83,6 +84,9 @@ def _first(runs: list[Result], intended: str) -> Outcome:
         after = f"hung after {got} of {planned:,}" if planned else "hung"
         if len(hung) < len(runs):
             after += f" in {len(hung)} of {len(runs)} runs"
+    dead = _count(runs, "dead_lettered")
+    if any(dead) and not any(lost):
+        return Outcome("intended", f"{_span(dead, 'dead-lettered')}, 0 lost")
     if any(lost) and intended:
         return Outcome("intended", f"{_span(lost, intended)}, as intended")
     if any(lost) or any(unexpected):
@@ -91,6 +95,9 @@ def _first(runs: list[Result], intended: str) -> Outcome:
         return Outcome("silent-loss", ", ".join(words + ([after] if after else [])))
     if hung:
         return Outcome("hang", after)
+    looping = _count(runs, "left_in_queue")
+    if any(looping):
+        return Outcome("looping", f"{_span(looping, 'redelivered for ever')}, 0 lost")
     undelivered = _count(runs, "not_delivered_unacknowledged")
     short = [_planned(r) - r["counts"]["attempted"] for r in runs]
     if any(undelivered):

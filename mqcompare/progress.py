@@ -17,6 +17,8 @@ class JournalTail:
         self.dir = journal_dir
         self.offsets: dict[Path, int] = {}
         self.counts = dict.fromkeys(("invoke", "ok", "fail", "info", "deliver"), 0)
+        self.rejects = 0  # poison messages failed (`reject`): not a change, but counted
+        self.last_reject = time.monotonic()
         self.first_invoke: float | None = None
         self.last_change = time.monotonic()
         self.last_producer_change = time.monotonic()
@@ -41,6 +43,10 @@ class JournalTail:
                 if n:
                     self.counts[ev.decode()] += n
                     changed = True
+            rejects = data.count(b'"ev":"reject"')
+            if rejects:
+                self.rejects += rejects
+                self.last_reject = time.monotonic()
             if changed:
                 self.last_change = time.monotonic()
                 if path.name.startswith("producer"):

@@ -66,6 +66,7 @@ OUTCOME_STYLE = {
     "silent-loss": "red",
     "hang": "magenta",
     "loud-failure": "yellow",
+    "looping": "yellow",
     "duplicates": "cyan",
     "exactly-once": "green",
     "intended": "blue",

@@ -25,6 +25,9 @@ class Counts(TypedDict):
     not_delivered_unacknowledged: int
     reordered: int
     torn_lines: int
+    rejected: int  # `reject` records: poison messages failed by a consumer
+    dead_lettered: int  # never delivered, found in the dead-letter queue at the end
+    left_in_queue: int  # never delivered, still in the run's queue at the end (`left`)
 
 
 class Verdict(TypedDict):
@@ -58,6 +61,18 @@ class Anomalies(TypedDict):
     duplicated: list[str]
     recovered: list[str]
     unexpected: list[str]
+    dead_lettered: NotRequired[list[str]]
+
+
+class Poison(TypedDict):
+    """What came of the run's poison messages (--poison)."""
+
+    ids: int  # poison ids a consumer failed at least once
+    rejections: int  # how often, in all
+    most_rejections: int  # of the one failed most often
+    delivery_count_max: int | None  # the highest x-delivery-count the broker gave one
+    lost: int  # poison ids acknowledged, never delivered, dead-lettered nor left
+    dead_reasons: dict[str, int]  # what the dead-letter queue held, by x-death reason
 
 
 class FaultSpan(TypedDict):
@@ -102,10 +117,12 @@ class CheckResult(TypedDict):
     timeline: Timeline
     duration_s: float
     anomalies: Anomalies
+    poison: NotRequired[Poison]
 
 
 class Drain(TypedDict):
     complete: bool
+    poison_looping: NotRequired[bool]  # gave up on poison messages that kept coming back
     left_in_queue: NotRequired[int | None]
     unacked: NotRequired[int | None]
 

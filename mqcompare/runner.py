@@ -24,8 +24,8 @@ from mqcompare.brokers.base import BrokerControl
 from mqcompare.brokers.factory import open_broker
 from mqcompare.checker import check_files
 from mqcompare.consumer_state import BUSY_ENV, READY_ENV
-from mqcompare.environment import environment
-from mqcompare.errors import BadInput, BrokerNotBack, InfrastructureError
+from mqcompare.environment import broker_versions, environment, major_version
+from mqcompare.errors import BadInput, BrokerNotBack, InfrastructureError, NotOnThisBroker
 from mqcompare.faults.kind import Context
 from mqcompare.faults.nemesis import FaultRunner
 from mqcompare.faults.plan import require
@@ -37,6 +37,7 @@ from mqcompare.observe import wait_for
 from mqcompare.orphan import PARENT_ENV
 from mqcompare.placement import PLACEMENT_ENV, rotate
 from mqcompare.placement import describe as describe_placement
+from mqcompare.poison import LOOPING_S, journal_taken, poison_notes, still_looping
 from mqcompare.progress import JournalTail
 from mqcompare.result import Drain, RunResult
 from mqcompare.spec import RunSpec
@@ -142,6 +143,8 @@ def validate(spec: RunSpec) -> Stack:
         flag = "--ack" if spec.ack != "after" else "--consumer"
         flags = ", ".join(o.flag for o in stack.options)
         raise BadInput(flag, f"the {stack.name} worker is the consumer; use {flags}")
+    if spec.poison and not stack.worker and spec.ack != "after":
+        raise BadInput("--poison", "a poison message is rejected with requeue: use --ack after")
     if spec.consumer:
         counting = [s.name for s in all_stacks() if not s.worker]
         if spec.consumer not in counting:
@@ -200,6 +203,7 @@ class Run:
         self.busy_dir = out / "busy"
         self.placement: dict[str, Any] | None = None  # on a cluster: each client's home node
         self.environment: dict[str, Any] = {}  # what it ran on (mqcompare.environment)
+        self.looping = False  # the drain gave up on poison messages redelivered for ever
 
     # -- consumer ------------------------------------------------------------------------
     def start_consumer(self) -> None:
@@ -313,6 +317,16 @@ class Run:
             if self.consumer is not None:
                 self.consumer.stop()
         faults.join(timeout=30)
+        # what became of poison messages, read before the queues go (a broker left down
+        # by a fault has nothing to say)
+        with contextlib.suppress(Exception):
+            if self.spec.dead_letter:
+                journal_taken(self.admin, self.spec.dead_queue, runner_journal, dead=True)
+            if self.looping:
+                journal_taken(self.admin, self.spec.queue, runner_journal, dead=False)
+        if self.spec.dead_letter:
+            with contextlib.suppress(Exception):
+                self.admin.delete(self.spec.dead_queue)
         runner_journal.close()
         with contextlib.suppress(Exception):
             self.admin.delete(self.spec.queue)
@@ -345,7 +359,11 @@ class Run:
             notes=[],
         )
         result["duration_s"] = round(time.time() - started, 3)  # the run's, not the journals'
-        result["notes"] = run_notes(result, self.stack.blocked_publish) + self.stack.explain(result)
+        result["notes"] = (
+            run_notes(result, self.stack.blocked_publish)
+            + poison_notes(result)
+            + self.stack.explain(result)
+        )
         write_json(self.out / "result.json", result, indent=2)
         return result
 
@@ -408,8 +426,18 @@ class Run:
                 with contextlib.suppress(Exception):
                     admin.close()
                 continue
+            quiet = tail.quiet_for() - quiet_s
+            if still_looping(self.spec, depth, self._held, quiet, tail.rejects):
+                self.say(
+                    f"only poison messages are left in {self.spec.queue}, delivered and "
+                    f"rejected again and again: the drain ends here"
+                )
+                self.looping = True
+                return Drain(complete=False, left_in_queue=depth, poison_looping=True)
             if depth != 0 or tail.quiet_for() < quiet_s:
                 continue
+            if self.spec.poison and time.monotonic() - tail.last_reject < LOOPING_S:
+                continue  # a poison message may be on its way back (a worker respawning)
             try:
                 held = self.broker.unacked(self.spec.queue)
             except InfrastructureError:
@@ -424,8 +452,27 @@ class Run:
         )
         return Drain(complete=False, left_in_queue=depth, unacked=held)
 
+    def _held(self) -> int | None:
+        """What consumers hold unacknowledged, if the broker can say now."""
+        try:
+            return self.broker.unacked(self.spec.queue)
+        except InfrastructureError:
+            return None
+
 
 MIRRORING = {"ha-mode": "exactly", "ha-params": 3, "ha-sync-mode": "automatic"}
+
+
+def refuse_mirroring(versions: dict[str, str]) -> None:
+    """NotOnThisBroker for a broker without classic queue mirroring (RabbitMQ 4.0 removed
+    it: https://www.rabbitmq.com/docs/3.13/ha, "Classic Queue Mirroring")."""
+    version = versions.get("rabbitmq", "")
+    if major_version(version) >= 4:
+        raise NotOnThisBroker(
+            "--queue",
+            f"mirrored: classic queue mirroring was removed in RabbitMQ 4.0 and this broker "
+            f"is {version}; use --queue quorum",
+        )
 
 
 def mirror_policy(spec: RunSpec) -> str:
@@ -483,6 +530,8 @@ def execute(
         admin = stack.admin(broker.url)  # refused credentials: exit 3 here
         out.mkdir(parents=True, exist_ok=True)
         spec_data = spec.to_json() | {"stack_options": options, "broker": broker.display_url}
+        if spec.dead_letter:
+            admin.declare(spec.dead_queue, {})
         admin.declare(spec.queue, spec.queue_arguments)
         if spec.queue_type != "classic" or broker.addresses:
             # what the broker says it made of the declaration, not only what was asked
@@ -518,7 +567,8 @@ def _prepare(spec: RunSpec, broker: BrokerControl) -> Callable[[], None] | None:
     require(broker, [f.kind for f in spec.faults])
     broker.heal()  # a fault of an earlier run may have left it down
     if spec.queue_type == "mirrored":
-        # Jepsen's setup: a classic queue mirrored by policy (refused by RabbitMQ 4)
+        # Jepsen's setup: a classic queue mirrored by policy (gone in RabbitMQ 4)
+        refuse_mirroring(broker_versions(broker.url))
         broker.set_policy(mirror_policy(spec), f"^{re.escape(spec.queue)}$", MIRRORING)
     if not spec.consumer_timeout_s:
         return None

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mqcompare.brokers.cluster import PARTITION_HANDLING
+from mqcompare.errors import BadInput
 from mqcompare.faults.kind import Fault
 from mqcompare.faults.plan import check_nodes, parse_fault
 from mqcompare.settings import setting, settings
@@ -155,6 +156,20 @@ class RunSpec:
         "Producers that journal nothing for this long hang: they are stopped and reported.",
         "duration", key="stall_timeout", minimum=0.001,
     )  # fmt: skip
+    # message ids every consumer fails (rejected with requeue; a task kills its worker):
+    # what a broker does with a message that can never be processed
+    poison: int = setting(
+        0, "--poison",
+        "Mark N message ids of the run that every consumer fails: a counting consumer "
+        "rejects them with requeue, a task kills the worker process running it.",
+        "int", key="poison", minimum=0, zero="0: none",
+    )  # fmt: skip
+    dead_letter: bool = setting(
+        False, "--dead-letter/--no-dead-letter",
+        "Give the queue a dead-letter target (the queue Q.dead): what the broker drops "
+        "there (a quorum queue's delivery limit) is counted dead-lettered, not lost.",
+        "switch", key="dead_letter",
+    )  # fmt: skip
     run_id: str = field(default_factory=new_run_id)
     stack_options: dict[str, Any] = field(default_factory=dict)
 
@@ -164,6 +179,10 @@ class RunSpec:
                 s.check(getattr(self, name))
         for fault in self.faults:
             check_nodes(fault, self.cluster)
+        if self.poison > self.total_messages:
+            raise BadInput(
+                "--poison", f"{self.poison} is more than the run's {self.total_messages} messages"
+            )
 
     @property
     def queue(self) -> str:
@@ -173,7 +192,29 @@ class RunSpec:
     def queue_arguments(self) -> dict[str, Any]:
         """What every client declares the run's queue with (the same everywhere: RabbitMQ
         refuses a declaration whose arguments differ)."""
-        return {"x-queue-type": "quorum"} if self.queue_type == "quorum" else {}
+        arguments: dict[str, Any] = {}
+        if self.queue_type == "quorum":
+            arguments["x-queue-type"] = "quorum"
+        if self.dead_letter:
+            # the default exchange routes by queue name: straight into the dead queue
+            arguments.update(
+                {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.dead_queue}
+            )
+        return arguments
+
+    @property
+    def dead_queue(self) -> str:
+        """Where the run's queue dead-letters (with --dead-letter)."""
+        return f"{self.queue}.dead"
+
+    @property
+    def poison_ids(self) -> list[tuple[int, int]]:
+        """The `poison` message ids, spread evenly over the run's time (their seqs) and
+        its producers, none at the very start or end."""
+        n = self.poison
+        per = -(-n // self.producers)  # a producer's share, rounded up
+        spread = [(i % self.producers, i // self.producers) for i in range(n)]
+        return [(p, (2 * k + 1) * self.messages // (2 * per)) for p, k in spread]
 
     @property
     def total_messages(self) -> int:
@@ -184,6 +225,8 @@ class RunSpec:
         data["faults"] = [str(f) for f in self.faults]
         data["broker"] = redact_url(self.broker)
         data["queue"] = self.queue
+        if self.poison:
+            data["poison_ids"] = [f"{p}:{s}" for p, s in self.poison_ids]
         return data
 
     @classmethod

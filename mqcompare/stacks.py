@@ -270,6 +270,8 @@ class Stack:
             str(spec.prefetch),
             "--work-ms",
             str(spec.work_ms),
+            "--poison",
+            ",".join(f"{p}:{s}" for p, s in spec.poison_ids),
         ]
 
     def check(self, spec: Any) -> None:

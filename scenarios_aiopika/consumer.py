@@ -33,7 +33,7 @@ def consume(
     arguments: dict[str, Any],
     prefetch: int,
     ack: str,
-    handle: Callable[[bytes, bool, Callable[[], None]], None],
+    handle: Callable[..., None],
     stop: threading.Event,
 ) -> None:
     """Consume `queue` until `stop` is set, reconnecting after every connection loss."""
@@ -61,19 +61,23 @@ def consume(
                 except TimeoutError:
                     continue
 
+                redelivered, headers = bool(message.redelivered), dict(message.headers)
                 if ack == "before":
 
-                    def ack_now(m: aio_pika.abc.AbstractIncomingMessage = message) -> None:
-                        asyncio.run_coroutine_threadsafe(m.ack(), loop).result(ACK_TIMEOUT_S)
+                    def ack_now(
+                        ok: bool = True, m: aio_pika.abc.AbstractIncomingMessage = message
+                    ) -> None:
+                        settling = m.ack() if ok else m.reject(requeue=True)
+                        asyncio.run_coroutine_threadsafe(settling, loop).result(ACK_TIMEOUT_S)
 
                     await loop.run_in_executor(
-                        None, handle, message.body, bool(message.redelivered), ack_now
+                        None, handle, message.body, redelivered, ack_now, headers
                     )
                     continue
-                acks: list[int] = []
-                handle(message.body, bool(message.redelivered), partial(acks.append, 1))
-                if acks:  # after: journaled, now acked
-                    await message.ack()
+                settled: list[bool] = []
+                handle(message.body, redelivered, partial(_record, settled), headers)
+                if settled:  # after: journaled, now acked (or a poison message rejected)
+                    await (message.ack() if settled[0] else message.reject(requeue=True))
         finally:
             # closing the connection hands unacked prefetched messages back to the queue
             with contextlib.suppress(Exception):  # already gone
@@ -84,3 +88,8 @@ def consume(
         (ax.AMQPError, OSError, asyncio.TimeoutError, ax.ChannelInvalidStateError),
         stop,
     )
+
+
+def _record(settled: list[bool], ok: bool = True) -> None:
+    """How the handler settled a delivery: ack (True) or reject with requeue (False)."""
+    settled.append(ok)

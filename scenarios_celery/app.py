@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,7 @@ def _register_task(
     acks_late), journaled by each pool process into a journal of its own."""
     journals: dict[int, JournalWriter] = {}
     busy = BusyMarker()  # which task each pool process runs (for worker-kill)
+    poison = frozenset(spec.poison_ids)
 
     def journal() -> JournalWriter:
         # one journal per worker child process, opened in that process
@@ -99,6 +101,10 @@ def _register_task(
     @app.task(bind=True, name=TASK)
     def record(self: Any, p: int, s: int, sent: float) -> None:
         busy.working(p, s)
+        if (p, s) in poison:  # it kills the pool process running it, every time
+            redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+            journal().reject(p, s, redelivered, None)
+            os.kill(os.getpid(), signal.SIGKILL)
         if work_s:
             time.sleep(work_s)
         if journal_deliveries:

@@ -64,7 +64,9 @@ class CeleryStack(Stack):
         reject = self.option(opts, "reject_on_worker_lost")
         kinds = {f["kind"] for f in result.get("faults", [])}
         c, notes = result["counts"], blocked_loss(result)
-        if c["lost"] and kinds & {"worker-kill", "worker-crash"}:
+        poison = result.get("poison")
+        poisoned = poison["lost"] if poison is not None else 0
+        if c["lost"] and (kinds & {"worker-kill", "worker-crash"} or poisoned):
             if not acks_late:
                 notes.append(
                     "early ack (celery's default): a task is acked when it is received, "

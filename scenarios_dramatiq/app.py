@@ -8,6 +8,7 @@ that a task that fails is retried (or dead-lettered) within a run."""
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -56,6 +57,7 @@ class Journaling:
         self.work_s = spec.work_ms / 1000.0
         self.fails = TASK_FAILS.value(spec.stack_options)
         self.busy = BusyMarker()
+        self.poison = frozenset(spec.poison_ids)
         self.journals: dict[int, JournalWriter] = {}
         self.lock = threading.Lock()
 
@@ -72,6 +74,10 @@ class Journaling:
         message = CurrentMessage.get_current_message()
         retries = int(message.options.get("retries", 0)) if message is not None else 0
         self.busy.working(p, s)
+        if (p, s) in self.poison:  # it kills the process running it, every time
+            redelivered = bool(getattr(message, "redelivered", False))
+            self.journal().reject(p, s, redelivered, None)
+            os.kill(os.getpid(), signal.SIGKILL)
         if self.work_s:
             time.sleep(self.work_s)
         if retries < self.fails:  # the task's own failure, as an exception in user code

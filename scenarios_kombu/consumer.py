@@ -20,14 +20,19 @@ def consume(
     arguments: dict[str, Any],
     prefetch: int,
     ack: str,
-    handle: Callable[[bytes, bool, Callable[[], None]], None],
+    handle: Callable[..., None],
     stop: threading.Event,
 ) -> None:
     """Consume `queue` until `stop` is set, reconnecting after every connection loss."""
 
     def on_message(message: Any) -> None:
         redelivered = bool(message.delivery_info.get("redelivered"))
-        handle(message.body, redelivered, message.ack)
+
+        def settle(ok: bool = True) -> None:
+            """Ack, or reject with requeue."""
+            message.ack() if ok else message.requeue()
+
+        handle(message.body, redelivered, settle, message.headers)
 
     def session(connected: Callable[[], None]) -> None:
         # leaving the block closes the connection: unacked prefetched messages go back

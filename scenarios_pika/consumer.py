@@ -19,7 +19,7 @@ def consume(
     arguments: dict[str, Any],
     prefetch: int,
     ack: str,
-    handle: Callable[[bytes, bool, Callable[[], None]], None],
+    handle: Callable[..., None],
     stop: threading.Event,
 ) -> None:
     """Consume `queue` until `stop` is set, reconnecting after every connection loss."""
@@ -32,13 +32,22 @@ def consume(
             if prefetch:
                 ch.basic_qos(prefetch_count=prefetch)
             connected()
-            for method, _props, body in ch.consume(
+            for method, props, body in ch.consume(
                 queue, auto_ack=ack == "auto", inactivity_timeout=0.2
             ):
                 if stop.is_set():
                     break
                 if method is None:
                     continue
-                handle(body, bool(method.redelivered), partial(ch.basic_ack, method.delivery_tag))
+                settle = partial(_settle, ch, method.delivery_tag)
+                handle(body, bool(method.redelivered), settle, props.headers)
 
     reconnecting(session, (px.AMQPError, OSError), stop)
+
+
+def _settle(ch: Any, tag: int, ok: bool = True) -> None:
+    """Ack the delivery, or reject it with requeue."""
+    if ok:
+        ch.basic_ack(tag)
+    else:
+        ch.basic_reject(tag, requeue=True)

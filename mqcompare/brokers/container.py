@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mqcompare.brokers.base import UP_TIMEOUT_S, BrokerControl
+from mqcompare.brokers.erlang import erl_call, erl_call_path
 from mqcompare.brokers.guardian import Guardian
 from mqcompare.brokers.node import parse_queue_list
 from mqcompare.brokers.ports import amqp_answers, free_port, loopback_url, state_dir
@@ -27,8 +28,24 @@ from mqcompare.observe import PhaseLog, sleep_until, wait_for
 IMAGE_ENV = "MQCOMPARE_DOCKER_IMAGE"
 DEFAULT_IMAGE = "rabbitmq:3-management"
 LOCAL_IMAGE = "mqcompare/rabbitmq:local"  # what `make docker-image` builds without a registry
+# the images `make docker-image` builds from Debian's packages, and how
+BUILDS = {
+    LOCAL_IMAGE: "make docker-image",  # Debian 12, RabbitMQ 3.10
+    "mqcompare/rabbitmq:4.0": "make docker-image RABBITMQ=4.0",  # Debian 13, RabbitMQ 4.0
+}
+
+
+def how_to_build(image: str) -> str:
+    """What to do about a missing image, in words."""
+    if image in BUILDS:
+        return f"`{BUILDS[image]}` builds it from Debian's packages"
+    return f"`make docker-image` builds {LOCAL_IMAGE} from Debian's packages (--docker-image)"
+
+
 LABEL = "mqcompare.run"
 BOOT_TIMEOUT_S = 90.0
+DIST_PORT = 25672  # the node's distribution port: its AMQP port + 20000 (RabbitMQ's default)
+COOKIE_FILE = "/var/lib/rabbitmq/.erlang.cookie"
 STOP_TIMEOUT_S = 30  # docker stop: SIGTERM, then SIGKILL after this many seconds
 
 
@@ -82,21 +99,19 @@ def image_name() -> str:
     return os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE
 
 
-def image_missing() -> str:
-    """What keeps a container from starting here ('' when nothing): no engine, or no image
-    (mqcompare pulls none: these machines reach no registry)."""
+def image_missing(image: str = "") -> str:
+    """What keeps a container of `image` ("" the default) from starting here ('' when
+    nothing): no engine, or no image (mqcompare pulls none: these machines reach no
+    registry)."""
     try:
         client = docker_client()
     except InfrastructureError:
         return "no Docker engine answers (apt-get install -y docker.io; dockerd)"
-    image = image_name()
+    image = image or image_name()
     try:
         client.images.get(image)
     except Exception:
-        return (
-            f"the image {image}, which is not here (`make docker-image` builds "
-            f"{LOCAL_IMAGE}; then --docker-image {LOCAL_IMAGE})"
-        )
+        return f"the image {image}, which is not here ({how_to_build(image)})"
     return ""
 
 
@@ -113,6 +128,7 @@ class DockerBroker(BrokerControl):
         self.url = loopback_url(port)
         self.guardian: Guardian | None = None
         self.management_port = 0
+        self.cookie = ""
 
     @classmethod
     def start_new(cls, label: str, keep: bool = False, image: str | None = None) -> DockerBroker:
@@ -123,8 +139,7 @@ class DockerBroker(BrokerControl):
         except Exception:
             raise InfrastructureError(
                 f"--broker docker: image {image} is not here and cannot be pulled without a "
-                f"registry; `make docker-image` builds {LOCAL_IMAGE} from Debian packages "
-                f"({IMAGE_ENV}={LOCAL_IMAGE})"
+                f"registry; {how_to_build(image)}"
             ) from None
         port = free_port()
         ports: dict[str, tuple[str, int]] = {"5672/tcp": ("127.0.0.1", port)}
@@ -220,9 +235,13 @@ class DockerBroker(BrokerControl):
 
     def kill(self, down: float, log: PhaseLog) -> None:
         """`docker kill` (SIGKILL), then `docker start` `down` seconds after it was gone."""
-        self.container.kill()
-        t_down = wait_for(lambda: self.status() != "running", 10.0, poll=0.02)
-        if t_down is None:
+        # seen down when the node stops answering AMQP (Docker's API returns from the
+        # kill a few hundred ms after the node is gone), and gone by the time it returns
+        killing = threading.Thread(target=self.container.kill)
+        killing.start()
+        t_down = wait_for(lambda: not self.serving(), 10.0, poll=0.02)
+        killing.join()
+        if t_down is None or wait_for(lambda: self.status() != "running", 10.0) is None:
             raise InfrastructureError(f"{self.container.name} survived docker kill")
         self._start_again("kill", t_down, down, log)
 
@@ -248,13 +267,39 @@ class DockerBroker(BrokerControl):
         self._come_back("pause", log)
 
     def eval(self, expr: str, timeout: float = 60.0) -> str:
-        """Evaluate an Erlang expression in the container's node (`rabbitmqctl eval`)."""
-        code, out = self.container.exec_run(["rabbitmqctl", "eval", expr.replace("\n", " ")])
+        """Evaluate an Erlang expression in the container's node: with the machine's
+        erl_call over the Docker network (milliseconds, so a fault lands on time), else
+        `rabbitmqctl eval` inside the container (it boots a CLI VM first: seconds)."""
+        expr = expr.replace("\n", " ")
+        address = self._dist_address() if erl_call_path() else ""
+        if address:
+            return erl_call(self.name, address, expr, timeout, self._cookie())
+        code, out = self.container.exec_run(["rabbitmqctl", "eval", expr])
         lines = out.decode(errors="replace").strip().splitlines()
         if code != 0 or not lines:
             detail = lines[-1] if lines else f"exit {code}"
             raise InfrastructureError(f"rabbitmqctl eval failed in {self.container.name}: {detail}")
         return lines[-1].strip()
+
+    def _dist_address(self) -> str:
+        """The node's distribution port on the container's address ('' if it has none):
+        looked up each time, since a restarted container may get another address."""
+        with contextlib.suppress(Exception):
+            self.container.reload()
+            networks = self.container.attrs["NetworkSettings"]["Networks"]
+            ip = next((n["IPAddress"] for n in networks.values() if n.get("IPAddress")), "")
+            return f"{ip}:{DIST_PORT}" if ip else ""
+        return ""
+
+    def _cookie(self) -> str:
+        """The node's Erlang cookie, which erl_call must present (read once: it lives on
+        the container's volume and survives a restart)."""
+        if not self.cookie:
+            code, out = self.container.exec_run(["cat", COOKIE_FILE])
+            if code != 0:
+                raise InfrastructureError(f"{self.container.name}: cannot read {COOKIE_FILE}")
+            self.cookie = out.decode().strip()
+        return self.cookie
 
     def set_policy(self, name: str, pattern: str, definition: dict[str, object]) -> None:
         argv = ["rabbitmqctl", "set_policy", name, pattern, json.dumps(definition)]

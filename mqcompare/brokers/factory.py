@@ -7,7 +7,13 @@ from pathlib import Path
 
 from mqcompare.brokers.base import BrokerControl
 from mqcompare.brokers.cluster import LocalCluster, kept_cluster, kept_cluster_file
-from mqcompare.brokers.container import DockerBroker, engine_answers, kept_container, kept_file
+from mqcompare.brokers.container import (
+    DockerBroker,
+    engine_answers,
+    image_name,
+    kept_container,
+    kept_file,
+)
 from mqcompare.brokers.external import ExternalBroker
 from mqcompare.brokers.node import LocalNode, kept_node
 from mqcompare.brokers.ports import state_dir
@@ -16,11 +22,16 @@ from mqcompare.units import redact_url
 
 
 def open_broker(
-    choice: str, label: str = "", cluster: int = 1, handling: str = "pause_minority"
+    choice: str,
+    label: str = "",
+    cluster: int = 1,
+    handling: str = "pause_minority",
+    image: str = "",
 ) -> BrokerControl:
     """The broker for --broker CHOICE (auto|local|docker|amqp://...), started if need be;
-    `label` names what owns a container (a run or matrix id); `cluster` > 1 is a private
-    cluster of that many nodes (a kept one if `broker up --cluster` left one that fits)."""
+    `label` names what owns a container (a run or matrix id), `image` its image ("" the
+    default); `cluster` > 1 is a private cluster of that many nodes (a kept one if
+    `broker up --cluster` left one that fits)."""
     if cluster > 1:
         if choice not in ("auto", "local"):
             raise BadInput(
@@ -47,7 +58,10 @@ def open_broker(
     if choice == "local":
         return kept_node() or LocalNode.start_new()
     if choice == "docker":
-        return kept_container() or DockerBroker.start_new(label or str(os.getpid()))
+        container = kept_container()
+        if container is not None and container.image == (image or image_name()):
+            return container
+        return DockerBroker.start_new(label or str(os.getpid()), image=image or None)
     raise BadInput(
         "--broker", f"{redact_url(choice)!r} is not one of auto, local, docker, amqp://..."
     )

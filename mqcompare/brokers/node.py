@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import pwd
-import re
 import shutil
 import signal
 import subprocess
@@ -24,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mqcompare.brokers.base import CTL_TIMEOUT_S, UP_TIMEOUT_S, BrokerControl
-from mqcompare.brokers.erlang import clear_alarms
+from mqcompare.brokers.erlang import clear_alarms, erl_call_argv, erl_call_path, erl_call_value
 from mqcompare.brokers.guardian import Guardian
 from mqcompare.brokers.ports import (
     epmd_registered,
@@ -332,10 +331,9 @@ class LocalNode(BrokerControl):
 
     def _eval_start(self, expr: str, timeout: float) -> subprocess.Popen[bytes]:
         """Start evaluating an Erlang expression on the node; finish with `_eval_finish`."""
-        erl_call = _erl_call()
+        erl_call = erl_call_path()
         if erl_call:
-            argv = [erl_call, "-address", f"{self.state.host}:{self.state.dist_port}", "-r"]
-            argv += ["-timeout", str(max(1, int(timeout))), "-e"]
+            argv = erl_call_argv(erl_call, f"{self.state.host}:{self.state.dist_port}", timeout)
         else:
             argv = [self._script("rabbitmqctl"), "-n", self.state.node, "eval", expr]
         # erl_call reads the expression from stdin up to its end, and wants it to end in
@@ -366,14 +364,7 @@ class LocalNode(BrokerControl):
             raise InfrastructureError(
                 f"{self.state.node} did not answer {expr!r} within {timeout:g} s"
             ) from None
-        text = out.decode(errors="replace").strip()
-        if proc.returncode != 0 or text.startswith(("{error", "{badrpc")):
-            detail = (err.decode(errors="replace").strip() or text).splitlines()
-            raise InfrastructureError(
-                f"{self.state.node} failed {expr!r}: {detail[-1] if detail else proc.returncode}"
-            )
-        m = re.fullmatch(r"\{ok,\s*(.*)\}", text, flags=re.S)  # erl_call's answer
-        return m.group(1).strip() if m else text
+        return erl_call_value(self.state.node, expr, proc.returncode, out, err)
 
     def eval(self, expr: str, timeout: float = CTL_TIMEOUT_S) -> str:
         """Evaluate an Erlang expression on the node; its printed value."""
@@ -578,16 +569,6 @@ def _stopped(pid: int) -> bool:
     except OSError:
         return False
     return stat[stat.rindex(")") + 2] in "Tt"
-
-
-def _erl_call() -> str | None:
-    """erl_call (Debian's erlang-base ships it), if installed."""
-    found = shutil.which("erl_call")
-    if found:
-        return found
-    for candidate in sorted(Path("/usr/lib/erlang/lib").glob("erl_interface-*/bin/erl_call")):
-        return str(candidate)
-    return None
 
 
 def _scripts() -> Path | None:

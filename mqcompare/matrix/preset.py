@@ -37,7 +37,8 @@ _PLURAL = {"stacks": "stack", "modes": "mode", "plans": "faults"}
 _SETTINGS = {s.key: s for s in SETTINGS.values() if s.key and s.key not in _CROSSED}
 _OPTIONS = tuple(all_options())  # the stacks' own options, each a cell key
 CELL_KEYS = (
-    *_CROSSED, *_PLURAL, *_SETTINGS, *_OPTIONS, "broker", "claims", "claim", "note", "intended",
+    *_CROSSED, *_PLURAL, *_SETTINGS, *_OPTIONS, "broker", "docker_image", "claims", "claim", "note",
+    "intended",
 )  # fmt: skip
 
 
@@ -68,11 +69,14 @@ class Cell:
     prefetch: int = 100
     consume: str = "during"
     broker: str = ""  # "" the matrix's --broker; or local, docker: this cell's own
+    docker_image: str = ""  # a docker cell's image ("" the default, --docker-image)
     queue: str = "classic"  # the queue type (--queue)
     cluster: int = 1  # nodes of its private broker (--cluster)
     partition_handling: str = "pause_minority"
     clients: str = "spread"
     mandatory: bool | None = None  # None: the library's own default
+    poison: int = 0  # message ids every consumer fails (--poison)
+    dead_letter: bool = False  # the queue's dead-letter target (--dead-letter)
     timeouts: dict[str, float] = field(default_factory=dict)
     claims: tuple[str, ...] = ()
     note: str = ""
@@ -321,6 +325,10 @@ def _expand(raw: dict[str, Any], exp: Experiment, where: str) -> list[Cell]:
     _only(raw, CELL_KEYS, where)
     if isinstance(raw.get("queue"), list):  # queue types are crossed like stacks
         return [c for q in raw["queue"] for c in _expand({**raw, "queue": q}, exp, where)]
+    if isinstance(raw.get("docker_image"), list):
+        # broker versions side by side: the same question (grid row), a column per version
+        images = raw["docker_image"]
+        return [c for i in images for c in _expand({**raw, "docker_image": i}, exp, where)]
     axes = _axes(raw, where)
     common = _common(raw, axes["stack"], exp, where)
     out: list[Cell] = []
@@ -379,6 +387,10 @@ def _common(raw: dict[str, Any], stacks: list[str], exp: Experiment, where: str)
                 FLAG, f"{where}: broker {raw['broker']!r}; allowed: {', '.join(CELL_BROKERS)}"
             )
         common["broker"] = raw["broker"]
+    if "docker_image" in raw:
+        if common.get("broker", "docker") != "docker":
+            raise BadInput(FLAG, f'{where}: docker_image is for broker = "docker"')
+        common["broker"], common["docker_image"] = "docker", str(raw["docker_image"])
     claims = raw.get("claims", raw.get("claim", []))
     common["claims"] = tuple([claims] if isinstance(claims, str) else claims)
     for cid in common["claims"]:

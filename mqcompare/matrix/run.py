@@ -20,7 +20,7 @@ from rich.text import Text
 from mqcompare.brokers.base import BrokerControl
 from mqcompare.brokers.factory import open_broker
 from mqcompare.environment import environment
-from mqcompare.errors import InfrastructureError
+from mqcompare.errors import InfrastructureError, NotOnThisBroker
 from mqcompare.faults.plan import machine_lacks, parse_fault, require
 from mqcompare.files import write_json
 from mqcompare.matrix.claims import error_count
@@ -132,7 +132,7 @@ def unmet(cell: Cell) -> str:
     if cell.broker == "docker":
         from mqcompare.brokers.container import image_missing
 
-        why = image_missing()
+        why = image_missing(cell.docker_image)
         if why:
             return f"a Docker broker: {why}"
     return ""
@@ -157,26 +157,26 @@ class Brokers:
 
     def __init__(self, default: str, label: str, preset: Preset) -> None:
         self.default, self.label = default, label
-        self.kinds: dict[tuple[str, int, str], set[str]] = {}
+        self.kinds: dict[tuple[str, int, str, str], set[str]] = {}
         for c in preset.cells:
-            kinds = self.kinds.setdefault(
-                self._key(c.broker, c.cluster, c.partition_handling), set()
-            )
+            kinds = self.kinds.setdefault(self._key(c), set())
             kinds.update(parse_fault(f).kind for f in c.faults)
-        self.open: dict[tuple[str, int, str], BrokerControl] = {}
-        self.failed: dict[tuple[str, int, str], InfrastructureError] = {}
+        self.open: dict[tuple[str, int, str, str], BrokerControl] = {}
+        self.failed: dict[tuple[str, int, str, str], InfrastructureError] = {}
 
-    def _key(self, choice: str, cluster: int, handling: str) -> tuple[str, int, str]:
-        """One broker per choice; a cluster per size and partition handling."""
-        return (choice or self.default, cluster, handling if cluster > 1 else "")
+    def _key(self, cell: Cell) -> tuple[str, int, str, str]:
+        """One broker per choice and image; a cluster per size and partition handling."""
+        handling = cell.partition_handling if cell.cluster > 1 else ""
+        return (cell.broker or self.default, cell.cluster, handling, cell.docker_image)
 
-    def get(self, choice: str, cluster: int = 1, handling: str = "") -> BrokerControl:
-        key = self._key(choice, cluster, handling)
+    def get(self, cell: Cell) -> BrokerControl:
+        key = self._key(cell)
         if key in self.failed:
             raise self.failed[key]
         if key not in self.open:
+            choice, cluster, handling, image = key
             try:
-                broker = open_broker(key[0], self.label, cluster=cluster, handling=handling)
+                broker = open_broker(choice, self.label, cluster, handling, image=image)
             except InfrastructureError as exc:
                 self.failed[key] = exc
                 raise
@@ -263,7 +263,7 @@ class MatrixRun:
         """The first cell's broker (usually the matrix's own): exit 3 at once if it fails;
         then what the matrix runs on, and the view."""
         first = cells[0]
-        broker = self.brokers.get(first.broker, first.cluster, first.partition_handling)
+        broker = self.brokers.get(first)
         self.out.mkdir(parents=True, exist_ok=True)
         self.began = True
         self.doc["broker"] = broker.describe()
@@ -282,13 +282,18 @@ class MatrixRun:
         view.begin(n, total, cell, k, self.repeat)
         run_dir = self.out / "runs" / f"{cell.id}-{cell.stack}-{cell.mode}-r{k}"
         try:
-            broker = self.brokers.get(cell.broker, cell.cluster, cell.partition_handling)
+            broker = self.brokers.get(cell)
             result = execute(cell.spec(), run_dir, broker, say=view.say, show=view.show)
         except KeyboardInterrupt:
             with contextlib.suppress(OSError, ValueError):  # the cut-short run
                 partial = json.loads((run_dir / "result.json").read_text())
                 doc["results"].append(partial | {"cell": cell.id, "repeat": k})
             raise
+        except NotOnThisBroker as exc:
+            # the broker's version cannot answer the cell's question: skipped, saying why
+            if k == 1:
+                doc["skipped"].append({"cell": cell.id, "why": str(exc)})
+            view.done(f"{cell.id}: skipped: {exc}")
         except InfrastructureError as exc:
             # the broker failed this run (e.g. a node that did not come back); the matrix
             # records it and goes on with the next cell

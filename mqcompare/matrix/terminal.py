@@ -39,7 +39,8 @@ def short(s: CellSummary) -> str:
         "loud-failure": f"{n} failed" if "failed" in text else f"{n} short",
         "exactly-once": "ok",
         "hang": "hung",
-        "intended": f"{n} {s.cell.intended}",
+        "looping": f"{n} looping",
+        "intended": f"{n} {s.cell.intended or 'dead-let.'}",
         "not-tested": "not tested" if s.runs else ("failed" if s.failed else "skipped"),
     }[kind]
 

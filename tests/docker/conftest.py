@@ -11,10 +11,18 @@ from typing import Any
 
 import pytest
 
-from mqcompare.brokers.container import IMAGE_ENV, LOCAL_IMAGE, DockerBroker, docker_client
+from mqcompare.brokers.container import (
+    BUILDS,
+    IMAGE_ENV,
+    LOCAL_IMAGE,
+    DockerBroker,
+    docker_client,
+)
 from mqcompare.errors import InfrastructureError
 from mqcompare.runner import execute
 from tests.conftest import run_spec
+
+IMAGE_4 = "mqcompare/rabbitmq:4.0"
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +44,28 @@ def docker_image(engine: None) -> str:
         pytest.fail(f"image {image} is missing: `make docker-image` builds {LOCAL_IMAGE}")
     os.environ[IMAGE_ENV] = image  # what CLI subprocesses start too
     return image
+
+
+@pytest.fixture(scope="session")
+def image_4(engine: None) -> str:
+    """The RabbitMQ 4.0 image (`make docker-image RABBITMQ=4.0`; `make test` builds it)."""
+    try:
+        docker_client().images.get(IMAGE_4)
+    except Exception:
+        pytest.fail(f"image {IMAGE_4} is missing: `{BUILDS[IMAGE_4]}` builds it")
+    return IMAGE_4
+
+
+@pytest.fixture(scope="session")
+def containers(docker_image: str, image_4: str) -> Iterator[dict[str, DockerBroker]]:
+    """A container of each RabbitMQ version, by major version, for the session."""
+    brokers = {"3": DockerBroker.start_new("tests-3", image=docker_image)}
+    try:
+        brokers["4"] = DockerBroker.start_new("tests-4", image=image_4)
+        yield brokers
+    finally:
+        for broker in brokers.values():
+            broker.stop()
 
 
 @pytest.fixture(scope="session")

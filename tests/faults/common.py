@@ -26,11 +26,11 @@ def the_fault(r: dict[str, Any], kind: str) -> dict[str, Any]:
     return f
 
 
-def assert_no_loss(r: dict[str, Any]) -> None:
+def assert_no_loss(r: dict[str, Any], total: int = TOTAL) -> None:
     c = r["counts"]
     assert c["lost"] == 0, r["anomalies"]["lost"]
     assert c["unexpected"] == 0
-    assert c["acknowledged"] == c["attempted"] == TOTAL, r["errors"]
+    assert c["acknowledged"] == c["attempted"] == total, r["errors"]
 
 
 def with_work(ack: dict[str, Any], work_ms: float) -> dict[str, Any]:

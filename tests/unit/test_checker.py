@@ -96,12 +96,46 @@ def test_pathological_history(tmp_path: Path) -> None:
         "not_delivered_unacknowledged": 2,
         "reordered": 2,
         "torn_lines": 0,
+        "rejected": 0,
+        "dead_lettered": 0,
+        "left_in_queue": 0,
     }
+    assert "poison" not in result
     assert result["verdict"] == {"valid": False, "exactly_once": False}
     assert result["errors"] == {"ConnectionRefused": 4, "StreamLostError": 2}
     assert result["anomalies"]["lost"] == ["0:0"]
     assert result["anomalies"]["unexpected"] == ["7:7"]
     assert result["anomalies"]["recovered"] == ["0:2", "0:6"]
+
+
+def test_poison_rejections_and_the_dead_letter_queue(tmp_path: Path) -> None:
+    """Rejected poison messages the broker dropped are lost; those found in the dead-letter
+    queue (a `dead` record) are dead-lettered, not lost; rejects are counted per id."""
+    producer = [x for s in range(4) for x in (inv(0, s, s), ok(0, s, s + 0.1))]
+    rejects = [
+        {"ev": "reject", "p": 0, "s": 1, "t": 5.0 + k, "redelivered": k > 0, "count": k or None}
+        for k in range(21)
+    ]
+    rejects += [{"ev": "reject", "p": 0, "s": 2, "t": 6.0, "redelivered": False, "count": None}]
+    consumer = [dlv(0, 0, 4.0), dlv(0, 3, 4.1), *rejects]
+    runner = [{"ev": "dead", "p": 0, "s": 2, "t": 30.0, "reason": "rejected", "count": 1}]
+    write(tmp_path / "journal" / "producer.jsonl", "producer", producer)
+    write(tmp_path / "journal" / "consumer-0.jsonl", "consumer", consumer)
+    write(tmp_path / "journal" / "runner.jsonl", "runner", runner)
+    result = check_dirs([tmp_path])
+    c = result["counts"]
+    assert (c["lost"], c["dead_lettered"], c["rejected"]) == (1, 1, 22)
+    assert result["anomalies"]["lost"] == ["0:1"]
+    assert result["anomalies"]["dead_lettered"] == ["0:2"]
+    assert result["poison"] == {
+        "ids": 2,
+        "rejections": 22,
+        "most_rejections": 21,
+        "delivery_count_max": 20,
+        "lost": 1,
+        "dead_reasons": {"rejected": 1},
+    }
+    assert result["verdict"]["valid"] is False
 
 
 def test_reordered_counts_first_deliveries_across_consumer_journals(tmp_path: Path) -> None:
@@ -426,7 +460,9 @@ def test_hit_is_an_overlap_of_the_down_and_publishing_windows(
 
 # -- a reference model over random histories --------------------------------------------
 
-event = st.sampled_from(["invoke", "ok", "fail", "info", "deliver", "redeliver"])
+event = st.sampled_from(
+    ["invoke", "ok", "fail", "info", "deliver", "redeliver", "reject", "dead", "left"]
+)
 history = st.lists(st.tuples(event, st.integers(0, 2), st.integers(0, 5)), max_size=60)
 
 
@@ -436,6 +472,8 @@ def reference(events: list[tuple[str, int, int]]) -> dict[str, int]:
     acked = {(p, s) for e, p, s in events if e == "ok"}
     delivered = [(p, s) for e, p, s in events if e in ("deliver", "redeliver")]
     unique = set(delivered)
+    dead = {(p, s) for e, p, s in events if e == "dead"} - unique
+    left = {(p, s) for e, p, s in events if e == "left"} - unique - dead
 
     def latest_attempt(key: tuple[int, int]) -> str | None:
         outcome = None
@@ -457,13 +495,16 @@ def reference(events: list[tuple[str, int, int]]) -> dict[str, int]:
         "unknown": len(unacked - failed),
         "delivered": len(delivered),
         "unique": len(unique),
-        "lost": len(acked - unique),
+        "lost": len(acked - unique - dead - left),
         "recovered": len(unacked & unique),
         "unexpected": len(unique - attempted),
         "duplicated": len({k for k in attempted if delivered.count(k) > 1}),
         "extra_deliveries": len(delivered) - len(unique),
         "redelivered": sum(1 for e, _, _ in events if e == "redeliver"),
         "not_delivered_unacknowledged": len(unacked - unique),
+        "rejected": sum(1 for e, _, _ in events if e == "reject"),
+        "dead_lettered": len(dead),
+        "left_in_queue": len(left),
     }
 
 
@@ -481,6 +522,13 @@ def test_counts_match_the_reference_model(
         if e in ("deliver", "redeliver"):
             which = consumers[i % 2 if split_consumers else 0]
             which.append(dlv(p, s, t, redelivered=e == "redeliver"))
+        elif e == "reject":
+            which = consumers[i % 2 if split_consumers else 0]
+            which.append({"ev": "reject", "p": p, "s": s, "t": t, "redelivered": False})
+        elif e == "dead":
+            producer.append({"ev": "dead", "p": p, "s": s, "t": t, "reason": "delivery_limit"})
+        elif e == "left":
+            producer.append({"ev": "left", "p": p, "s": s, "t": t, "count": None})
         else:
             producer.append({"invoke": inv, "ok": ok, "fail": fail, "info": info}[e](p, s, t))
     files = [

@@ -257,3 +257,31 @@ def test_a_preset_keeps_only_the_experiments_asked_for() -> None:
     assert {c.stack for c in seed.cells} == {"pika", "aio-pika"}
     windows = {c.options.get("confirm_window", 1) for c in seed.cells if c.confirms}
     assert windows == {1, 10, 100, 1000}
+
+
+def test_docker_images_are_crossed_into_one_question_per_version(tmp_path: Path) -> None:
+    """`docker_image` as a list: a cell per image, each on a docker broker, all in the same
+    question (a grid row, a column per broker version)."""
+    images = 'docker_image = ["mqcompare/rabbitmq:local", "mqcompare/rabbitmq:4.0"]'
+    text = TINY.replace('stacks = ["pika", "kombu"]', 'stack = "pika"').replace(
+        'claim = "nothing-lost"', f'claim = "nothing-lost"\n{images}'
+    )
+    preset = load_preset(write(tmp_path, text))
+    by_image = {(c.docker_image, c.confirms) for c in preset.cells}
+    assert by_image == {
+        (image, confirms)
+        for image in ("mqcompare/rabbitmq:local", "mqcompare/rabbitmq:4.0")
+        for confirms in (False, True)
+    }
+    assert all(c.broker == "docker" for c in preset.cells)
+    groups = {c.confirms: set() for c in preset.cells}
+    for c in preset.cells:
+        groups[c.confirms].add(c.group)
+    assert all(len(g) == 1 for g in groups.values()), "one question per confirms setting"
+    assert Preset.from_json(preset.to_json()).cells == preset.cells
+
+
+def test_a_docker_image_on_a_local_broker_is_refused(tmp_path: Path) -> None:
+    text = TINY.replace('claim = "nothing-lost"', 'broker = "local"\ndocker_image = "x"')
+    with pytest.raises(BadInput, match='docker_image is for broker = "docker"'):
+        load_preset(write(tmp_path, text))
