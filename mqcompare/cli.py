@@ -190,7 +190,8 @@ def check(dirs: tuple[str, ...], write: bool, out_file: Path | None, as_json: bo
 
 
 @cli.command(
-    epilog="Presets: quick, seed, full, cluster, issues (`mqcompare presets` lists each with "
+    epilog="Presets: quick, seed, full, cluster, issues, rabbitmq4 (`mqcompare presets` lists each "
+    "with "
     "its cells and how long it takes; --dry-run lists a preset's cells), or a .toml file of "
     "your own (see mqcompare/matrix/presets/seed.toml). A cell this machine lacks something "
     "for (nftables and root for a partition, a Docker engine for a container) is skipped, "
@@ -201,7 +202,7 @@ def check(dirs: tuple[str, ...], write: bool, out_file: Path | None, as_json: bo
     "--preset",
     "preset_name",
     required=True,
-    help="quick, seed, full, cluster, issues or FILE.toml.",
+    help="quick, seed, full, cluster, issues, rabbitmq4 or FILE.toml.",
 )
 @click.option(
     "--stacks", default="", help="Comma-separated stacks to keep  [default: all of the preset's]."
@@ -333,12 +334,12 @@ def presets() -> None:
     for name in BUILTIN:
         preset = load_preset(name)
         console.print(
-            f"{name:<8} {len(preset.cells):>4} cells  {duration_text(preset_seconds(preset)):<16} "
+            f"{name:<9} {len(preset.cells):>4} cells  {duration_text(preset_seconds(preset)):<16} "
             f"experiments {', '.join(preset.experiments)}",
             markup=False,
             highlight=False,
         )
-        console.print(f"         {preset.title}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"          {preset.title}", markup=False, highlight=False, soft_wrap=True)
     console.print(
         "Run one: mqcompare matrix --preset NAME; see its cells: add --dry-run.",
         markup=False,

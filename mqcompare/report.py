@@ -30,6 +30,10 @@ def headline(result: Mapping[str, Any]) -> str:
     queue = f", {queue} queue" if queue != "classic" else ""
     if int(spec.get("cluster", 1)) > 1:
         queue += f" on {spec['cluster']} nodes"
+    if spec.get("dead_letter"):
+        queue += " with a dead-letter target"
+    if spec.get("poison"):
+        queue += f", {spec['poison']} poison"
     extra = protections_text(spec.get("mandatory"), spec.get("consumer_timeout_s") or 0.0)
     extra += options_text(str(spec.get("stack")), spec.get("stack_options") or {})
     return (

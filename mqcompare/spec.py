@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mqcompare.brokers.cluster import PARTITION_HANDLING
+from mqcompare.brokers.clustered import PARTITION_HANDLING
 from mqcompare.errors import BadInput
 from mqcompare.faults.kind import Fault
 from mqcompare.faults.plan import check_nodes, parse_fault

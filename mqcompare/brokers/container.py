@@ -129,6 +129,7 @@ class DockerBroker(BrokerControl):
         self.guardian: Guardian | None = None
         self.management_port = 0
         self.cookie = ""
+        self.node_name = "rabbit@mqcompare"  # its hostname's node (a cluster names its own)
 
     @classmethod
     def start_new(cls, label: str, keep: bool = False, image: str | None = None) -> DockerBroker:
@@ -181,6 +182,9 @@ class DockerBroker(BrokerControl):
     # -- observing ---------------------------------------------------------------------
     def serving(self) -> bool:
         return amqp_answers("127.0.0.1", self.port, timeout=0.5)
+
+    def accepting(self) -> bool:
+        return self.serving()
 
     def status(self) -> str:
         with contextlib.suppress(Exception):
@@ -282,14 +286,26 @@ class DockerBroker(BrokerControl):
         return lines[-1].strip()
 
     def _dist_address(self) -> str:
-        """The node's distribution port on the container's address ('' if it has none):
-        looked up each time, since a restarted container may get another address."""
+        """The node's distribution port on the container's address ('' if it has none)."""
+        ip = self.address()
+        return f"{ip}:{DIST_PORT}" if ip else ""
+
+    def address(self) -> str:
+        """The container's address on its (first) network, '' if it has none: looked up
+        each time, since a restarted container may get another."""
         with contextlib.suppress(Exception):
             self.container.reload()
             networks = self.container.attrs["NetworkSettings"]["Networks"]
-            ip = next((n["IPAddress"] for n in networks.values() if n.get("IPAddress")), "")
-            return f"{ip}:{DIST_PORT}" if ip else ""
+            return next((n["IPAddress"] for n in networks.values() if n.get("IPAddress")), "")
         return ""
+
+    def pid(self) -> int:
+        """The pid of the container's first process (its namespaces are that process's)."""
+        self.container.reload()
+        pid = int(self.container.attrs["State"]["Pid"])
+        if not pid:
+            raise InfrastructureError(f"{self.container.name} is not running")
+        return pid
 
     def _cookie(self) -> str:
         """The node's Erlang cookie, which erl_call must present (read once: it lives on

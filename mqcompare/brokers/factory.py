@@ -14,6 +14,7 @@ from mqcompare.brokers.container import (
     kept_container,
     kept_file,
 )
+from mqcompare.brokers.container_cluster import DockerCluster
 from mqcompare.brokers.external import ExternalBroker
 from mqcompare.brokers.node import LocalNode, kept_node
 from mqcompare.brokers.ports import state_dir
@@ -33,9 +34,15 @@ def open_broker(
     default); `cluster` > 1 is a private cluster of that many nodes (a kept one if
     `broker up --cluster` left one that fits)."""
     if cluster > 1:
+        if choice == "docker":
+            return DockerCluster.start_new(
+                cluster, handling, image or image_name(), label or str(os.getpid())
+            )
         if choice not in ("auto", "local"):
             raise BadInput(
-                "--cluster", f"a cluster is of private nodes: use --broker local, not {choice}"
+                "--cluster",
+                f"a cluster is of private nodes or containers: use --broker local or docker, "
+                f"not {redact_url(choice)}",
             )
         kept = kept_cluster()
         if kept is not None and len(kept.nodes) == cluster and kept.handling == handling:
@@ -72,7 +79,11 @@ def keep_broker(docker: bool, nodes: int, handling: str) -> tuple[BrokerControl,
     whether it was started now and the file that describes it."""
     if nodes > 1:
         if docker:
-            raise BadInput("--cluster", "a cluster is of private nodes, not containers")
+            raise BadInput(
+                "--cluster",
+                "`broker up` keeps a cluster of private nodes; a cluster of containers lives "
+                "for one run or matrix (--cluster N --broker docker)",
+            )
         cluster = kept_cluster()
         if cluster is not None:
             return cluster, False, kept_cluster_file()

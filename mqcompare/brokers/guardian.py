@@ -4,7 +4,8 @@ outlives mqcompare.
 
 The process that starts something keeps the write end of this guardian's stdin and tells
 it, one JSON line per change, what to stop: `{"id": ..., "pgids": [...], "pidfile": ...,
-"dir": ...}` for a node, `{"id": ..., "container": ...}` for a container, `{"id": ...,
+"dir": ...}` for a node, `{"id": ..., "container": ...}` for a container (`"network"` for
+a container cluster's network, removed after every container), `{"id": ...,
 "nft_table": ...}` for a cluster's partition rules, `{"id": ..., "undo": [argv, ...]}`
 for anything else (a fault's rules or queueing discipline: the commands that remove
 it); `{"release": id}` when it stopped it itself. When stdin ends without a release (the
@@ -88,6 +89,11 @@ def _stop(node: dict[str, Any]) -> None:
             import docker
 
             docker.from_env().containers.get(node["container"]).remove(force=True, v=True)
+    if node.get("network"):  # a container cluster's network, once its containers are gone
+        with contextlib.suppress(Exception):
+            import docker
+
+            docker.from_env().networks.get(node["network"]).remove()
 
 
 def main() -> int:
@@ -103,7 +109,7 @@ def main() -> int:
             nodes.pop(str(msg["release"]), None)
         else:
             nodes.setdefault(str(msg["id"]), {}).update(msg)
-    for node in nodes.values():
+    for node in sorted(nodes.values(), key=lambda n: "network" in n):  # networks last
         _stop(node)
     return 0
 

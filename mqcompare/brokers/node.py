@@ -389,6 +389,11 @@ class LocalNode(BrokerControl):
         return self.state.node
 
     @property
+    def node_name(self) -> str:
+        """Its Erlang node name, as the cluster's other nodes say it."""
+        return self.state.node
+
+    @property
     def endpoint(self) -> tuple[str, int]:
         return self.state.host, self.state.port
 

@@ -5,7 +5,7 @@ gets no answer, `up` once the cluster is whole again."""
 from __future__ import annotations
 
 from mqcompare.brokers.capabilities import Partitions
-from mqcompare.brokers.cluster import PARTITION_SHAPES, partition_unmet
+from mqcompare.brokers.clustered import PARTITION_SHAPES, partition_unmet
 from mqcompare.errors import InfrastructureError
 from mqcompare.faults.kind import Context, Fault, FaultKind
 from mqcompare.observe import PhaseLog

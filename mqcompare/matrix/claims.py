@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mqcompare.report import planned
-from mqcompare.result import FaultSpan, RunResult, down_up
+from mqcompare.result import FaultSpan, RunResult, count, down_up
 from mqcompare.spans import faults_missed
 
 Result = RunResult
@@ -119,6 +119,31 @@ def _unroutable_loss(r: Result) -> tuple[bool, str]:
     return gone > 0, f"{gone:,} lost sent while no queue existed, {went:,} went with the queue"
 
 
+def _poison(r: Result) -> str:
+    p = r.get("poison")
+    if p is None:
+        return "no poison message was failed"
+    most = p["most_rejections"]
+    return f"{p['ids']} poison id(s), failed {p['rejections']:,} times (at most {most:,})"
+
+
+def _poison_dropped(r: Result) -> tuple[bool, str]:
+    """The broker dropped poison messages (lost; not still queued, not dead-lettered)."""
+    p = r.get("poison")
+    return bool(p and p["lost"]), _poison(r) + (f", {p['lost']} dropped" if p else "")
+
+
+def _poison_looping(r: Result) -> tuple[bool, str]:
+    """Poison messages still came back when the drain gave up (no delivery limit)."""
+    n = count(r, "left_in_queue")
+    return n > 0, _poison(r) + f", {n} still redelivered at the end"
+
+
+def _dead_lettered(r: Result) -> tuple[bool, str]:
+    n = count(r, "dead_lettered")
+    return n > 0, f"{n:,} found in the dead-letter queue"
+
+
 def _negate(f: Callable[[Result], tuple[bool, str]]) -> Callable[[Result], tuple[bool, str]]:
     def g(r: Result) -> tuple[bool, str]:
         held, why = f(r)
@@ -140,6 +165,9 @@ RUN_PREDICATES: dict[str, Callable[[Result], tuple[bool, str]]] = {
     "blocked": _blocked,  # an alarm stalled the publishers for half its length or more
     "publish-hung": _publish_hung,  # ... and no publish returned or raised meanwhile
     "unroutable-loss": _unroutable_loss,  # acknowledged while no queue existed, lost
+    "poison-dropped": _poison_dropped,  # the broker dropped poison messages (--poison)
+    "poison-looping": _poison_looping,  # ... or redelivered them until the run ended
+    "dead-lettered": _dead_lettered,  # something went to the dead-letter queue
 }
 COMPARISONS = ("slower-than", "faster-than")
 # judged on the cells that differ from this one only in their publish rate (and size)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from mqcompare.faults.plan import parse_fault
 from mqcompare.matrix.preset import Cell, Preset
+from mqcompare.poison import LOOPING_S
 from mqcompare.stacks import load_stack
 
 WORKER_START_S = 4.5  # a stack whose consumer side is a worker it boots (Stack.worker)
@@ -34,7 +35,9 @@ def cell_seconds(cell: Cell) -> float:
         faults_end = max(faults_end, fault.at + fault.down + 1.0)  # back up, and seen so
     stall = cell.timeouts.get("stall_timeout_s", 0.0) if "shared-unsafe" in cell.mode else 0.0
     start = WORKER_START_S if load_stack(cell.stack).worker else CONSUMER_START_S
-    return start + max(publish, faults_end) + stall + QUIET_S
+    # poison: the drain waits until they stop coming back (mqcompare.poison)
+    poison = 2 * LOOPING_S if cell.poison else 0.0
+    return start + max(publish, faults_end) + stall + QUIET_S + poison
 
 
 def preset_seconds(preset: Preset, repeat: int = 1) -> float:

@@ -39,6 +39,10 @@ def words(cell: Cell, ack: str = "") -> dict[str, str]:
         "consume": "queue read afterwards" if cell.consume == "after" else "",
         "queue": (f"{cell.queue} queue" if cell.queue != "classic" or cell.cluster > 1 else "")
         + (f" on {cell.cluster} nodes, {cell.partition_handling}" if cell.cluster > 1 else ""),
+        "poison": ", ".join(
+            ([f"{cell.poison} poison"] if cell.poison else [])
+            + (["dead-letter target"] if cell.dead_letter else [])
+        ),
         "protections": protections_text(
             cell.mandatory, cell.timeouts.get("consumer_timeout_s", 0.0)
         ).removeprefix(", "),
@@ -102,10 +106,11 @@ def grid(preset: Preset, summaries: list[CellSummary]) -> tuple[list[str], list[
             return s.cell.stack
         return f"{s.cell.stack}, RabbitMQ {_version(s) if s.runs else versions[0]}"
 
+    # a stack's versions side by side
     columns = [
         c
-        for v in (versions if len(versions) > 1 else [""])
         for stack in STACKS
+        for v in (versions if len(versions) > 1 else [""])
         if (c := f"{stack}, RabbitMQ {v}" if v else stack) in {column(s) for s in summaries}
     ]
     blocks = []
@@ -125,6 +130,27 @@ def grid(preset: Preset, summaries: list[CellSummary]) -> tuple[list[str], list[
             questions.append(q)
         blocks.append(Block(exp, questions))
     return columns, blocks
+
+
+def changes(columns: list[str], blocks: list[Block]) -> list[str]:
+    """Where one stack's answer to one question differs between broker versions, in words:
+    '6. alarm 1s:3s: pika: 3.10.8 exactly once; 4.0.5 2 lost silently'."""
+    found = []
+    for block in blocks:
+        for q in block.questions:
+            by_stack: dict[str, list[tuple[str, str, str]]] = {}
+            for col in columns:
+                stack, _, version = col.partition(", RabbitMQ ")
+                cells = q.by_stack.get(col, [])
+                if version and cells:
+                    kinds = "+".join(sorted({s.outcome.kind for s in cells}))
+                    text = "; ".join(s.outcome.text for s in cells)
+                    by_stack.setdefault(stack, []).append((version, kinds, text))
+            for stack, answers in by_stack.items():
+                if len({kinds for _v, kinds, _t in answers}) > 1:
+                    said = "; ".join(f"{v}: {text}" for v, _k, text in answers)
+                    found.append(f"{block.experiment.id}. {q.label}: {stack}: {said}")
+    return found
 
 
 def _version(s: CellSummary) -> str:

@@ -25,7 +25,7 @@ from mqcompare.runner import validate
 from mqcompare.spec import SETTINGS, RunSpec, new_run_id
 from mqcompare.stacks import STACKS, all_options, load_stack, only_takers
 
-BUILTIN = ("quick", "seed", "full", "cluster", "issues")
+BUILTIN = ("quick", "seed", "full", "cluster", "issues", "rabbitmq4")
 CELL_BROKERS = ("local", "docker")  # a cell's own broker, beside the matrix's --broker
 FLAG = "--preset"
 
@@ -191,7 +191,7 @@ class Preset:
 
 
 def load_preset(name_or_path: str) -> Preset:
-    """A built-in preset by name (quick, seed, full, cluster, issues) or a preset file by path.
+    """A built-in preset by name (BUILTIN) or a preset file by path.
     Its `base` lends it experiment texts; its `include` adds whole built-in presets."""
     data, source = _read(name_or_path)
     includes = data.pop("include", [])

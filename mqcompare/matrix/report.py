@@ -15,7 +15,7 @@ import jinja2
 from mqcompare.environment import broker_label
 from mqcompare.files import write_json
 from mqcompare.matrix.advice import check_advice
-from mqcompare.matrix.grid import counts, grid
+from mqcompare.matrix.grid import changes, counts, grid
 from mqcompare.matrix.preset import Preset
 from mqcompare.matrix.summary import (
     CellSummary,
@@ -201,7 +201,12 @@ def _answer_md(preset: Preset, summaries: list[CellSummary]) -> list[str]:
                 for stack in stacks
             ]
             out.append(f"| {_md_escape(q.label)} | " + " | ".join(boxes) + " |")
-    out += ["", *counts(summaries).lines(), "", "## The advice, checked against these results", ""]
+    out += ["", *counts(summaries).lines()]
+    changed = changes(stacks, blocks)
+    if changed or any(", RabbitMQ " in c for c in stacks):
+        out += ["", "## What changed between broker versions", ""]
+        out += [f"- {_md_escape(line)}" for line in changed] or ["- No answer changed."]
+    out += ["", "## The advice, checked against these results", ""]
     for c in check_advice(summaries):
         against = f" Contradicted by: {c.cells_text(c.against)}." if c.against else ""
         out.append(f"- **{c.verdict}** ({len(c.tested)} cells): {c.advice.says}{against}")
@@ -318,6 +323,8 @@ def html(doc: dict[str, Any]) -> str:
         sections=sections,
         grid_stacks=grid_stacks,
         grid_blocks=grid_blocks,
+        versions=any(", RabbitMQ " in c for c in grid_stacks),
+        changed=changes(grid_stacks, grid_blocks),
         kinds=KINDS,
         summary=counts(summaries).lines(),
         advice=check_advice(summaries),

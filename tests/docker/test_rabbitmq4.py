@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.broker, pytest.mark.docker]
 
 
 @pytest.fixture
-def on(containers: dict[str, DockerBroker], tmp_path: Path):  # type: ignore[no-untyped-def]
+def on(containers: dict[str, DockerBroker], tmp_path: Path) -> Any:
     """on(major version, stack, **spec fields) -> result, in that version's container."""
 
     def _run(version: str, stack: str, **kw: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import pytest
 from mqcompare.checker import timeline
 from mqcompare.matrix.advice import check_advice
 from mqcompare.matrix.estimate import cell_seconds, duration_text, preset_seconds
-from mqcompare.matrix.grid import counts, grid, labels, words
+from mqcompare.matrix.grid import changes, counts, grid, labels, words
 from mqcompare.matrix.preset import load_preset
 from mqcompare.matrix.run import unmet
 from mqcompare.matrix.summary import summarize
@@ -255,3 +255,40 @@ def test_a_hang_over_runs_gives_the_range_reached() -> None:
         outcome([*runs, result(total=10_000)]).text
         == "hung after 16-1,416 of 10,000 in 2 of 3 runs"
     )
+
+
+VERSIONS = """
+name = "versions"
+[[experiments]]
+id = "P"
+title = "Poison"
+question = "q"
+protocol = "p"
+[[experiments.cells]]
+stacks = ["pika", "kombu"]
+queue = "quorum"
+poison = 1
+docker_image = ["mqcompare/rabbitmq:local", "mqcompare/rabbitmq:4.0"]
+"""
+
+
+def test_a_stacks_versions_sit_side_by_side_and_what_changed_is_said(tmp_path: Path) -> None:
+    path = tmp_path / "versions.toml"
+    path.write_text(VERSIONS)
+    preset = load_preset(str(path))
+    rs = []
+    for c in preset.cells:
+        four = c.docker_image.endswith("4.0")
+        r = result(c.stack, c.mode, cell=c.id, lost=1 if four and c.stack == "pika" else 0)
+        r["environment"] = {"rabbitmq": "4.0.5" if four else "3.10.8"}
+        rs.append(r)
+    stacks, blocks = grid(preset, summarize(document(preset, rs), preset))
+    assert stacks == [
+        "pika, RabbitMQ 3.10.8",
+        "pika, RabbitMQ 4.0.5",
+        "kombu, RabbitMQ 3.10.8",
+        "kombu, RabbitMQ 4.0.5",
+    ]
+    assert len(blocks[0].questions) == 1, "one question, a column per version"
+    (line,) = changes(stacks, blocks)
+    assert line.startswith("P. ") and ": pika: 3.10.8: exactly once; 4.0.5: 1 lost silently" in line

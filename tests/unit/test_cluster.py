@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mqcompare.brokers.cluster import PARTITION_SHAPES, shape_grudge
+from mqcompare.brokers.clustered import PARTITION_SHAPES, shape_grudge
 from mqcompare.errors import BadInput
 from mqcompare.faults.plan import parse_fault
 from mqcompare.matrix.preset import load_preset
