@@ -8,7 +8,8 @@ before it acts); in a container every evaluation through `docker exec ... rabbit
 eval` (what mqcompare did before it evaluated with erl_call over the Docker network).
 Rounds alternate which side goes first.
 
-    .venv/bin/python bench/fault_lag.py [--broker local|docker] [--rounds 5] [--stack pika]
+    .venv/bin/python bench/fault_lag.py [--broker local|docker|docker-cluster] [--rounds 5]
+        [--stack pika]     (MQCOMPARE_DOCKER_IMAGE: the image, mqcompare/rabbitmq:local)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 
 from mqcompare.brokers.base import BrokerControl
 from mqcompare.brokers.container import IMAGE_ENV, LOCAL_IMAGE, DockerBroker
+from mqcompare.brokers.container_cluster import DockerCluster
 from mqcompare.brokers.node import LocalNode
 from mqcompare.errors import BrokerNotBack, InfrastructureError
 from mqcompare.faults.plan import parse_fault
@@ -45,8 +47,20 @@ PLANS = {
         "restart": "restart@1s:1s",
         "pause": "pause@1s:1s",
     },
+    # a quorum queue on 3 containers: the leader's node struck, or cut off
+    "docker-cluster": {
+        "kill": "kill@1s:1s:leader",
+        "restart": "restart@1s:1s:leader",
+        "pause": "pause@1s:1s:leader",
+        "drop": "drop@1s:leader",
+        "partition": "partition@1s:2s:leader",
+    },
 }
-SLOW_WAY = {"local": ("restart", "drop"), "docker": ("drop", "alarm", "queue-delete")}
+SLOW_WAY = {
+    "local": ("restart", "drop"),
+    "docker": ("drop", "alarm", "queue-delete"),
+    "docker-cluster": (),
+}
 
 
 class ThroughCli(LocalNode):
@@ -92,7 +106,10 @@ class ThroughExec(DockerBroker):
 
 def lag(broker: BrokerControl, stack: str, plan: str) -> tuple[float | None, bool]:
     """(lag in seconds, whether the fault hit) of one run with one fault."""
+    nodes = len(broker.addresses) or 1
     spec = RunSpec(
+        cluster=nodes,
+        queue_type="quorum" if nodes > 1 else "classic",
         stack=stack,
         mode="connection-per-thread" if stack == "pika" else "pool",
         producers=10,
@@ -117,11 +134,13 @@ def describe(lags: list[float]) -> str:
 
 
 def brokers(kind: str) -> tuple[Any, Any]:
-    """(mqcompare's broker, the same broker faulted the slow way)."""
+    """(mqcompare's broker, the same broker faulted the slow way: None for a cluster)."""
     if kind == "local":
         node = LocalNode.start_new()
         return node, ThroughCli(node.state, owned=False)
     image = os.environ.get(IMAGE_ENV) or LOCAL_IMAGE
+    if kind == "docker-cluster":
+        return DockerCluster.start_new(3, "pause_minority", image, f"bench-{os.getpid()}"), None
     ours = DockerBroker.start_new(f"bench-{os.getpid()}", image=image)
     slow = ThroughExec(ours.client, ours.container, ours.port, image, keep=True)
     slow.owned = False

@@ -87,7 +87,7 @@ def state_describe(tmp_path: Path) -> str:
     ("args", "flag"),
     [
         (["--cluster", "0"], "--cluster"),
-        (["--cluster", "3", "--broker", "docker"], "--cluster"),
+        (["--cluster", "3", "--broker", "amqp://u:secret@127.0.0.1:5672/"], "--cluster"),
         (["--fault", "partition@1s:2s"], "--fault"),
         (["--cluster", "3", "--fault", "kill@1s:1s:node4"], "--fault"),
         (["--fault", "kill@1s:1s:follower"], "--fault"),
@@ -104,3 +104,4 @@ def test_cluster_flags_refuse_bad_values_with_exit_2(
     assert proc.returncode == 2, stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and flag in lines[0], stderr
+    assert "secret" not in stderr
