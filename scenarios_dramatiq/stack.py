@@ -82,6 +82,13 @@ class DramatiqStack(Stack):
                 f"({spec.get('queue', 'Q')}.XQ) and kept there for 7 days, not run again "
                 "(dramatiq docs, Retries / dead letters): counted lost here"
             )
+        if result.get("poison"):
+            notes.append(
+                "a task that kills its worker process takes the whole dramatiq worker down: its "
+                "main process shuts every other process down when one dies unexpectedly "
+                "(dramatiq/cli.py, 'exited unexpectedly ... Shutting down'); mqcompare starts it "
+                "again, and what the worker had prefetched is delivered again"
+            )
         if c.get("duplicated") or c.get("redelivered"):
             if kinds & {"worker-kill", "worker-crash"}:
                 notes.append(

@@ -237,16 +237,31 @@ def median_rate(results: list[Result]) -> float:
 Series = list[tuple[float, list[Result]]]
 
 
+def _on_version(r: Result, prefix: str) -> bool:
+    version = str((r.get("environment") or {}).get("rabbitmq", ""))
+    return version == prefix or version.startswith(prefix + ".")
+
+
 def judge(
     claim_id: str,
     expect: tuple[str, ...],
     results: list[Result],
     peer: Callable[[str], tuple[str, list[Result]] | None],
     series: Callable[[], Series] = list,
+    rabbitmq: str = "",
 ) -> Judgement:
     """Judge one claim over a cell's finished runs; `peer(arg)` gives the name and the
     runs of the cell a comparison names (same experiment, stack, ack and faults);
-    `series()` the (rate, runs) of every cell that differs from this one only in rate."""
+    `series()` the (rate, runs) of every cell that differs from this one only in rate;
+    `rabbitmq`: the versions the claim speaks of (a prefix: "4"), runs on others left out."""
+    if rabbitmq:
+        versions = {str((r.get("environment") or {}).get("rabbitmq", "?")) for r in results}
+        results = [r for r in results if _on_version(r, rabbitmq)]
+        if not results and versions:
+            said = ", ".join(sorted(versions))
+            return Judgement(
+                claim_id, "not judged", 0, 0, [f"a claim about RabbitMQ {rabbitmq}; ran on {said}"]
+            )
     runs, missed = tested(results)
     if not runs:
         if missed:

@@ -100,11 +100,14 @@ def grid(preset: Preset, summaries: list[CellSummary]) -> tuple[list[str], list[
     """(the columns, the questions of each experiment as rows). A column is a stack; where
     the cells ran on several broker versions, a stack on a version ("pika, RabbitMQ 4.0.5")."""
     versions = list(dict.fromkeys(_version(s) for s in summaries if s.runs))
+    # a cell that did not run (skipped) is on the version its image gave the others
+    by_image = {s.cell.docker_image: _version(s) for s in summaries if s.runs}
 
     def column(s: CellSummary) -> str:
         if len(versions) < 2:
             return s.cell.stack
-        return f"{s.cell.stack}, RabbitMQ {_version(s) if s.runs else versions[0]}"
+        version = _version(s) if s.runs else by_image.get(s.cell.docker_image, versions[0])
+        return f"{s.cell.stack}, RabbitMQ {version}"
 
     # a stack's versions side by side
     columns = [
@@ -133,8 +136,9 @@ def grid(preset: Preset, summaries: list[CellSummary]) -> tuple[list[str], list[
 
 
 def changes(columns: list[str], blocks: list[Block]) -> list[str]:
-    """Where one stack's answer to one question differs between broker versions, in words:
-    '6. alarm 1s:3s: pika: 3.10.8 exactly once; 4.0.5 2 lost silently'."""
+    """Where one stack's answer to one question differs between broker versions (nothing
+    lost, lost, hung, failed loudly, looping, skipped...), in words: 'P. quorum queue, 2
+    poison: pika: 3.10.8: 2 redelivered for ever, 0 lost; 4.0.5: 2 lost silently'."""
     found = []
     for block in blocks:
         for q in block.questions:
@@ -143,14 +147,26 @@ def changes(columns: list[str], blocks: list[Block]) -> list[str]:
                 stack, _, version = col.partition(", RabbitMQ ")
                 cells = q.by_stack.get(col, [])
                 if version and cells:
-                    kinds = "+".join(sorted({s.outcome.kind for s in cells}))
-                    text = "; ".join(s.outcome.text for s in cells)
+                    kinds = "+".join(sorted({_answer(s) for s in cells}))
+                    text = "; ".join(s.verdict() for s in cells)
                     by_stack.setdefault(stack, []).append((version, kinds, text))
+            # stacks whose answers changed alike are named together
+            alike: dict[str, list[str]] = {}
             for stack, answers in by_stack.items():
                 if len({kinds for _v, kinds, _t in answers}) > 1:
                     said = "; ".join(f"{v}: {text}" for v, _k, text in answers)
-                    found.append(f"{block.experiment.id}. {q.label}: {stack}: {said}")
+                    alike.setdefault(said, []).append(stack)
+            for said, stacks in alike.items():
+                found.append(f"{block.experiment.id}. {q.label}: {', '.join(stacks)}: {said}")
     return found
+
+
+def _answer(s: CellSummary) -> str:
+    """What a cell's outcome answers, for comparing versions: duplicates and exactly once
+    both keep every message; a cell that could not run answers nothing."""
+    if not s.runs:
+        return "skipped" if s.skipped else "not run"
+    return "kept" if s.outcome.safe else s.outcome.kind
 
 
 def _version(s: CellSummary) -> str:

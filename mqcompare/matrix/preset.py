@@ -50,6 +50,8 @@ class Claim:
     expect: tuple[str, ...]  # predicates (claims.PREDICATES) a run must meet to hold it
     why: str = ""  # the mechanism: why it holds or not, for the report
     refs: tuple[str, ...] = ()  # documentation or issue links behind `why`
+    # the RabbitMQ versions it speaks of ("4": 4.x only); runs on others do not judge it
+    rabbitmq: str = ""
 
 
 @dataclass(frozen=True)
@@ -300,7 +302,7 @@ def _spellings(key: str) -> tuple[str, ...]:
 
 
 def _claim(raw: dict[str, Any], where: str) -> Claim:
-    _only(raw, ("id", "says", "source", "expect", "why", "refs"), f"{where}: claim")
+    _only(raw, ("id", "says", "source", "expect", "why", "refs", "rabbitmq"), f"{where}: claim")
     cid = str(_need(raw, "id", f"{where}: claim"))
     expect = tuple(_need(raw, "expect", f"{where}: claim {cid}"))
     for pred in expect:
@@ -317,6 +319,7 @@ def _claim(raw: dict[str, Any], where: str) -> Claim:
         expect,
         str(raw.get("why", "")),
         tuple(raw.get("refs", ())),
+        str(raw.get("rabbitmq", "")),
     )
 
 

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mqcompare.matrix.advice import check_advice
-from mqcompare.matrix.grid import Question, counts, grid
+from mqcompare.matrix.grid import Question, changes, counts, grid
 from mqcompare.matrix.preset import Preset
 from mqcompare.matrix.summary import CellSummary, refuted, summarize
 from mqcompare.report import OUTCOME_STYLE
@@ -39,8 +39,8 @@ def short(s: CellSummary) -> str:
         "loud-failure": f"{n} failed" if "failed" in text else f"{n} short",
         "exactly-once": "ok",
         "hang": "hung",
-        "looping": f"{n} looping",
-        "intended": f"{n} {s.cell.intended or 'dead-let.'}",
+        "looping": f"{n} loop",
+        "intended": f"{n} {s.cell.intended or 'dead'}",
         "not-tested": "not tested" if s.runs else ("failed" if s.failed else "skipped"),
     }[kind]
 
@@ -50,26 +50,34 @@ def _troubled(q: Question) -> bool:
 
 
 def grid_table(preset: Preset, summaries: list[CellSummary], rows: int) -> tuple[Table, int]:
-    """The grid with at most `rows` questions; how many it left out."""
-    stacks, blocks = grid(preset, summaries)
+    """The grid with at most `rows` lines of questions; how many questions it left out. On
+    several broker versions a stack's box holds a line per version, in the header's order."""
+    columns, blocks = grid(preset, summaries)
+    by_stack: dict[str, list[str]] = {}
+    for c in columns:
+        by_stack.setdefault(c.partition(", RabbitMQ ")[0], []).append(c)
+    versions = [c.partition(", RabbitMQ ")[2] for c in next(iter(by_stack.values()), [])]
+    lines = max(1, len(versions))
     questions = [(b.experiment.id, q) for b in blocks for q in b.questions]
     kept = questions
-    if len(questions) > rows:
-        kept = [x for x in questions if _troubled(x[1])][:rows]
+    if len(questions) * lines > rows:
+        kept = [x for x in questions if _troubled(x[1])][: rows // lines]
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0), show_edge=False)
-    table.add_column("question", overflow="ellipsis", no_wrap=True, ratio=1)
-    for stack in stacks:
+    table.add_column(
+        "question" + (f"\n(RabbitMQ {' / '.join(versions)})" if lines > 1 else ""),
+        overflow="ellipsis", no_wrap=True, ratio=1,
+    )  # fmt: skip
+    for stack in by_stack:
         table.add_column(stack, no_wrap=True, overflow="ellipsis", max_width=11)
     for exp, q in kept:
         row: list[Text] = [Text(f"{exp} {q.label}")]
-        for stack in stacks:
-            cells = q.by_stack.get(stack, [])
-            row.append(
-                Text(
-                    " ".join(short(s) for s in cells) or "",
-                    style=OUTCOME_STYLE[cells[0].outcome.kind] if cells else "",
-                )
-            )
+        for cols in by_stack.values():
+            box_text = Text()
+            for i, col in enumerate(cols):
+                cells = q.by_stack.get(col, [])
+                style = OUTCOME_STYLE[cells[0].outcome.kind] if cells else ""
+                box_text.append(("\n" if i else "") + " ".join(short(s) for s in cells), style)
+            row.append(box_text)
         table.add_row(*row)
     return table, len(questions) - len(kept)
 
@@ -92,6 +100,12 @@ def print_summary(console: Console, doc: dict[str, Any], out: Path | None = None
         )
     for line in counts(summaries).lines():
         console.print(line, markup=False, highlight=False, width=width)
+    changed = changes(*grid(preset, summaries))
+    if changed:  # at most five lines: the report has them all
+        console.print(f"Changed between broker versions ({len(changed)}):", highlight=False)
+        for line in changed[:5]:
+            console.print(f"  {line}", markup=False, highlight=False, width=width,
+                          overflow="ellipsis", no_wrap=True)  # fmt: skip
     wrong = sorted({f"{s.cell.experiment}:{c.id}" for c, s, _ in refuted(preset, summaries)})
     if wrong:  # at most three lines: the report has each with its evidence
         lines = Text("Refuted: " + ", ".join(wrong)).wrap(console, width)[:3]
