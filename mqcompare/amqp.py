@@ -70,12 +70,7 @@ class Connection:
         """Send `method` on channel 1 (opened first if need be); the reply's arguments.
         Closed if the broker closes the channel instead (the channel is then reopened
         on the next call)."""
-        if not self.channel_open:
-            self._send(1, (20, 10), shortstr(""))
-            self._expect(1, (20, 11), "Channel.Open-Ok")
-            self.channel_open = True
-        self._send(1, method, args)
-        return self._expect(1, reply, f"method {reply[0]}.{reply[1]}")
+        return self.call_any(method, args, (reply,))[1]
 
     def call_any(
         self, method: tuple[int, int], args: bytes, replies: tuple[tuple[int, int], ...]
@@ -86,15 +81,7 @@ class Connection:
             self._expect(1, (20, 11), "Channel.Open-Ok")
             self.channel_open = True
         self._send(1, method, args)
-        while True:
-            kind, on, payload = self._frame()
-            if kind != 1:
-                continue
-            got = struct.unpack(">HH", payload[:4])
-            if got in (CONNECTION_CLOSE, CHANNEL_CLOSE):
-                self._closed(on, got, payload[4:])
-            if on == 1 and got in replies:
-                return got, payload[4:]
+        return self._expect_any(1, replies, " or ".join(f"method {a}.{b}" for a, b in replies))
 
     def content(self) -> tuple[dict[str, Any], bytes]:
         """The content header and body frames that follow a Basic.Get-Ok: the message's
@@ -128,8 +115,14 @@ class Connection:
         self.sock.sendall(struct.pack(">BHI", 1, channel, len(payload)) + payload + b"\xce")
 
     def _expect(self, channel: int, want: tuple[int, int], name: str) -> bytes:
-        """The arguments of the next method frame, which must be `want`; heartbeats and
-        frames of other channels are skipped; a Close from the broker is raised."""
+        return self._expect_any(channel, (want,), name)[1]
+
+    def _expect_any(
+        self, channel: int, wants: tuple[tuple[int, int], ...], name: str
+    ) -> tuple[tuple[int, int], bytes]:
+        """The next method frame of `channel`, which must be one of `wants`: which, and its
+        arguments; heartbeats and frames of other channels are skipped; a Close from the
+        broker is raised."""
         while True:
             kind, on, payload = self._frame()
             if kind != 1:
@@ -137,8 +130,8 @@ class Connection:
             got = struct.unpack(">HH", payload[:4])
             if got in (CONNECTION_CLOSE, CHANNEL_CLOSE):
                 self._closed(on, got, payload[4:])
-            if on == channel and got == want:
-                return payload[4:]
+            if on == channel and got in wants:
+                return got, payload[4:]
             if on == channel:
                 raise NotAmqp(f"method {got[0]}.{got[1]}, not {name}")
 

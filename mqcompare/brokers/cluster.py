@@ -32,6 +32,7 @@ from mqcompare.brokers.clustered import (
     CUT_PROBE_S,
     Cluster,
     check_size,
+    in_parallel,
     nft,
     nft_script,
 )
@@ -146,11 +147,7 @@ class LocalCluster(Cluster):
 
     def stop(self) -> None:
         self.heal_network()
-        threads = [threading.Thread(target=node.stop) for node in self.nodes]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
+        in_parallel([node.stop for node in self.nodes])
         if self.epmd is not None:
             with contextlib.suppress(ProcessLookupError):
                 self.epmd.send_signal(signal.SIGKILL)

@@ -15,7 +15,9 @@ import random
 import re
 import shutil
 import subprocess
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from mqcompare.brokers.base import UP_TIMEOUT_S, BrokerControl
@@ -81,6 +83,16 @@ def _cut(a: list[int], b: list[int]) -> dict[int, set[int]]:
 
 def _names(indexes: list[int]) -> str:
     return ",".join(f"node{i + 1}" for i in sorted(indexes))
+
+
+def in_parallel(calls: list[Callable[[], object]]) -> None:
+    """Run each call in a thread of its own; return when all have (a cluster's nodes stop
+    at once)."""
+    threads = [threading.Thread(target=call) for call in calls]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
 
 
 def check_size(n: int, handling: str) -> None:

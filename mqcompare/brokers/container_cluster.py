@@ -22,10 +22,9 @@ import secrets
 import subprocess
 import sys
 import tarfile
-import threading
 from typing import Any
 
-from mqcompare.brokers.clustered import Cluster, check_size, nft, nft_script
+from mqcompare.brokers.clustered import Cluster, check_size, in_parallel, nft, nft_script
 from mqcompare.brokers.container import (
     BOOT_TIMEOUT_S,
     LABEL,
@@ -198,11 +197,7 @@ class DockerCluster(Cluster):
     def stop(self) -> None:
         """Remove every container (with its volume), then the network."""
         self.heal_network()
-        threads = [threading.Thread(target=node.stop) for node in self.nodes]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
+        in_parallel([node.stop for node in self.nodes])
         with contextlib.suppress(Exception):
             self.network.remove()
         if self.guardian is not None:
