@@ -24,9 +24,17 @@ import sys
 import tarfile
 from typing import Any
 
-from mqcompare.brokers.clustered import Cluster, check_size, in_parallel, nft, nft_script
+from mqcompare.brokers.clustered import (
+    CUT_PROBE_S,
+    Cluster,
+    check_size,
+    in_parallel,
+    nft,
+    nft_script,
+)
 from mqcompare.brokers.container import (
     BOOT_TIMEOUT_S,
+    DIST_PORT,
     LABEL,
     DockerBroker,
     docker_client,
@@ -38,7 +46,6 @@ from mqcompare.brokers.ports import free_port
 from mqcompare.errors import InfrastructureError
 from mqcompare.observe import wait_for
 
-CUT_PROBE_S = 0.3
 JOIN_TIMEOUT_S = 120.0
 # a TCP connect from inside a node's network namespace: exit 0 answered, 1 no answer
 _PROBE = (
@@ -184,7 +191,7 @@ class DockerCluster(Cluster):
 
     def _reaches(self, src: int, dst: int) -> bool:
         argv = [*_inside(self.nodes[src].pid()), sys.executable, "-S", "-c", _PROBE]
-        argv += [self.nodes[dst].address(), "25672", str(CUT_PROBE_S)]
+        argv += [self.nodes[dst].address(), str(DIST_PORT), str(CUT_PROBE_S)]
         done = subprocess.run(argv, capture_output=True, timeout=10)
         return done.returncode == 0
 
