@@ -33,6 +33,18 @@ def assert_no_loss(r: dict[str, Any], total: int = TOTAL) -> None:
     assert c["acknowledged"] == c["attempted"] == total, r["errors"]
 
 
+def assert_nothing_confirmed_lost(r: dict[str, Any], total: int, producers: int) -> None:
+    """A killed node's promise: nothing confirmed is lost and nothing is left unknown. On a
+    loaded machine the node may boot after a producer's retry budget ran out (seen in CI:
+    kombu 4 of 2,400 on a private node, pika 4 of 4,800 in a container), and then the one
+    message each producer held fails loudly: failed, never lost."""
+    c = r["counts"]
+    assert c["lost"] == 0 and c["unexpected"] == 0, r["anomalies"]
+    assert c["attempted"] == total and c["unknown"] == 0, r["errors"]
+    assert c["acknowledged"] + c["failed"] == total
+    assert c["failed"] <= producers, "at most the message each producer held"
+
+
 def with_work(ack: dict[str, Any], work_ms: float) -> dict[str, Any]:
     """Spec fields: an ack policy plus simulated consumer work."""
     return {**ack, "work_ms": work_ms}
@@ -59,16 +71,9 @@ class FaultContract:
         assert f["up_s"] - f["down_s"] >= 1.0, "down for at least the planned second"
 
     def test_kill_with_confirms_loses_nothing(self, run: Any) -> None:
-        """Nothing confirmed is lost, and nothing is left unknown: on a loaded machine a
-        killed node may boot after a producer's retry budget ran out (seen once in CI:
-        kombu, 4 of 2,400), and then the one message each producer held fails loudly."""
         r = run(self.stack, confirms=True, faults=["kill@1s:0.5s"], **PACED)
         f = the_fault(r, "kill")
-        c = r["counts"]
-        assert c["lost"] == 0 and c["unexpected"] == 0, r["anomalies"]
-        assert c["attempted"] == TOTAL and c["unknown"] == 0, r["errors"]
-        assert c["acknowledged"] + c["failed"] == TOTAL
-        assert c["failed"] <= PACED["producers"], "at most the message each producer held"
+        assert_nothing_confirmed_lost(r, TOTAL, PACED["producers"])
         assert r["errors"]
         assert f["up_s"] - f["down_s"] >= 0.5
 
