@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--client", required=True, help="a stack's consumer module")
     ap.add_argument("--work-ms", type=float, default=0.0)
     ap.add_argument("--poison", default="", help="P:S,P:S...: the ids it always rejects")
+    ap.add_argument(
+        "--visibility-timeout", type=float, default=0.0, help="on Redis (0: the library's own)"
+    )
     args = ap.parse_args(argv)
     poison = frozenset(
         (int(p), int(s)) for p, s in (one.split(":") for one in args.poison.split(",") if one)
@@ -101,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     with JournalWriter(args.journal, "consumer", args.run_id) as journal:
         handler = Handler(journal, args.ack, args.work_ms / 1000.0, poison)
         arguments = json.loads(args.queue_args)
-        client.consume(url, args.queue, arguments, args.prefetch, args.ack, handler, stop)
+        # only a client that speaks Redis is given it (the run refuses it on RabbitMQ)
+        extra = {"visibility_timeout_s": args.visibility_timeout} if args.visibility_timeout else {}
+        client.consume(url, args.queue, arguments, args.prefetch, args.ack, handler, stop, **extra)
     return 0
 
 

@@ -7,7 +7,7 @@ dead-letter arguments, Q.DQ and Q.XQ) says so in its `admin.py` hooks."""
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from mqcompare.amqp import Closed, Connection, NotAmqp, shortstr, table
@@ -18,6 +18,18 @@ DECLARE, DECLARE_OK = (50, 10), (50, 11)
 DELETE, DELETE_OK = (50, 40), (50, 41)
 DURABLE, PASSIVE = 0b10, 0b01
 GET, GET_OK, GET_EMPTY = (60, 70), (60, 71), (60, 72)
+
+
+class QueueAdmin(Protocol):
+    """What a run asks of its queues' administration, whatever the broker (Admin here
+    over AMQP, mqcompare.redis_admin.RedisAdmin on Redis)."""
+
+    def declare(self, queue: str, arguments: dict[str, Any]) -> None: ...
+    def depth(self, queue: str) -> int: ...
+    def held(self, queue: str) -> int | None: ...
+    def delete(self, queue: str) -> None: ...
+    def take(self, queue: str) -> tuple[dict[str, Any], bytes] | None: ...
+    def close(self) -> None: ...
 
 
 class QueueHooks:
@@ -52,6 +64,11 @@ class Admin:
     def depth(self, queue: str) -> int:
         """Messages ready in the queue (and in the stack's other queues of it)."""
         return sum(self._declare(name, {}, PASSIVE) for name in self.hooks.counted(queue))
+
+    def held(self, queue: str) -> int | None:
+        """What consumers hold unacknowledged: None, RabbitMQ's nodes are asked instead
+        (BrokerControl.unacked)."""
+        return None
 
     def delete(self, queue: str) -> None:
         for name in self.hooks.removed(queue):

@@ -259,3 +259,33 @@ _PROPERTIES: tuple[tuple[int, str, Callable[[bytes, int], tuple[Any, int]]], ...
     (8, "expiration", _shortstr_at),
     (7, "message_id", _shortstr_at),
 )
+
+
+def server_properties(url: str, timeout: float = 3.0) -> dict[str, Any]:
+    """The server-properties table of the broker at `url` (OSError, NotAmqp). The
+    connection is then opened and closed with the handshake, as any client's, so that the
+    broker logs no dropped connection (a run's broker.log is read for those)."""
+    conn = Connection(url, timeout)
+    try:
+        with contextlib.suppress(OSError, NotAmqp, Closed, struct.error):
+            conn.login()
+    finally:
+        conn.close()
+    return conn.server
+
+
+def broker_versions(url: str) -> dict[str, str]:
+    """{'product': 'RabbitMQ', 'version': '3.10.8', 'rabbitmq': '3.10.8', 'erlang':
+    '25.3.2.8'} as the broker says; {'error': why} when it cannot be asked (never raises)."""
+    try:
+        props = server_properties(url)
+    except (OSError, NotAmqp, struct.error, IndexError) as exc:
+        where = urlsplit(url.split(";")[0])
+        return {"error": f"{where.hostname}:{where.port}: {exc or type(exc).__name__}"}
+    product = str(props.get("product", ""))
+    version = str(props.get("version", ""))
+    found = {"product": product, "version": version, "rabbitmq": version}
+    platform_text = str(props.get("platform", ""))  # "Erlang/OTP 25.3.2.8"
+    if platform_text:
+        found["erlang"] = platform_text.split("/OTP", 1)[-1].strip() or platform_text
+    return found

@@ -393,23 +393,40 @@ def report(directory: Path, out: Path | None) -> None:
 
 @cli.group()
 def broker() -> None:
-    """A broker that several runs share: a private node (`--broker local` finds it) or a
-    container (`--broker docker` finds it)."""
+    """A broker that several runs share: a private node (`--broker local` finds it), a
+    container (`--broker docker` finds it) or a Redis (`--broker redis`)."""
 
 
 @broker.command("up")
-@click.option("--docker", is_flag=True, help="Keep a RabbitMQ container instead of a node.")
+@click.option(
+    "--broker",
+    "kind",
+    type=click.Choice(["local", "docker", "redis"]),
+    default="local",
+    show_default=True,
+    help="What to keep: a private RabbitMQ node, a RabbitMQ container, a private Redis.",
+)
+@click.option("--docker", is_flag=True, help="Keep a RabbitMQ container (--broker docker).")
 @setting_option("cluster", help="Keep a private cluster of N nodes.", cls=click.Option)
 @setting_option("partition_handling", cls=click.Option)
+@setting_option("redis_persistence", cls=click.Option)
 @_DOCKER_IMAGE
 def broker_up(
-    docker: bool, cluster: int, partition_handling: str, docker_image: str | None
+    kind: str,
+    docker: bool,
+    cluster: int,
+    partition_handling: str,
+    redis_persistence: str,
+    docker_image: str | None,
 ) -> None:
-    """Start the kept node (or container, or cluster), unless one is already up."""
+    """Start the kept node (or container, cluster or Redis), unless one is already up."""
     from mqcompare.brokers.factory import keep_broker
 
     _use_image(docker_image)
-    kept, started, state = keep_broker(docker, cluster, partition_handling)
+    redis = redis_persistence if kind == "redis" else ""
+    kept, started, state = keep_broker(
+        docker or kind == "docker", cluster, partition_handling, redis
+    )
     said = "started" if started else "already up:"
     console.print(f"{said} {kept.kept_words()}", markup=False)
     console.print(f"state: {state}", markup=False)

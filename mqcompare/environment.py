@@ -9,47 +9,17 @@ with no client library."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import platform
-import struct
 import subprocess
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from mqcompare.amqp import Closed, Connection, NotAmqp
+from mqcompare.amqp import broker_versions, server_properties
 
-
-def server_properties(url: str, timeout: float = 3.0) -> dict[str, Any]:
-    """The server-properties table of the broker at `url` (OSError, NotAmqp). The
-    connection is then opened and closed with the handshake, as any client's, so that the
-    broker logs no dropped connection (a run's broker.log is read for those)."""
-    conn = Connection(url, timeout)
-    try:
-        with contextlib.suppress(OSError, NotAmqp, Closed, struct.error):
-            conn.login()
-    finally:
-        conn.close()
-    return conn.server
-
-
-def broker_versions(url: str) -> dict[str, str]:
-    """{'product': 'RabbitMQ', 'rabbitmq': '3.10.8', 'erlang': '25.3.2.8'} as the broker
-    says; {'error': why} when it cannot be asked (never raises)."""
-    try:
-        props = server_properties(url)
-    except (OSError, NotAmqp, struct.error, IndexError) as exc:
-        where = urlsplit(url.split(";")[0])
-        return {"error": f"{where.hostname}:{where.port}: {exc or type(exc).__name__}"}
-    product = str(props.get("product", ""))
-    found = {"product": product, "rabbitmq": str(props.get("version", ""))}
-    platform_text = str(props.get("platform", ""))  # "Erlang/OTP 25.3.2.8"
-    if platform_text:
-        found["erlang"] = platform_text.split("/OTP", 1)[-1].strip() or platform_text
-    return found
+__all__ = ["broker_versions", "environment", "server_properties"]
 
 
 def major_version(version: str) -> int:
@@ -121,13 +91,18 @@ def _git(top: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def environment(url: str, distributions: list[str]) -> dict[str, Any]:
-    """The `environment` of a result: the broker at `url` (a cluster's first node), this
-    host, the libraries."""
-    broker = broker_versions(url)
+def environment(broker: dict[str, str], distributions: list[str]) -> dict[str, Any]:
+    """The `environment` of a result: the broker as it says of itself (`versions()` of a
+    broker kind: its product, version and the product's own key, `rabbitmq` or `redis`,
+    or the error that kept it from saying), this host, the libraries."""
+    said = {k: v for k, v in broker.items() if k not in ("product", "version", "error")}
+    version = broker.get("version") or broker.get("error", "")
+    if broker.get("product", "RabbitMQ") == "RabbitMQ":
+        said["rabbitmq"] = said.get("rabbitmq") or version  # the fixed key of RabbitMQ's
     return {
-        "rabbitmq": broker.get("rabbitmq") or broker.get("error", ""),
+        **said,
         "broker_product": broker.get("product", ""),
+        "broker_version": version,
         "erlang": broker.get("erlang", ""),
         **host(),
         "libraries": library_versions(distributions),
@@ -140,4 +115,5 @@ def broker_label(env: dict[str, Any]) -> str:
         return "broker version not recorded"
     product = env.get("broker_product") or "RabbitMQ"
     erlang = f" on Erlang {env['erlang']}" if env.get("erlang") else ""
-    return f"{product} {env.get('rabbitmq') or '?'}{erlang}"
+    version = env.get("broker_version") or env.get("rabbitmq") or "?"
+    return f"{product} {version}{erlang}"

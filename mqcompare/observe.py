@@ -48,6 +48,15 @@ def pid_alive(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] != "Z"
 
 
+def process_stopped(pid: int) -> bool:
+    """The process is stopped by a signal (state T in /proc): a SIGSTOP has landed."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] in "Tt"
+
+
 def sleep_until(t: float) -> None:
     """Sleep until Unix time `t` (at once if it has passed)."""
     delay = t - time.time()

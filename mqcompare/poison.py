@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from mqcompare.admin import Admin
+from mqcompare.admin import QueueAdmin
 from mqcompare.envelope import decode
 from mqcompare.journal import JournalWriter
 from mqcompare.result import RunResult
@@ -52,7 +52,7 @@ def death(props: dict[str, Any]) -> tuple[str, int | None]:
     return str(newest.get("reason", "unknown")), count if isinstance(count, int) else None
 
 
-def journal_taken(admin: Admin, queue: str, journal: JournalWriter, dead: bool) -> int:
+def journal_taken(admin: QueueAdmin, queue: str, journal: JournalWriter, dead: bool) -> int:
     """Take every message of `queue`: the dead-letter queue (`dead`, a `dead` record
     each) or the run's own once its consumers stopped (a `left` record each); how many."""
     taken = 0

@@ -75,6 +75,12 @@ class Poison(TypedDict):
     dead_reasons: dict[str, int]  # what the dead-letter queue held, by x-death reason
 
 
+class CameBack(TypedDict):
+    held: int  # the messages the struck process held
+    delivered_again: int  # of them, delivered after it went down
+    after_s: list[float] | None  # [first, last] seconds after it went down; None: none
+
+
 class FaultSpan(TypedDict):
     """One fault as observed, seconds after the first publish; `hit` when its target was
     down while it carried messages. The last keys are what a kind's analysis adds."""
@@ -102,6 +108,7 @@ class FaultSpan(TypedDict):
     noticed_s: NotRequired[float | None]  # the first publish error after it began
     blocked: NotRequired[dict[str, Any]]  # alarm: what producers did while blocked
     lost: NotRequired[dict[str, int]]  # queue-delete: the lost, by when they were sent
+    came_back: NotRequired[CameBack]  # consumer faults: when what it held came back
 
 
 class CheckResult(TypedDict):

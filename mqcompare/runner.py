@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mqcompare.admin import Admin
+from mqcompare.admin import QueueAdmin
 from mqcompare.brokers.base import BrokerControl
-from mqcompare.brokers.factory import open_broker
+from mqcompare.brokers.factory import broker_kind, open_broker
 from mqcompare.checker import check_files
 from mqcompare.consumer_state import BUSY_ENV, READY_ENV
-from mqcompare.environment import broker_versions, environment, major_version
+from mqcompare.environment import environment, major_version
 from mqcompare.errors import BadInput, BrokerNotBack, InfrastructureError, NotOnThisBroker
 from mqcompare.faults.kind import Context
 from mqcompare.faults.nemesis import FaultRunner
@@ -49,6 +49,7 @@ from mqcompare.stacks import (
     all_stacks,
     load_stack,
 )
+from mqcompare.units import redact_url
 
 POLL_S = 0.2
 QUIET_S = 1.0  # no new delivery for this long, and an empty queue: drained
@@ -162,8 +163,25 @@ def validate(spec: RunSpec) -> Stack:
         raise BadInput(CONFIRM_WINDOW.name, f"{window} needs --confirms (a window of confirms)")
     if spec.mandatory and stack.no_mandatory:
         raise BadInput("--mandatory", f"the {stack.name} stack cannot: {stack.no_mandatory}")
+    _check_broker(spec, stack)
     stack.check(spec)
     return stack
+
+
+def _check_broker(spec: RunSpec, stack: Stack) -> None:
+    """BadInput for a stack that does not speak the broker's protocol, or a setting the
+    broker has no use for (confirms on Redis, a visibility timeout on RabbitMQ)."""
+    kind = broker_kind(spec.broker)
+    for name in dict.fromkeys(n for n in (spec.stack, spec.consumer) if n):
+        speaker = load_stack(name)
+        if kind.protocol not in speaker.protocols:
+            speakers = [s.name for s in all_stacks() if kind.protocol in s.protocols]
+            raise BadInput(
+                "--broker",
+                f"{redact_url(spec.broker)}: {name} speaks {', '.join(speaker.protocols)} only; "
+                f"on {kind.protocol}: {', '.join(speakers)}",
+            )
+    kind.refuse(spec)
 
 
 @dataclass
@@ -183,7 +201,7 @@ class Run:
         stack: Stack,
         out: Path,
         broker: BrokerControl,
-        admin: Admin,
+        admin: QueueAdmin,
         say: Callable[[str], None],
         show: Callable[[dict[str, Any]], None],
     ) -> None:
@@ -439,7 +457,7 @@ class Run:
             if self.spec.poison and time.monotonic() - tail.last_reject < LOOPING_S:
                 continue  # a poison message may be on its way back (a worker respawning)
             try:
-                held = self.broker.unacked(self.spec.queue)
+                held = self._unacked()
             except InfrastructureError:
                 continue  # no node answered: ask again
             if not held:  # 0, or a broker that cannot say (then the quiet alone decides)
@@ -455,9 +473,15 @@ class Run:
     def _held(self) -> int | None:
         """What consumers hold unacknowledged, if the broker can say now."""
         try:
-            return self.broker.unacked(self.spec.queue)
+            return self._unacked()
         except InfrastructureError:
             return None
+
+    def _unacked(self) -> int | None:
+        """What consumers hold unacknowledged: off the queue's keys (Redis), or as the
+        broker's nodes say (RabbitMQ)."""
+        held = self.admin.held(self.spec.queue)
+        return held if held is not None else self.broker.unacked(self.spec.queue)
 
 
 MIRRORING = {"ha-mode": "exactly", "ha-params": 3, "ha-sync-mode": "automatic"}
@@ -502,10 +526,10 @@ def place(spec: RunSpec, broker: BrokerControl) -> dict[str, Any]:
 
 def run_environment(spec: RunSpec, stack: Stack, broker: BrokerControl) -> dict[str, Any]:
     """What the run ran on, asked of the broker before any fault touches it."""
-    libraries = stack.distributions
+    libraries = stack.distributions_on(broker.protocol)
     if spec.consumer:
-        libraries += load_stack(spec.consumer).distributions
-    return environment(broker.url, libraries)
+        libraries += load_stack(spec.consumer).distributions_on(broker.protocol)
+    return environment(broker.versions(), libraries)
 
 
 def execute(
@@ -522,12 +546,16 @@ def execute(
     options = {**stack.settings(spec), **spec.stack_options}
     own_broker = broker is None
     broker = broker or open_broker(
-        spec.broker, spec.run_id, cluster=spec.cluster, handling=spec.partition_handling
+        spec.broker,
+        spec.run_id,
+        cluster=spec.cluster,
+        handling=spec.partition_handling,
+        persistence=spec.redis_persistence,
     )
     restore_timeout: Callable[[], None] | None = None
     try:
         restore_timeout = _prepare(spec, broker)
-        admin = stack.admin(broker.url)  # refused credentials: exit 3 here
+        admin = stack.admin(broker)  # refused credentials: exit 3 here
         out.mkdir(parents=True, exist_ok=True)
         spec_data = spec.to_json() | {"stack_options": options, "broker": broker.display_url}
         if spec.dead_letter:
@@ -568,7 +596,7 @@ def _prepare(spec: RunSpec, broker: BrokerControl) -> Callable[[], None] | None:
     broker.heal()  # a fault of an earlier run may have left it down
     if spec.queue_type == "mirrored":
         # Jepsen's setup: a classic queue mirrored by policy (gone in RabbitMQ 4)
-        refuse_mirroring(broker_versions(broker.url))
+        refuse_mirroring(broker.versions())
         broker.set_policy(mirror_policy(spec), f"^{re.escape(spec.queue)}$", MIRRORING)
     if not spec.consumer_timeout_s:
         return None

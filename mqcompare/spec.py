@@ -25,6 +25,9 @@ CONSUME_MODES = ("during", "after")
 # an ha-mode policy, as Jepsen ran it; RabbitMQ 4 removed mirroring)
 QUEUE_TYPES = ("classic", "quorum", "mirrored")
 ACK_MODES = ("after", "before", "auto")
+# how a private Redis keeps what it holds (--broker redis); default: redis-server's own,
+# with no configuration file: RDB snapshots (save 3600 1 300 100 60 10000), no AOF
+REDIS_PERSISTENCE = ("default", "none", "rdb", "aof-everysec", "aof-always")
 FAULT_HELP = (
     "A fault at AT seconds after the first publish, for DOWN seconds, on TARGET; "
     "repeatable, run in order. Kinds: below. On a cluster TARGET is a node (leader, the "
@@ -66,8 +69,25 @@ class RunSpec:
     faults: tuple[Fault, ...] = setting((), "--fault", FAULT_HELP, "faults")
     broker: str = setting(
         "auto", "--broker",
-        "auto, local (private node), docker (a container), or amqp://user:pass@host:port/vhost.",
+        "auto, local (private node), docker (a container), amqp://user:pass@host:port/vhost, "
+        "redis (a private Redis: celery, dramatiq, kombu) or redis://host:port/db.",
         "text",
+    )  # fmt: skip
+    redis_persistence: str = setting(
+        "default", "--redis-persistence",
+        "How a private Redis keeps its data: none, rdb (snapshots), aof-everysec, "
+        "aof-always, or default: redis-server's own (RDB snapshots after 3600 s and 1 "
+        "change, 300 s and 100, 60 s and 10000; no AOF).",
+        "choice", key="redis_persistence", choices=REDIS_PERSISTENCE,
+    )  # fmt: skip
+    # Redis keeps a delivered, unacknowledged message aside; after this long it is
+    # delivered again (kombu: visibility_timeout; dramatiq: its heartbeat timeout)
+    visibility_timeout_s: float = setting(
+        0.0, "--visibility-timeout",
+        "On Redis: how long a delivered, unacknowledged message waits before it is "
+        "delivered again (kombu and celery: visibility_timeout, 1 h by default; dramatiq: "
+        "the heartbeat timeout after which a silent worker's messages are requeued, 60 s).",
+        "duration", key="visibility_timeout", minimum=0, zero="0: the library's own",
     )  # fmt: skip
     consumer: str = setting(
         "", "--consumer",

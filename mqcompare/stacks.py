@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from mqcompare.admin import Admin
 from mqcompare.errors import BadInput, InfrastructureError
 from mqcompare.placement import producer_url as producer_url  # for the stacks' publish.py
 from mqcompare.result import RunResult
@@ -198,6 +197,11 @@ class Stack:
     default_mode: str
     faults: tuple[str, ...] = ()  # faults it adds to the broker's and consumer-kill
     options: tuple[StackOption, ...] = ()
+    # the brokers' protocols its library speaks (a broker kind's `protocol`): on Redis, its
+    # admin.py says where the library keeps a queue (`REDIS`)
+    protocols: tuple[str, ...] = ("amqp",)
+    # what its library speaks each protocol through, when that is a library of its own
+    transport_libraries: dict[str, tuple[str, ...]] = {}  # noqa: RUF012 - read-only
     # Its consumer side: False, the counting consumer (`python -m consumer`) with this
     # stack's consumer.py, acking as --ack says; True, a worker its consumer.py runs,
     # which acks as the stack's options say (--ack and --consumer do not apply).
@@ -213,7 +217,12 @@ class Stack:
 
     @property
     def distributions(self) -> list[str]:
-        return list(dict.fromkeys((self.library, *self.libraries)))
+        return self.distributions_on("amqp")
+
+    def distributions_on(self, protocol: str) -> list[str]:
+        """The distributions its clients run on when they speak `protocol`."""
+        extra = self.transport_libraries.get(protocol, ())
+        return list(dict.fromkeys((self.library, *self.libraries, *extra)))
 
     @property
     def package(self) -> str:
@@ -233,10 +242,11 @@ class Stack:
         session: Session = factory(spec, url)
         return session
 
-    def admin(self, url: str) -> Admin:
-        """The run's queue administration: the core's, with this stack's hooks (its
-        admin.py `HOOKS`); exit 3 here for an unreachable broker or refused credentials."""
-        return Admin(url, self._import("admin").HOOKS)
+    def admin(self, broker: Any) -> Any:
+        """The run's queue administration: the broker's, with this stack's hooks (its
+        admin.py: `HOOKS` on RabbitMQ, `REDIS` on Redis); exit 3 here for an unreachable
+        broker or refused credentials."""
+        return broker.open_admin(self._import("admin"))
 
     def settings(self, spec: Any) -> dict[str, Any]:
         """What the run's spec.json records as stack_options: the library's version and
@@ -272,6 +282,8 @@ class Stack:
             str(spec.work_ms),
             "--poison",
             ",".join(f"{p}:{s}" for p, s in spec.poison_ids),
+            "--visibility-timeout",
+            str(spec.visibility_timeout_s),
         ]
 
     def check(self, spec: Any) -> None:

@@ -12,8 +12,10 @@ from shared_clients.pyamqp import TCP_USER_TIMEOUT, blocked_loss
 
 class CeleryStack(Stack):
     name = "celery"
+    protocols = ("amqp", "redis")
     library = "celery"
-    libraries = ("celery", "kombu", "amqp")
+    libraries = ("celery", "kombu")
+    transport_libraries = {"amqp": ("amqp",), "redis": ("redis",)}  # noqa: RUF012
     default_mode = "shared-app"
     blocked_publish = (
         "apply_async has no deadline of its own on a blocked connection (celery issue 2689; "

@@ -16,6 +16,7 @@ from typing import Any
 
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, Middleware, Retries
 
 from mqcompare.consumer_state import BusyMarker, mark_ready
@@ -37,6 +38,25 @@ class RunBroker(RabbitmqBroker):
     def _build_queue_arguments(self, queue_name: str) -> dict[str, Any]:
         arguments: dict[str, Any] = super()._build_queue_arguments(queue_name)
         return {**arguments, **self.run_arguments}
+
+
+class RunRedisBroker(RedisBroker):
+    """dramatiq's RedisBroker; a run's visibility timeout is its heartbeat timeout: how
+    long a worker may stay silent before its unacknowledged messages go back to the
+    queue (on the maintenance that a fraction of commands runs: dramatiq/brokers/redis.py)."""
+
+    def __init__(self, url: str, visibility_timeout_s: float) -> None:
+        timeout = (
+            {"heartbeat_timeout": int(visibility_timeout_s * 1000)} if visibility_timeout_s else {}
+        )
+        super().__init__(url=url, **timeout)
+
+
+def run_broker(spec: Any, url: str) -> Any:
+    """The run's dramatiq broker for the broker at `url`: RabbitMQ's or Redis's."""
+    if url.startswith(("redis://", "rediss://")):
+        return RunRedisBroker(url, spec.visibility_timeout_s)
+    return RunBroker(url, spec.confirms, dict(spec.queue_arguments))
 
 
 def settings(spec: Any) -> dict[str, Any]:
@@ -95,9 +115,9 @@ class Ready(Middleware):
         mark_ready()
 
 
-def make(spec: Any, url: str, journal_dir: Path | None = None) -> tuple[RunBroker, Any]:
+def make(spec: Any, url: str, journal_dir: Path | None = None) -> tuple[Any, Any]:
     """The run's broker and its actor; with `journal_dir`, the worker's (it journals)."""
-    broker = RunBroker(url, spec.confirms, dict(spec.queue_arguments))
+    broker = run_broker(spec, url)
     for middleware in broker.middleware:
         if isinstance(middleware, Retries):
             middleware.min_backoff = RETRY_BACKOFF_MS

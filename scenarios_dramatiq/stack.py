@@ -27,8 +27,10 @@ TASK_FAILS = StackOption(
 
 class DramatiqStack(Stack):
     name = "dramatiq"
+    protocols = ("amqp", "redis")
     library = "dramatiq"
-    libraries = ("dramatiq", "pika")
+    libraries = ("dramatiq",)
+    transport_libraries = {"amqp": ("pika",), "redis": ("redis",)}  # noqa: RUF012
     default_mode = "shared-broker"
     modes = mode_table(
         Mode(

@@ -12,6 +12,7 @@ from kombu import Connection, Consumer, Queue
 
 from consumer.reconnect import reconnecting
 from scenarios_kombu.connect import CONNECT_TIMEOUT_S
+from shared_clients.kombu_client import redis_options
 
 
 def consume(
@@ -22,8 +23,11 @@ def consume(
     ack: str,
     handle: Callable[..., None],
     stop: threading.Event,
+    visibility_timeout_s: float = 0.0,
 ) -> None:
-    """Consume `queue` until `stop` is set, reconnecting after every connection loss."""
+    """Consume `queue` until `stop` is set, reconnecting after every connection loss; on
+    Redis, a message held unacknowledged longer than `visibility_timeout_s` (0: kombu's
+    1 h) is delivered again."""
 
     def on_message(message: Any) -> None:
         redelivered = bool(message.delivery_info.get("redelivered"))
@@ -36,7 +40,8 @@ def consume(
 
     def session(connected: Callable[[], None]) -> None:
         # leaving the block closes the connection: unacked prefetched messages go back
-        with Connection(url, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+        options = redis_options(visibility_timeout_s)
+        with Connection(url, connect_timeout=CONNECT_TIMEOUT_S, transport_options=options) as conn:
             conn.connect()
             channel = conn.channel()
             # the same declaration as every stack's: durable, not auto-deleted

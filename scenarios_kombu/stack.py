@@ -11,8 +11,10 @@ from shared_clients.pyamqp import TCP_USER_TIMEOUT, blocked_loss
 
 class KombuStack(Stack):
     name = "kombu"
+    protocols = ("amqp", "redis")
     library = "kombu"
-    libraries = ("kombu", "amqp")
+    libraries = ("kombu",)
+    transport_libraries = {"amqp": ("amqp",), "redis": ("redis",)}  # noqa: RUF012
     default_mode = "pool"
     blocked_publish = (
         "with confirm_publish a publish waits for its confirm up to confirm_timeout (10 s "

@@ -30,11 +30,19 @@ def tcp_user_timeout_ms(spec: Any) -> int:
 
 
 def transport_options(spec: Any) -> dict[str, Any]:
-    """What a run's py-amqp connections are given: confirms and the TCP_USER_TIMEOUT."""
-    return {
+    """What a run's connections are given: on py-amqp confirms and the TCP_USER_TIMEOUT;
+    on Redis the visibility timeout, when the run sets one (each transport ignores the
+    other's options)."""
+    options: dict[str, Any] = {
         "confirm_publish": spec.confirms,
         "socket_settings": {socket.TCP_USER_TIMEOUT: tcp_user_timeout_ms(spec)},
     }
+    return options | redis_options(spec.visibility_timeout_s)
+
+
+def redis_options(visibility_timeout_s: float) -> dict[str, Any]:
+    """kombu's Redis transport options for a visibility timeout (0: its own, 1 h)."""
+    return {"visibility_timeout": visibility_timeout_s} if visibility_timeout_s else {}
 
 
 def connection(url: str, spec: Any) -> Connection:

@@ -7,11 +7,14 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
+from mqcompare.admin import Admin, QueueAdmin
+from mqcompare.amqp import broker_versions
 from mqcompare.brokers.capabilities import Evaluates
 from mqcompare.brokers.erlang import count_unacked, set_consumer_timeout
-from mqcompare.errors import InfrastructureError
+from mqcompare.errors import BadInput, InfrastructureError
 from mqcompare.units import redact_url
 
 CTL_TIMEOUT_S = 60.0
@@ -22,6 +25,7 @@ UP_TIMEOUT_S = 90.0
 class BrokerControl:
     """The broker a run talks to."""
 
+    protocol = "amqp"  # what its clients speak: a stack lists the protocols it speaks
     url: str = ""
     owned: bool = False  # started by this process, so stopped by it
     addresses: tuple[str, ...] = ()  # a cluster's node addresses, node1 first; () for one
@@ -38,6 +42,27 @@ class BrokerControl:
 
     def describe(self) -> str:
         return self.display_url
+
+    @classmethod
+    def refuse(cls, spec: Any) -> None:
+        """BadInput for a setting of the spec that this kind of broker has no use for,
+        before any broker starts (RabbitMQ: the Redis transport's settings)."""
+        if spec.visibility_timeout_s:
+            raise BadInput(
+                "--visibility-timeout", "a Redis transport's setting: use --broker redis"
+            )
+        if spec.redis_persistence != "default":
+            raise BadInput("--redis-persistence", "a private Redis's setting: use --broker redis")
+
+    def versions(self) -> dict[str, str]:
+        """What the broker says it is: {'product', 'version', and the product's own key
+        ('rabbitmq'), 'erlang'}, or {'error': why} (never raises)."""
+        return broker_versions(self.url)
+
+    def open_admin(self, hooks: Any) -> QueueAdmin:
+        """The run's queue administration with a stack's admin.py hooks (`HOOKS`); exit 3
+        here for an unreachable broker or refused credentials."""
+        return Admin(self.url, hooks.HOOKS)
 
     @property
     def name(self) -> str:

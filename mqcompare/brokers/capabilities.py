@@ -34,6 +34,12 @@ class Evaluates(Protocol):
 
 
 @runtime_checkable
+class DropsClients(Protocol):
+    def drop_clients(self) -> int:
+        """Close every client connection (the server keeps accepting new ones); how many."""
+
+
+@runtime_checkable
 class Partitions(Protocol):
     def partition(self, shape: str, down: float, log: PhaseLog, queue: str) -> None:
         """Cut the network between the nodes as `shape` says, for `down` s."""

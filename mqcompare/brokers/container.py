@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mqcompare.brokers.base import UP_TIMEOUT_S, BrokerControl
-from mqcompare.brokers.erlang import erl_call, erl_call_path
+from mqcompare.brokers.erlang import drop_connections, erl_call, erl_call_path
 from mqcompare.brokers.guardian import Guardian
 from mqcompare.brokers.node import parse_queue_list
 from mqcompare.brokers.ports import amqp_answers, free_port, loopback_url, state_dir
@@ -269,6 +269,9 @@ class DockerBroker(BrokerControl):
             with contextlib.suppress(Exception):
                 self.container.unpause()  # never leave a frozen broker behind
         self._come_back("pause", log)
+
+    def drop_clients(self) -> int:
+        return drop_connections(self.eval)
 
     def eval(self, expr: str, timeout: float = 60.0) -> str:
         """Evaluate an Erlang expression in the container's node: with the machine's

@@ -89,6 +89,14 @@ def queue_ref(vhost: str, queue: str) -> str:
     return f"rabbit_misc:r({binary(vhost)}, queue, {binary(queue)})"
 
 
+def drop_connections(evaluate: Evaluate) -> int:
+    """Close every client connection of a node; how many it had."""
+    answer = evaluate(DROP_EXPR)
+    if not answer.isdigit():
+        raise InfrastructureError(f"drop: unexpected answer {answer!r}")
+    return int(answer)
+
+
 def count_unacked(evaluate: Evaluate, url: str, queue: str) -> int:
     """Messages of `queue`, and of the queues a stack names after it (dramatiq's `Q.DQ`),
     delivered to a consumer and not acknowledged yet: a passive declare counts only the

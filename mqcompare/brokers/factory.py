@@ -18,6 +18,8 @@ from mqcompare.brokers.container_cluster import DockerCluster
 from mqcompare.brokers.external import ExternalBroker
 from mqcompare.brokers.node import LocalNode, kept_node
 from mqcompare.brokers.ports import state_dir
+from mqcompare.brokers.redis_server import RedisServer, kept_redis
+from mqcompare.brokers.redis_url import RedisBroker, is_redis
 from mqcompare.errors import BadInput, InfrastructureError
 from mqcompare.units import redact_url
 
@@ -28,11 +30,13 @@ def open_broker(
     cluster: int = 1,
     handling: str = "pause_minority",
     image: str = "",
+    persistence: str = "default",
 ) -> BrokerControl:
-    """The broker for --broker CHOICE (auto|local|docker|amqp://...), started if need be;
-    `label` names what owns a container (a run or matrix id), `image` its image ("" the
-    default); `cluster` > 1 is a private cluster of that many nodes (a kept one if
-    `broker up --cluster` left one that fits)."""
+    """The broker for --broker CHOICE (auto|local|docker|redis|amqp://...|redis://...),
+    started if need be; `label` names what owns a container (a run or matrix id), `image`
+    its image ("" the default), `persistence` a private Redis's; `cluster` > 1 is a
+    private cluster of that many nodes (a kept one if `broker up --cluster` left one that
+    fits)."""
     if cluster > 1:
         if choice == "docker":
             return DockerCluster.start_new(
@@ -50,10 +54,17 @@ def open_broker(
         return LocalCluster.start_new(cluster, handling)
     if choice.startswith(("amqp://", "amqps://")):
         return ExternalBroker(choice)
+    if is_redis(choice) and choice != "redis":
+        return RedisBroker(choice)
+    if choice == "redis":
+        server = kept_redis()
+        if server is not None and server.state.persistence == persistence:
+            return server
+        return RedisServer.start_new(persistence)
     if choice == "auto":
         env_url = os.environ.get("MQCOMPARE_BROKER_URL")
         if env_url:
-            return ExternalBroker(env_url)
+            return open_broker(env_url) if is_redis(env_url) else ExternalBroker(env_url)
         if LocalNode.installed():
             return open_broker("local")
         if engine_answers():
@@ -70,13 +81,32 @@ def open_broker(
             return container
         return DockerBroker.start_new(label or str(os.getpid()), image=image or None)
     raise BadInput(
-        "--broker", f"{redact_url(choice)!r} is not one of auto, local, docker, amqp://..."
+        "--broker",
+        f"{redact_url(choice)!r} is not one of auto, local, docker, redis, amqp://..., redis://...",
     )
 
 
-def keep_broker(docker: bool, nodes: int, handling: str) -> tuple[BrokerControl, bool, Path]:
-    """`broker up`: the kept node, cluster or container, started unless one is up; with
-    whether it was started now and the file that describes it."""
+def broker_kind(choice: str) -> type[BrokerControl]:
+    """The kind of broker --broker CHOICE opens, before it is opened: what its clients
+    speak (`protocol`) and what a run cannot ask of it (`refuse`)."""
+    if is_redis(choice) or (
+        choice == "auto" and is_redis(os.environ.get("MQCOMPARE_BROKER_URL", ""))
+    ):
+        return RedisBroker
+    return BrokerControl
+
+
+def keep_broker(
+    docker: bool, nodes: int, handling: str, redis: str = ""
+) -> tuple[BrokerControl, bool, Path]:
+    """`broker up`: the kept node, cluster, container or Redis (with `redis` its
+    persistence), started unless one is up; with whether it was started now and the file
+    that describes it."""
+    if redis:
+        server = kept_redis()
+        if server is not None:
+            return server, False, state_dir() / "redis.json"
+        return RedisServer.start_new(redis, keep=True), True, state_dir() / "redis.json"
     if nodes > 1:
         if docker:
             raise BadInput(
@@ -101,6 +131,7 @@ def keep_broker(docker: bool, nodes: int, handling: str) -> tuple[BrokerControl,
 
 def kept_brokers() -> list[BrokerControl]:
     """What `broker up` keeps and still answers: a cluster, a node, a container (the
-    Docker engine is asked only when a container was kept: it may not be there)."""
+    Docker engine is asked only when a container was kept: it may not be there), a Redis."""
     container = kept_container() if kept_file().exists() else None
-    return [b for b in (kept_cluster(), kept_node(), container) if b is not None]
+    found = (kept_cluster(), kept_node(), container, kept_redis())
+    return [b for b in found if b is not None]

@@ -23,7 +23,13 @@ from datetime import datetime
 from pathlib import Path
 
 from mqcompare.brokers.base import CTL_TIMEOUT_S, UP_TIMEOUT_S, BrokerControl
-from mqcompare.brokers.erlang import clear_alarms, erl_call_argv, erl_call_path, erl_call_value
+from mqcompare.brokers.erlang import (
+    clear_alarms,
+    drop_connections,
+    erl_call_argv,
+    erl_call_path,
+    erl_call_value,
+)
 from mqcompare.brokers.guardian import Guardian
 from mqcompare.brokers.ports import (
     epmd_registered,
@@ -35,7 +41,7 @@ from mqcompare.brokers.ports import (
 )
 from mqcompare.errors import BrokerNotBack, InfrastructureError
 from mqcompare.files import write_json
-from mqcompare.observe import PhaseLog, pid_alive, sleep_until, wait_for
+from mqcompare.observe import PhaseLog, pid_alive, process_stopped, sleep_until, wait_for
 
 BOOT_TIMEOUT_S = 60.0  # one boot of a node: about 5 s here, more on a loaded machine
 BOOT_ATTEMPTS = 3  # a node killed by a fault is booted again this many times at most
@@ -397,6 +403,9 @@ class LocalNode(BrokerControl):
     def endpoint(self) -> tuple[str, int]:
         return self.state.host, self.state.port
 
+    def drop_clients(self) -> int:
+        return drop_connections(self.eval)
+
     def kept_words(self) -> str:
         return f"{self.describe()} ({self.display_url}), data in {self.state.dir}"
 
@@ -469,7 +478,7 @@ class LocalNode(BrokerControl):
             raise InfrastructureError(f"no pid file for {self.state.node}; cannot pause it")
         os.kill(pid, signal.SIGSTOP)
         try:
-            t_down = wait_for(lambda: _stopped(pid), 10.0, poll=0.005)
+            t_down = wait_for(lambda: process_stopped(pid), 10.0, poll=0.005)
             if t_down is None:
                 raise InfrastructureError(f"{self.state.node} (pid {pid}) did not stop")
             log.down(t_down)
@@ -565,15 +574,6 @@ def parse_queue_list(out: str, queue: str) -> dict[str, str] | None:
         if fields and fields[0] == queue:
             return {"type": fields[1] if len(fields) > 1 else "", "policy": "".join(fields[2:3])}
     return None
-
-
-def _stopped(pid: int) -> bool:
-    """The process is stopped by a signal (state T in /proc)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] in "Tt"
 
 
 def _scripts() -> Path | None:

@@ -12,8 +12,10 @@ import time
 from pathlib import Path
 
 from mqcompare.consumer_state import busy_with
-from mqcompare.faults.kind import Consumers, Context, Fault, FaultKind, Process
+from mqcompare.faults.kind import Consumers, Context, Evidence, Fault, FaultKind, Process
+from mqcompare.journal import read_records
 from mqcompare.observe import PhaseLog, pid_alive, wait_for
+from mqcompare.result import FaultSpan, RunResult
 
 READY_TIMEOUT_S = 60.0  # a consumer started by a fault must consume within this
 BUSY_WAIT_S = 10.0  # how long worker-kill waits for a pool process that runs a task
@@ -115,17 +117,60 @@ def kill_worker_child(fault: Fault, ctx: Context, log: PhaseLog) -> None:
     log.watch_up(replaced, POOL_BACK_S, "the worker started no new pool process within 30 s")
 
 
+def came_back(span: FaultSpan, evidence: Evidence) -> None:
+    """When the messages the struck process held were delivered again (`came_back`): at
+    once on RabbitMQ, whose channel closes with the process; on Redis only once their
+    visibility timeout has passed and a consumer swept them back (or never)."""
+    held = {tuple(int(x) for x in one.split(":")) for one in span.get("held") or []}
+    down_s = span.get("down_s")
+    if not held or down_s is None:
+        return
+    down = evidence.base + down_s
+    first: dict[tuple[int, ...], float] = {}
+    for path in evidence.files:
+        for rec in read_records(path):
+            if rec is None or rec.get("ev") != "deliver" or rec["t"] < down:
+                continue
+            key = (rec["p"], rec["s"])
+            if key in held and rec["t"] < first.get(key, float("inf")):
+                first[key] = rec["t"]
+    after = sorted(t - down for t in first.values())
+    span["came_back"] = {
+        "held": len(held),
+        "delivered_again": len(first),
+        "after_s": [round(after[0], 3), round(after[-1], 3)] if after else None,
+    }
+
+
+def _came_back_why(span: FaultSpan, result: RunResult, blocked: str) -> list[str]:
+    back = span.get("came_back")
+    if not back:
+        return []
+    if back["after_s"] is None:
+        return [
+            f"none of the {back['held']} messages the killed process held was delivered "
+            f"again before the run ended"
+        ]
+    low, high = back["after_s"]
+    return [
+        f"{back['delivered_again']} of the {back['held']} messages the killed process held "
+        f"came back {low:.1f}-{high:.1f} s after it died"
+    ]
+
+
 CONSUMER_KILL = FaultKind(
     "consumer-kill", "consumer-kill@2s[:1s]",
     "SIGKILL the consumer (a worker with its pool), start another DOWN s later",
-    "consumer", kill_consumer, down="optional",
+    "consumer", kill_consumer, down="optional", analyse=came_back, explain=_came_back_why,
 )  # fmt: skip
 WORKER_KILL = FaultKind(
     "worker-kill", "worker-kill@2s", "SIGKILL one pool process while it runs a task",
-    "consumer", kill_worker_child, stack_offers=True,
+    "consumer", kill_worker_child, stack_offers=True, analyse=came_back,
+    explain=_came_back_why,
 )  # fmt: skip
 WORKER_CRASH = FaultKind(
     "worker-crash", "worker-crash@2s[:1s]", "SIGKILL the worker with its pool, start another",
-    "consumer", kill_consumer, down="optional", stack_offers=True,
+    "consumer", kill_consumer, down="optional", stack_offers=True, analyse=came_back,
+    explain=_came_back_why,
 )  # fmt: skip
 KINDS = (CONSUMER_KILL, WORKER_KILL, WORKER_CRASH)

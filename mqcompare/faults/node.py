@@ -7,9 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from mqcompare.brokers.capabilities import Evaluates, Kills, Pauses, Restarts
-from mqcompare.brokers.erlang import DROP_EXPR
-from mqcompare.errors import InfrastructureError
+from mqcompare.brokers.capabilities import DropsClients, Kills, Pauses, Restarts
 from mqcompare.faults.kind import NODE_TARGETS, Context, Down, Fault, FaultKind, Perform
 from mqcompare.faults.strike import on_nodes
 from mqcompare.observe import PhaseLog
@@ -30,11 +28,8 @@ def _pause(fault: Fault, ctx: Context, log: PhaseLog) -> None:
 def drop_connections(node: Any, log: PhaseLog) -> None:
     """Close every client connection of the node; `down` once it has closed them all,
     `up` at once (it kept accepting: clients can reconnect)."""
-    answer = node.eval(DROP_EXPR, timeout=30)
+    count = node.drop_clients()
     t = time.time()
-    if not answer.isdigit():
-        raise InfrastructureError(f"drop: unexpected answer {answer!r}")
-    count = int(answer)
     if count == 0:
         log.note("no client connection was open: nothing was dropped")
         return
@@ -60,6 +55,6 @@ KILL = _node_kind("kill", "kill@3s:1s", "SIGKILL the broker, start it DOWN s lat
                   Kills, "killed")  # fmt: skip
 PAUSE = _node_kind("pause", "pause@2s:3s", "freeze the broker for DOWN s", _pause, Pauses,
                    "paused")  # fmt: skip
-DROP = _node_kind("drop", "drop@2s", "close every client connection", _drop, Evaluates,
+DROP = _node_kind("drop", "drop@2s", "close every client connection", _drop, DropsClients,
                   "made to drop clients", down="none")  # fmt: skip
 KINDS = (RESTART, KILL, PAUSE, DROP)

@@ -25,6 +25,8 @@ def refusal(kind: FaultKind, broker: object) -> str:
         return ""
     if all(isinstance(m, kind.needs) for m in broker.members()):
         return ""
+    if broker.owned:  # one mqcompare runs, of a kind without this control (Redis's alarm)
+        return f"--fault {kind.name}: {broker.describe()} cannot be {kind.verb}"
     return (
         f"--fault {kind.name}: the broker {broker.display_url} cannot be {kind.verb} by "
         f"mqcompare (it only controls brokers it runs); use --broker local or --broker docker"

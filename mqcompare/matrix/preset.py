@@ -26,7 +26,7 @@ from mqcompare.spec import SETTINGS, RunSpec, new_run_id
 from mqcompare.stacks import STACKS, all_options, load_stack, only_takers
 
 BUILTIN = ("quick", "seed", "full", "cluster", "issues", "rabbitmq4")
-CELL_BROKERS = ("local", "docker")  # a cell's own broker, beside the matrix's --broker
+CELL_BROKERS = ("local", "docker", "redis")  # a cell's own broker, beside the matrix's --broker
 FLAG = "--preset"
 
 # cell keys: those that may be lists (crossed), the run settings' preset keys (one value
@@ -70,7 +70,7 @@ class Cell:
     work_ms: float = 0.0
     prefetch: int = 100
     consume: str = "during"
-    broker: str = ""  # "" the matrix's --broker; or local, docker: this cell's own
+    broker: str = ""  # "" the matrix's --broker; or local, docker, redis: this cell's own
     docker_image: str = ""  # a docker cell's image ("" the default, --docker-image)
     queue: str = "classic"  # the queue type (--queue)
     cluster: int = 1  # nodes of its private broker (--cluster)
@@ -79,6 +79,7 @@ class Cell:
     mandatory: bool | None = None  # None: the library's own default
     poison: int = 0  # message ids every consumer fails (--poison)
     dead_letter: bool = False  # the queue's dead-letter target (--dead-letter)
+    redis_persistence: str = "default"  # a private Redis's (--redis-persistence)
     timeouts: dict[str, float] = field(default_factory=dict)
     claims: tuple[str, ...] = ()
     note: str = ""

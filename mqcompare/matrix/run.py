@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from mqcompare.brokers.base import BrokerControl
-from mqcompare.brokers.factory import open_broker
+from mqcompare.brokers.factory import broker_kind, open_broker
 from mqcompare.environment import environment
 from mqcompare.errors import InfrastructureError, NotOnThisBroker
 from mqcompare.faults.plan import machine_lacks, parse_fault, require
@@ -157,26 +157,31 @@ class Brokers:
 
     def __init__(self, default: str, label: str, preset: Preset) -> None:
         self.default, self.label = default, label
-        self.kinds: dict[tuple[str, int, str, str], set[str]] = {}
+        self.kinds: dict[tuple[str, int, str, str, str], set[str]] = {}
         for c in preset.cells:
             kinds = self.kinds.setdefault(self._key(c), set())
             kinds.update(parse_fault(f).kind for f in c.faults)
-        self.open: dict[tuple[str, int, str, str], BrokerControl] = {}
-        self.failed: dict[tuple[str, int, str, str], InfrastructureError] = {}
+        self.open: dict[tuple[str, int, str, str, str], BrokerControl] = {}
+        self.failed: dict[tuple[str, int, str, str, str], InfrastructureError] = {}
 
-    def _key(self, cell: Cell) -> tuple[str, int, str, str]:
-        """One broker per choice and image; a cluster per size and partition handling."""
+    def _key(self, cell: Cell) -> tuple[str, int, str, str, str]:
+        """One broker per choice and image; a cluster per size and partition handling; a
+        Redis per persistence."""
         handling = cell.partition_handling if cell.cluster > 1 else ""
-        return (cell.broker or self.default, cell.cluster, handling, cell.docker_image)
+        choice = cell.broker or self.default
+        persistence = cell.redis_persistence if broker_kind(choice).protocol == "redis" else ""
+        return (choice, cell.cluster, handling, cell.docker_image, persistence or "default")
 
     def get(self, cell: Cell) -> BrokerControl:
         key = self._key(cell)
         if key in self.failed:
             raise self.failed[key]
         if key not in self.open:
-            choice, cluster, handling, image = key
+            choice, cluster, handling, image, persistence = key
             try:
-                broker = open_broker(choice, self.label, cluster, handling, image=image)
+                broker = open_broker(
+                    choice, self.label, cluster, handling, image=image, persistence=persistence
+                )
             except InfrastructureError as exc:
                 self.failed[key] = exc
                 raise
@@ -267,9 +272,14 @@ class MatrixRun:
         self.out.mkdir(parents=True, exist_ok=True)
         self.began = True
         self.doc["broker"] = broker.describe()
-        stacks = dict.fromkeys(c.stack for c in self.preset.cells)
-        libraries = [d for name in stacks for d in load_stack(name).distributions]
-        self.doc["environment"] = environment(broker.url, libraries)
+        spoken = {
+            (c.stack, broker_kind(c.broker or self.brokers.default).protocol)
+            for c in self.preset.cells
+        }
+        libraries = [
+            d for name, on in sorted(spoken) for d in load_stack(name).distributions_on(on)
+        ]
+        self.doc["environment"] = environment(broker.versions(), libraries)
         self.console.print(f"broker: {broker.describe()}", markup=False, highlight=False)
         write_json(self.out / "results.json", self.doc)
         estimates = [cell_seconds(c) for c in cells for _ in range(self.repeat)]

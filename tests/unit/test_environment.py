@@ -84,7 +84,12 @@ def test_server_properties_are_read_before_any_login(fake_broker) -> None:  # ty
     assert props["capabilities"] == {"publisher_confirms": True, "basic.nack": True}
     assert props["weight"] == -3 and props["list"] == [False]
     found = broker_versions(f"amqp://{host}:{port};amqp://{host}:1")  # a cluster: the first
-    assert found == {"product": "RabbitMQ", "rabbitmq": "3.10.8", "erlang": "25.2.3"}
+    assert found == {
+        "product": "RabbitMQ",
+        "version": "3.10.8",
+        "rabbitmq": "3.10.8",
+        "erlang": "25.2.3",
+    }
 
 
 def test_a_peer_that_is_no_broker_is_said_not_raised(fake_broker) -> None:  # type: ignore[no-untyped-def]
@@ -102,8 +107,9 @@ def test_a_peer_that_is_no_broker_is_said_not_raised(fake_broker) -> None:  # ty
 def test_environment_names_broker_host_and_libraries(fake_broker) -> None:  # type: ignore[no-untyped-def]
     listener, _ = fake_broker
     host, port = listener.getsockname()
-    env = environment(f"amqp://{host}:{port}/", ["pytest", "no-such-distribution-here"])
-    assert env["rabbitmq"] == "3.10.8" and env["erlang"] == "25.2.3"
+    versions = broker_versions(f"amqp://{host}:{port}/")
+    env = environment(versions, ["pytest", "no-such-distribution-here"])
+    assert env["rabbitmq"] == env["broker_version"] == "3.10.8" and env["erlang"] == "25.2.3"
     assert env["python"].split()[1].startswith("3.")
     assert env["cpus"] >= 1 and env["os"]["system"]
     assert env["mqcompare"]["version"]
@@ -111,6 +117,14 @@ def test_environment_names_broker_host_and_libraries(fake_broker) -> None:  # ty
     assert env["libraries"]["no-such-distribution-here"] == "not installed"
     assert broker_label(env) == "RabbitMQ 3.10.8 on Erlang 25.2.3"
     assert broker_label({}) == "broker version not recorded"
+
+
+def test_a_redis_says_its_version_under_its_own_key() -> None:
+    env = environment({"product": "Redis", "version": "7.0.15", "redis": "7.0.15"}, [])
+    assert env["redis"] == env["broker_version"] == "7.0.15" and "rabbitmq" not in env
+    assert broker_label(env) == "Redis 7.0.15"
+    unasked = environment({"error": "127.0.0.1:1: refused"}, [])
+    assert unasked["rabbitmq"] == unasked["broker_version"] == "127.0.0.1:1: refused"
 
 
 def test_library_versions_keep_order_once() -> None:
