@@ -24,4 +24,30 @@ def run_notes(result: RunResult, blocked_publish: str) -> list[str]:
             f"than {timeout:g} s (PRECONDITION_FAILED, RabbitMQ docs, Consumers: delivery "
             "acknowledgement timeout); what it held was delivered again (celery issue 6760)"
         )
-    return lines
+    return lines + redis_persistence_notes(result, set(hit))
+
+
+# what a Redis keeps on disk, per --redis-persistence (Redis docs, "Redis persistence")
+KEPT_ON_DISK = {
+    "none": "keeps nothing on disk",
+    "default": "keeps RDB snapshots only, the first once 3,600 s pass with a change, 300 s "
+    "with 100 or 60 s with 10,000 (redis-server's own default)",
+    "rdb": "keeps RDB snapshots only (save 3600 1 300 100 60 10000)",
+    "aof-everysec": "appends every write to its AOF and fsyncs it once a second: a crash "
+    "loses up to a second of writes",
+}
+
+
+def redis_persistence_notes(result: RunResult, hit: set[str]) -> list[str]:
+    """Why a Redis that restarted or crashed lost what was queued in it."""
+    spec = result["spec"]
+    kept = KEPT_ON_DISK.get(str(spec.get("redis_persistence", "")))
+    lost = result["counts"].get("lost")
+    if spec.get("broker_protocol") != "redis" or not lost or kept is None:
+        return []
+    if "kill" in hit or ("restart" in hit and spec.get("redis_persistence") == "none"):
+        return [
+            f"the Redis {kept}: what was queued since is gone when it restarts or crashes "
+            "(Redis docs, Redis persistence; celery issues 1789 and 3501)"
+        ]
+    return []

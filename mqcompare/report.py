@@ -25,6 +25,8 @@ def headline(result: Mapping[str, Any]) -> str:
     if not spec:
         return f"journals of run {result.get('run_id', '?')}"
     confirms = "confirms" if spec.get("confirms") else "no confirms"
+    if spec.get("broker_protocol") == "redis":  # Redis replies to each push: no confirms
+        confirms = redis_text(spec.get("redis_persistence"), spec.get("visibility_timeout_s"))
     faults = " ".join(spec.get("faults", [])) or "no faults"
     queue = spec.get("queue_type", "classic")
     queue = f", {queue} queue" if queue != "classic" else ""
@@ -40,6 +42,15 @@ def headline(result: Mapping[str, Any]) -> str:
         f"{spec.get('stack')} {spec.get('mode')}, {confirms}, {ack_policy(spec)}{queue}"
         f"{extra}, {spec.get('producers')} x {spec.get('messages')}, {faults}"
     )
+
+
+def redis_text(persistence: Any, visibility_timeout_s: Any) -> str:
+    """'on Redis (aof-always, visibility 6s)': what a run on Redis keeps, and how long a
+    delivered message waits to come back ('' parts left out where they are the default)."""
+    parts = [str(persistence)] if persistence and persistence != "default" else []
+    if visibility_timeout_s:
+        parts.append(f"visibility {float(visibility_timeout_s):g}s")
+    return "on Redis" + (f" ({', '.join(parts)})" if parts else "")
 
 
 def protections_text(mandatory: bool | None, consumer_timeout_s: float) -> str:

@@ -557,7 +557,11 @@ def execute(
         restore_timeout = _prepare(spec, broker)
         admin = stack.admin(broker)  # refused credentials: exit 3 here
         out.mkdir(parents=True, exist_ok=True)
-        spec_data = spec.to_json() | {"stack_options": options, "broker": broker.display_url}
+        spec_data = spec.to_json() | {
+            "stack_options": options,
+            "broker": broker.display_url,
+            "broker_protocol": broker.protocol,
+        }
         if spec.dead_letter:
             admin.declare(spec.dead_queue, {})
         admin.declare(spec.queue, spec.queue_arguments)

@@ -7,6 +7,7 @@ from typing import Any
 
 from mqcompare.result import RunResult
 from mqcompare.stacks import Mode, Stack, StackOption, mode_table
+from shared_clients.kombu_redis_notes import redis_notes
 from shared_clients.pyamqp import TCP_USER_TIMEOUT, blocked_loss
 
 
@@ -94,7 +95,7 @@ class CeleryStack(Stack):
                 "task_reject_on_worker_lost requeued the killed process's task: it came back "
                 "flagged redelivered (and would loop if the task itself killed its process)"
             )
-        return notes
+        return notes + redis_notes(result, "a worker")
 
     def ack_policy(self, spec: dict[str, Any]) -> str:
         opts = spec.get("stack_options") or {}

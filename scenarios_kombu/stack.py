@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from mqcompare.result import RunResult
 from mqcompare.stacks import Mode, Stack, mode_table
+from shared_clients.kombu_redis_notes import redis_notes
 from shared_clients.pyamqp import TCP_USER_TIMEOUT, blocked_loss
 
 
@@ -49,4 +50,4 @@ class KombuStack(Stack):
     options = (TCP_USER_TIMEOUT,)
 
     def explain(self, result: RunResult) -> list[str]:
-        return blocked_loss(result)
+        return blocked_loss(result) + redis_notes(result, "the consumer")

@@ -131,7 +131,7 @@ class RedisServer(RedisBroker):
                 f"{BOOT_TIMEOUT_S:g} s; see {d}/redis.log"
             )
         if self.state.keep:
-            write_json(_kept_file(), asdict(self.state), indent=2)
+            _save(self.state)
         return up
 
     def answers(self) -> bool:
@@ -292,11 +292,16 @@ class RedisServer(RedisBroker):
         if self.owned and not self.state.keep:
             self.stop()
         elif self.state.keep:
-            write_json(_kept_file(), asdict(self.state), indent=2)  # a kill gave it a new pid
+            _save(self.state)  # a kill gave it a new pid
 
 
 def _kept_file() -> Path:
     return state_dir() / KEPT_FILE
+
+
+def _save(state: RedisState) -> None:
+    _kept_file().parent.mkdir(parents=True, exist_ok=True)
+    write_json(_kept_file(), asdict(state), indent=2)
 
 
 def kept_redis() -> RedisServer | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from mqcompare.matrix.preset import Cell, Experiment, Preset
 from mqcompare.matrix.summary import CellSummary, ack_text
-from mqcompare.report import protections_text
+from mqcompare.report import protections_text, redis_text
 from mqcompare.spans import faults_missed
 from mqcompare.spec import ACK_MODES
 from mqcompare.stacks import CONFIRM_WINDOW, STACKS, load_stack, options_text
@@ -32,7 +32,9 @@ def words(cell: Cell, ack: str = "") -> dict[str, str]:
         "mode": mode,
         "ack": "" if ack in ("", "after") else (f"ack {ack}" if ack in ACK_MODES else ack),
         "faults": " ".join(cell.faults),
-        "confirms": ("confirms" + (f", window {window}" if window > 1 else ""))
+        "confirms": redis_text(cell.redis_persistence, cell.timeouts.get("visibility_timeout_s"))
+        if cell.broker == "redis"
+        else ("confirms" + (f", window {window}" if window > 1 else ""))
         if cell.confirms
         else "no confirms",
         "retry": f"retry budget {budget:g} s" if budget is not None else "",
@@ -48,7 +50,7 @@ def words(cell: Cell, ack: str = "") -> dict[str, str]:
         ).removeprefix(", "),
         "options": options_text(cell.stack, cell.options).removeprefix(", "),
         "work": f"{cell.work_ms:g} ms a message" if cell.work_ms else "",
-        "broker": f"{cell.broker} broker" if cell.broker else "",
+        "broker": f"{cell.broker} broker" if cell.broker not in ("", "redis") else "",
         # last: a terminal cuts a long label here, where it says least
         "load": f"{cell.producers} x {cell.messages:,}"
         + (f" at {cell.rate:g}/s" if cell.rate else " unpaced"),
