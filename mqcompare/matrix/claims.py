@@ -144,6 +144,27 @@ def _dead_lettered(r: Result) -> tuple[bool, str]:
     return n > 0, f"{n:,} found in the dead-letter queue"
 
 
+def _came_back(r: Result) -> list[tuple[int, int, list[float] | None]]:
+    """(held, delivered again, [first, last] s after) of each consumer fault that held
+    messages when it struck (result.py, CameBack)."""
+    backs = [f["came_back"] for f in r.get("faults", []) if f.get("came_back")]
+    return [(b["held"], b["delivered_again"], b["after_s"]) for b in backs]
+
+
+def _came_back_after(r: Result, seconds: float) -> tuple[bool, str]:
+    """Every message a killed consumer held came back, none sooner than `seconds` after."""
+    backs = _came_back(r)
+    if not backs:
+        return False, "the killed process held no message"
+    said = "; ".join(
+        f"{again} of {held} came back "
+        + (f"{after[0]:.1f}-{after[1]:.1f} s after" if after else "never")
+        for held, again, after in backs
+    )
+    ok = all(again == held and after and after[0] >= seconds for held, again, after in backs)
+    return ok, said
+
+
 def _negate(f: Callable[[Result], tuple[bool, str]]) -> Callable[[Result], tuple[bool, str]]:
     def g(r: Result) -> tuple[bool, str]:
         held, why = f(r)
@@ -175,6 +196,7 @@ SERIES = ("loss-grows-with-rate",)
 PREDICATES = (
     *RUN_PREDICATES,
     "short-by:PERCENT",
+    "came-back-after:SECONDS",  # what a killed consumer held came back, not sooner
     *(f"{c}:MODE|default|no-confirms|window-N" for c in COMPARISONS),
     *SERIES,
 )
@@ -188,9 +210,9 @@ def parse_predicate(text: str) -> tuple[str, str]:
         return name, ""
     if name in COMPARISONS and arg:
         return name, arg
-    if name == "short-by":
+    if name in ("short-by", "came-back-after"):
         try:
-            if 0 < float(arg) <= 100:
+            if 0 <= float(arg) <= (100 if name == "short-by" else 86400) and arg:
                 return name, arg
         except ValueError:
             pass
@@ -201,6 +223,8 @@ def run_predicate(name: str, arg: str) -> Callable[[Result], tuple[bool, str]] |
     """The per-run test of a predicate; None for one that compares cells."""
     if name == "short-by":
         return lambda r: _short_by(r, float(arg))
+    if name == "came-back-after":
+        return lambda r: _came_back_after(r, float(arg))
     return RUN_PREDICATES.get(name)
 
 
@@ -237,6 +261,11 @@ def median_rate(results: list[Result]) -> float:
 Series = list[tuple[float, list[Result]]]
 
 
+def _product(r: Result) -> str:
+    """The broker a run ran on: 'RabbitMQ' (also for results from before it was said)."""
+    return str((r.get("environment") or {}).get("broker_product") or "RabbitMQ")
+
+
 def _on_version(r: Result, prefix: str) -> bool:
     version = str((r.get("environment") or {}).get("rabbitmq", ""))
     return version == prefix or version.startswith(prefix + ".")
@@ -249,11 +278,21 @@ def judge(
     peer: Callable[[str], tuple[str, list[Result]] | None],
     series: Callable[[], Series] = list,
     rabbitmq: str = "",
+    broker: str = "",
 ) -> Judgement:
     """Judge one claim over a cell's finished runs; `peer(arg)` gives the name and the
     runs of the cell a comparison names (same experiment, stack, ack and faults);
     `series()` the (rate, runs) of every cell that differs from this one only in rate;
-    `rabbitmq`: the versions the claim speaks of (a prefix: "4"), runs on others left out."""
+    `rabbitmq`: the versions the claim speaks of (a prefix: "4"), runs on others left out;
+    `broker`: the broker it speaks of ("Redis"), runs on another left out."""
+    if broker:
+        products = {_product(r) for r in results}
+        results = [r for r in results if _product(r) == broker]
+        if not results and products:
+            said = ", ".join(sorted(products))
+            return Judgement(
+                claim_id, "not judged", 0, 0, [f"a claim about {broker}; ran on {said}"]
+            )
     if rabbitmq:
         versions = {str((r.get("environment") or {}).get("rabbitmq", "?")) for r in results}
         results = [r for r in results if _on_version(r, rabbitmq)]

@@ -100,7 +100,8 @@ class Block:
 
 def grid(preset: Preset, summaries: list[CellSummary]) -> tuple[list[str], list[Block]]:
     """(the columns, the questions of each experiment as rows). A column is a stack; where
-    the cells ran on several broker versions, a stack on a version ("pika, RabbitMQ 4.0.5")."""
+    the cells ran on several brokers or versions, a stack on one ("pika, RabbitMQ 4.0.5",
+    "celery, Redis 7.0.15")."""
     versions = list(dict.fromkeys(_version(s) for s in summaries if s.runs))
     # a cell that did not run (skipped) is on the version its image gave the others
     by_image = {s.cell.docker_image: _version(s) for s in summaries if s.runs}
@@ -109,14 +110,14 @@ def grid(preset: Preset, summaries: list[CellSummary]) -> tuple[list[str], list[
         if len(versions) < 2:
             return s.cell.stack
         version = _version(s) if s.runs else by_image.get(s.cell.docker_image, versions[0])
-        return f"{s.cell.stack}, RabbitMQ {version}"
+        return f"{s.cell.stack}, {version}"
 
     # a stack's versions side by side
     columns = [
         c
         for stack in STACKS
         for v in (versions if len(versions) > 1 else [""])
-        if (c := f"{stack}, RabbitMQ {v}" if v else stack) in {column(s) for s in summaries}
+        if (c := f"{stack}, {v}" if v else stack) in {column(s) for s in summaries}
     ]
     blocks = []
     for exp in preset.experiments.values():
@@ -138,15 +139,16 @@ def grid(preset: Preset, summaries: list[CellSummary]) -> tuple[list[str], list[
 
 
 def changes(columns: list[str], blocks: list[Block]) -> list[str]:
-    """Where one stack's answer to one question differs between broker versions (nothing
-    lost, lost, hung, failed loudly, looping, skipped...), in words: 'P. quorum queue, 2
-    poison: pika: 3.10.8: 2 redelivered for ever, 0 lost; 4.0.5: 2 lost silently'."""
+    """Where one stack's answer to one question differs between brokers or their versions
+    (nothing lost, lost, hung, failed loudly, looping, skipped...), in words: 'P. quorum
+    queue, 2 poison: pika: RabbitMQ 3.10.8: 2 redelivered for ever, 0 lost; RabbitMQ
+    4.0.5: 2 lost silently'."""
     found = []
     for block in blocks:
         for q in block.questions:
             by_stack: dict[str, list[tuple[str, str, str]]] = {}
             for col in columns:
-                stack, _, version = col.partition(", RabbitMQ ")
+                stack, _, version = col.partition(", ")
                 cells = q.by_stack.get(col, [])
                 if version and cells:
                     kinds = "+".join(sorted({_answer(s) for s in cells}))
@@ -172,9 +174,11 @@ def _answer(s: CellSummary) -> str:
 
 
 def _version(s: CellSummary) -> str:
-    """The broker version a cell's first run records ('?' before results recorded it)."""
+    """The broker and its version a cell's first run records: 'RabbitMQ 3.10.8', 'Redis
+    7.0.15' ('?' before results recorded it)."""
     env = (s.runs[0].get("environment") or {}) if s.runs else {}
-    return str(env.get("rabbitmq") or "?")
+    version = env.get("broker_version") or env.get("rabbitmq") or "?"
+    return f"{env.get('broker_product') or 'RabbitMQ'} {version}"
 
 
 def _fallback_group(cell: Cell) -> str:

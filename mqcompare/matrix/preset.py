@@ -25,7 +25,7 @@ from mqcompare.runner import validate
 from mqcompare.spec import SETTINGS, RunSpec, new_run_id
 from mqcompare.stacks import STACKS, all_options, load_stack, only_takers
 
-BUILTIN = ("quick", "seed", "full", "cluster", "issues", "rabbitmq4")
+BUILTIN = ("quick", "seed", "full", "cluster", "issues", "rabbitmq4", "redis")
 CELL_BROKERS = ("local", "docker", "redis")  # a cell's own broker, beside the matrix's --broker
 FLAG = "--preset"
 
@@ -52,6 +52,8 @@ class Claim:
     refs: tuple[str, ...] = ()  # documentation or issue links behind `why`
     # the RabbitMQ versions it speaks of ("4": 4.x only); runs on others do not judge it
     rabbitmq: str = ""
+    # the broker it speaks of ("Redis"; "" any): runs on another do not judge it
+    broker: str = ""
 
 
 @dataclass(frozen=True)
@@ -303,7 +305,8 @@ def _spellings(key: str) -> tuple[str, ...]:
 
 
 def _claim(raw: dict[str, Any], where: str) -> Claim:
-    _only(raw, ("id", "says", "source", "expect", "why", "refs", "rabbitmq"), f"{where}: claim")
+    keys = ("id", "says", "source", "expect", "why", "refs", "rabbitmq", "broker")
+    _only(raw, keys, f"{where}: claim")
     cid = str(_need(raw, "id", f"{where}: claim"))
     expect = tuple(_need(raw, "expect", f"{where}: claim {cid}"))
     for pred in expect:
@@ -321,6 +324,7 @@ def _claim(raw: dict[str, Any], where: str) -> Claim:
         str(raw.get("why", "")),
         tuple(raw.get("refs", ())),
         str(raw.get("rabbitmq", "")),
+        str(raw.get("broker", "")),
     )
 
 
@@ -329,6 +333,8 @@ def _expand(raw: dict[str, Any], exp: Experiment, where: str) -> list[Cell]:
     _only(raw, CELL_KEYS, where)
     if isinstance(raw.get("queue"), list):  # queue types are crossed like stacks
         return [c for q in raw["queue"] for c in _expand({**raw, "queue": q}, exp, where)]
+    if isinstance(raw.get("broker"), list):
+        return _across_brokers(raw, exp, where)
     if isinstance(raw.get("docker_image"), list):
         # broker versions side by side: the same question (grid row), a column per version
         images = raw["docker_image"]
@@ -340,6 +346,8 @@ def _expand(raw: dict[str, Any], exp: Experiment, where: str) -> list[Cell]:
         if stack_name not in STACKS:
             raise BadInput(FLAG, f"{where}: stack {stack_name!r}; allowed: {', '.join(STACKS)}")
         stack = load_stack(stack_name)
+        if common.get("broker") == "redis" and "redis" not in stack.protocols:
+            raise BadInput(FLAG, f"{where}: {stack_name} does not speak Redis")
         if common.get("mandatory") and stack.no_mandatory and len(axes["stack"]) > 1:
             continue  # a cell shared by several stacks: each that can publish mandatory
         for m in _modes_of(stack, mode, len(axes["stack"]) > 1, where):
@@ -349,6 +357,25 @@ def _expand(raw: dict[str, Any], exp: Experiment, where: str) -> list[Cell]:
     if not out:
         raise BadInput(FLAG, f"{where}: none of its stacks has any of its modes")
     return out
+
+
+def _across_brokers(raw: dict[str, Any], exp: Experiment, where: str) -> list[Cell]:
+    """`broker = ["local", "redis"]`: the entry's cells on each broker, as one question
+    (grid row) with a column per broker, in the order given."""
+    per = []
+    for b in raw["broker"]:
+        mine = {**raw, "broker": b}
+        if b == "redis":  # Redis refuses them: no confirm to wait for, no exchange
+            mine["confirms"] = False
+            mine.pop("mandatory", None)
+        else:  # and RabbitMQ Redis's
+            mine.pop("visibility_timeout", None)
+            mine.pop("redis_persistence", None)
+        per.append(_expand(mine, exp, where))
+    if isinstance(raw.get("confirms"), list) or len({len(cells) for cells in per}) > 1:
+        raise BadInput(FLAG, f"{where}: a list of brokers takes one value of confirms")
+    groups = [c.group for c in per[0]]
+    return [dataclasses.replace(c, group=groups[i]) for cells in per for i, c in enumerate(cells)]
 
 
 def _axes(raw: dict[str, Any], where: str) -> dict[str, list[Any]]:

@@ -204,7 +204,7 @@ def _answer_md(preset: Preset, summaries: list[CellSummary]) -> list[str]:
     out += ["", *counts(summaries).lines()]
     changed = changes(stacks, blocks)
     if changed or any(", RabbitMQ " in c for c in stacks):
-        out += ["", "## What changed between broker versions", ""]
+        out += ["", "## What changed between brokers", ""]
         out += [f"- {_md_escape(line)}" for line in changed] or ["- No answer changed."]
     out += ["", "## The advice, checked against these results", ""]
     for c in check_advice(summaries):
@@ -323,7 +323,7 @@ def html(doc: dict[str, Any]) -> str:
         sections=sections,
         grid_stacks=grid_stacks,
         grid_blocks=grid_blocks,
-        versions=any(", RabbitMQ " in c for c in grid_stacks),
+        versions=any(", " in c for c in grid_stacks),
         changed=changes(grid_stacks, grid_blocks),
         kinds=KINDS,
         summary=counts(summaries).lines(),

@@ -37,7 +37,9 @@ RESULTS_FORMAT = "mqcompare.matrix/1"
 
 
 def cell_label(cell: Cell) -> str:
-    return headline({"spec": cell.spec().to_json() | {"stack_options": cell.options}})
+    protocol = broker_kind(cell.broker or "auto").protocol
+    spec = cell.spec().to_json() | {"stack_options": cell.options, "broker_protocol": protocol}
+    return headline({"spec": spec})
 
 
 class RateMeter:

@@ -167,7 +167,15 @@ def summarize(doc: dict[str, Any], preset: Preset) -> list[CellSummary]:
             peer = functools.partial(_peer, summaries, s.cell)
             series = functools.partial(_by_rate, summaries, s.cell)
             s.judgements.append(
-                judge(cid, claims[cid].expect, s.runs, peer, series, claims[cid].rabbitmq)
+                judge(
+                    cid,
+                    claims[cid].expect,
+                    s.runs,
+                    peer,
+                    series,
+                    claims[cid].rabbitmq,
+                    claims[cid].broker,
+                )
             )
     return summaries
 

@@ -55,8 +55,8 @@ def grid_table(preset: Preset, summaries: list[CellSummary], rows: int) -> tuple
     columns, blocks = grid(preset, summaries)
     by_stack: dict[str, list[str]] = {}
     for c in columns:
-        by_stack.setdefault(c.partition(", RabbitMQ ")[0], []).append(c)
-    versions = [c.partition(", RabbitMQ ")[2] for c in next(iter(by_stack.values()), [])]
+        by_stack.setdefault(c.partition(", ")[0], []).append(c)
+    versions = [c.partition(", ")[2] for c in next(iter(by_stack.values()), [])]
     lines = max(1, len(versions))
     questions = [(b.experiment.id, q) for b in blocks for q in b.questions]
     kept = questions
@@ -64,7 +64,7 @@ def grid_table(preset: Preset, summaries: list[CellSummary], rows: int) -> tuple
         kept = [x for x in questions if _troubled(x[1])][: rows // lines]
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0), show_edge=False)
     table.add_column(
-        "question" + (f"\n(RabbitMQ {' / '.join(versions)})" if lines > 1 else ""),
+        "question" + (f"\n({' / '.join(versions)})" if lines > 1 else ""),
         overflow="ellipsis", no_wrap=True, ratio=1,
     )  # fmt: skip
     for stack in by_stack:
@@ -102,7 +102,7 @@ def print_summary(console: Console, doc: dict[str, Any], out: Path | None = None
         console.print(line, markup=False, highlight=False, width=width)
     changed = changes(*grid(preset, summaries))
     if changed:  # at most five lines: the report has them all
-        console.print(f"Changed between broker versions ({len(changed)}):", highlight=False)
+        console.print(f"Changed between brokers ({len(changed)}):", highlight=False)
         for line in changed[:5]:
             console.print(f"  {line}", markup=False, highlight=False, width=width,
                           overflow="ellipsis", no_wrap=True)  # fmt: skip

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from mqcompare.checker import timeline
+from mqcompare.errors import BadInput
 from mqcompare.matrix.advice import check_advice
 from mqcompare.matrix.estimate import cell_seconds, duration_text, preset_seconds
 from mqcompare.matrix.grid import changes, counts, grid, labels, words
@@ -291,4 +292,73 @@ def test_a_stacks_versions_sit_side_by_side_and_what_changed_is_said(tmp_path: P
     ]
     assert len(blocks[0].questions) == 1, "one question, a column per version"
     (line,) = changes(stacks, blocks)
-    assert line.startswith("P. ") and ": pika: 3.10.8: exactly once; 4.0.5: 1 lost silently" in line
+    said = ": pika: RabbitMQ 3.10.8: exactly once; RabbitMQ 4.0.5: 1 lost silently"
+    assert line.startswith("P. ") and said in line
+
+
+BROKERS = """
+name = "brokers"
+[[experiments]]
+id = "R"
+title = "Restart"
+question = "q"
+protocol = "p"
+[[experiments.claims]]
+id = "redis-loses"
+broker = "Redis"
+says = "s"
+source = "src"
+expect = ["loss"]
+[[experiments.cells]]
+stacks = ["celery", "kombu"]
+broker = ["local", "redis"]
+confirms = true
+redis_persistence = "none"
+visibility_timeout = "5s"
+faults = ["restart@1s:1s"]
+claims = ["redis-loses"]
+"""
+
+
+def test_rabbitmq_and_redis_sit_side_by_side_as_one_question(tmp_path: Path) -> None:
+    path = tmp_path / "brokers.toml"
+    path.write_text(BROKERS)
+    preset = load_preset(str(path))
+    on = {c.broker: c for c in preset.cells if c.stack == "celery"}
+    # each broker keeps only what it takes: confirms on RabbitMQ, persistence on Redis
+    assert on["local"].confirms and on["local"].redis_persistence == "default"
+    assert "visibility_timeout_s" not in on["local"].timeouts
+    assert not on["redis"].confirms and on["redis"].redis_persistence == "none"
+    assert on["redis"].timeouts["visibility_timeout_s"] == 5.0
+    assert len({c.group for c in preset.cells}) == 1, "one question"
+    rs = []
+    for c in preset.cells:
+        redis = c.broker == "redis"
+        r = with_fault(result(c.stack, c.mode, cell=c.id, lost=5 if redis else 0))
+        r["environment"] = (
+            {"broker_product": "Redis", "broker_version": "7.0.15", "redis": "7.0.15"}
+            if redis
+            else {"broker_product": "RabbitMQ", "rabbitmq": "3.10.8"}
+        )
+        rs.append(r)
+    summaries = summarize(document(preset, rs), preset)
+    stacks, blocks = grid(preset, summaries)
+    assert stacks == [
+        "kombu, RabbitMQ 3.10.8",
+        "kombu, Redis 7.0.15",
+        "celery, RabbitMQ 3.10.8",
+        "celery, Redis 7.0.15",
+    ]
+    (line,) = changes(stacks, blocks)
+    assert "kombu, celery: RabbitMQ 3.10.8: exactly once; Redis 7.0.15: 5 lost silently" in line
+    verdicts = {s.cell.broker: s.judgements[0] for s in summaries if s.cell.stack == "kombu"}
+    assert verdicts["redis"].verdict == "held"
+    assert verdicts["local"].verdict == "not judged"
+    assert "a claim about Redis; ran on RabbitMQ" in verdicts["local"].evidence[0]
+
+
+def test_a_stack_that_does_not_speak_redis_is_refused_in_a_preset(tmp_path: Path) -> None:
+    path = tmp_path / "brokers.toml"
+    path.write_text(BROKERS.replace('["celery", "kombu"]', '["celery", "pika"]'))
+    with pytest.raises(BadInput, match="pika does not speak Redis"):
+        load_preset(str(path))
