@@ -73,7 +73,19 @@ class DramatiqStack(Stack):
         opts = spec.get("stack_options", {})
         kinds = {f["kind"] for f in result.get("faults", [])}
         notes = []
-        if c.get("lost") and not spec.get("confirms") and kinds:
+        redis = spec.get("broker_protocol") == "redis"
+        held = (result.get("drain") or {}).get("unacked")
+        if redis and held:
+            timeout = spec.get("visibility_timeout_s") or 60
+            notes.append(
+                f"{held} messages were still in the ack sets of dead workers when the run "
+                f"stopped waiting: dramatiq's Redis broker puts them back only during "
+                f"maintenance, which about 1 in 1,000 of its commands runs "
+                f"(maintenance_chance), once the worker's last heartbeat is older than "
+                f"heartbeat_timeout ({timeout:g} s here) (dramatiq/brokers/redis.py; dramatiq "
+                f"issues 527, 692)"
+            )
+        if c.get("lost") and not spec.get("confirms") and kinds and not redis:
             notes.append(
                 "dramatiq publishes without publisher confirms unless the broker is made with "
                 "confirm_delivery=True (dramatiq RabbitmqBroker docs)"

@@ -26,6 +26,7 @@ class BrokerControl:
     """The broker a run talks to."""
 
     protocol = "amqp"  # what its clients speak: a stack lists the protocols it speaks
+    runs_its_own = "--broker local or --broker docker"  # the brokers of its kind mqcompare runs
     url: str = ""
     owned: bool = False  # started by this process, so stopped by it
     addresses: tuple[str, ...] = ()  # a cluster's node addresses, node1 first; () for one

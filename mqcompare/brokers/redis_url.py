@@ -25,6 +25,7 @@ def is_redis(choice: str) -> bool:
 
 class RedisBroker(BrokerControl):
     protocol = "redis"
+    runs_its_own = "--broker redis"
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)

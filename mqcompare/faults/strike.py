@@ -29,7 +29,7 @@ def refusal(kind: FaultKind, broker: object) -> str:
         return f"--fault {kind.name}: {broker.describe()} cannot be {kind.verb}"
     return (
         f"--fault {kind.name}: the broker {broker.display_url} cannot be {kind.verb} by "
-        f"mqcompare (it only controls brokers it runs); use --broker local or --broker docker"
+        f"mqcompare (it only controls brokers it runs); use {broker.runs_its_own}"
     )
 
 

@@ -157,8 +157,9 @@ def _came_back_after(r: Result, seconds: float) -> tuple[bool, str]:
     if not backs:
         return False, "the killed process held no message"
     said = "; ".join(
-        f"{again} of {held} came back "
-        + (f"{after[0]:.1f}-{after[1]:.1f} s after" if after else "never")
+        f"{again} of {held} came back {after[0]:.1f}-{after[1]:.1f} s after"
+        if after
+        else f"none of {held} came back"
         for held, again, after in backs
     )
     ok = all(again == held and after and after[0] >= seconds for held, again, after in backs)

@@ -113,3 +113,15 @@ def test_sigkill_of_mqcompare_takes_its_redis_and_workers_with_it(tmp_path: Path
         poll=0.2,
     )
     assert gone is not None, (alive(seen), servers[0].is_running(), directory.exists())
+
+
+def test_a_redis_given_by_url_suffers_no_broker_fault(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """mqcompare restarts only a Redis it runs: on a plain URL a broker fault is exit 3."""
+    url = f"redis://127.0.0.1:{redis_server.state.port}/0"
+    proc = cli("run", "--stack", "kombu", "--broker", url, "--fault", "restart@1s:1s",
+               "--out", str(tmp_path / "r"))  # fmt: skip
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    assert "--fault restart" in err and "--broker redis" in err

@@ -80,7 +80,9 @@ def test_with_aof_always_a_fault_loses_nothing_acknowledged(
     assert_nothing_acknowledged_lost(r, stack)
 
 
-@pytest.mark.parametrize("stack", STACKS)
+# celery consumes through the same transport as kombu's consumer: its worker's share of
+# these two is left to the restart and the kill (the suite's time is counted)
+@pytest.mark.parametrize("stack", ["dramatiq", "kombu"])
 def test_a_paused_redis_loses_nothing(redis_run: Any, stack: str) -> None:
     r = redis_run(stack, faults=["pause@1s:1s"], **PACED)
     f = the_fault(r, "pause")
@@ -88,7 +90,7 @@ def test_a_paused_redis_loses_nothing(redis_run: Any, stack: str) -> None:
     assert_nothing_acknowledged_lost(r, stack)
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", ["dramatiq", "kombu"])
 def test_dropped_clients_reconnect_and_lose_nothing(redis_run: Any, stack: str) -> None:
     r = redis_run(stack, faults=["drop@1s"], **PACED)
     f = the_fault(r, "drop")
