@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= runs/demo
 
-.PHONY: demo test lint bench broker-check docker-image clean
+.PHONY: demo test lint bench broker-check redis-check docker-image clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 broker-check:
 	@command -v rabbitmq-server >/dev/null 2>&1 || test -x /usr/sbin/rabbitmq-server || { \
 	  echo "rabbitmq-server is not installed: sudo apt-get install -y rabbitmq-server"; exit 3; }
+
+# the tests start a private Redis (tests/redis): the server, never the machine's service
+redis-check:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "redis-server is not installed: sudo apt-get install -y redis-server"; exit 3; }
 
 # the quick preset: every stack through the write-up's experiments, about 10 minutes
 # (`mqcompare presets`); the report is $(OUT)/report.html (a rerun replaces the previous
@@ -41,7 +46,7 @@ lint: $(STAMP)
 
 # with a Docker engine, the Docker tests need both images (each built once, about a minute);
 # without one they skip, saying so
-test: $(STAMP) broker-check lint
+test: $(STAMP) broker-check redis-check lint
 	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory docker-image; \
 	  $(MAKE) --no-print-directory docker-image RABBITMQ=4.0; fi
 	$(BIN)/pytest

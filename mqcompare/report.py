@@ -45,9 +45,9 @@ def headline(result: Mapping[str, Any]) -> str:
 
 
 def redis_text(persistence: Any, visibility_timeout_s: Any) -> str:
-    """'on Redis (aof-always, visibility 6s)': what a run on Redis keeps, and how long a
-    delivered message waits to come back ('' parts left out where they are the default)."""
-    parts = [str(persistence)] if persistence and persistence != "default" else []
+    """'on Redis (aof-always, visibility 6s)': what a run on Redis keeps ('default RDB':
+    redis-server's own), and how long a delivered message waits to come back."""
+    parts = [str(persistence) if persistence != "default" else "default RDB"] if persistence else []
     if visibility_timeout_s:
         parts.append(f"visibility {float(visibility_timeout_s):g}s")
     return "on Redis" + (f" ({', '.join(parts)})" if parts else "")

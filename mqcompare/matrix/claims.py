@@ -213,7 +213,8 @@ def parse_predicate(text: str) -> tuple[str, str]:
         return name, arg
     if name in ("short-by", "came-back-after"):
         try:
-            if 0 <= float(arg) <= (100 if name == "short-by" else 86400) and arg:
+            low_ok = float(arg) > 0 if name == "short-by" else float(arg) >= 0
+            if low_ok and float(arg) <= (100 if name == "short-by" else 86400):
                 return name, arg
         except ValueError:
             pass

@@ -62,6 +62,16 @@ def _common(members: list[CellSummary]) -> dict[str, str]:
     stacks share is named even where it is some stack's default."""
     pieces = [words(s.cell, ack_text(s)) for s in members]
     common = {k: v if all(p[k] == v for p in pieces) else "" for k, v in pieces[0].items()}
+    # a question asked of several brokers: a piece each broker's cells agree on, per
+    # broker ("confirms / on Redis (none)")
+    by_broker: dict[str, list[dict[str, str]]] = {}
+    for s, p in zip(members, pieces, strict=True):
+        by_broker.setdefault(s.cell.broker, []).append(p)
+    if len(by_broker) > 1:
+        for k in [k for k, v in common.items() if not v]:
+            said = [{p[k] for p in ps} for ps in by_broker.values()]
+            if all(len(one) == 1 for one in said):
+                common[k] = " / ".join(dict.fromkeys(v for (v,) in said if v))
     modes = {s.cell.mode for s in members}
     if len(modes) == 1 and any(p["mode"] for p in pieces):
         common["mode"] = modes.pop()
@@ -209,7 +219,12 @@ class Counts:
             f"{self.with_faults} runs with faults"
             + (f"; missed in {self.missed} (those test nothing)." if self.missed else "."),
             f"Claims: {c['held']} held, {c['refuted']} refuted, {c['mixed']} held in some "
-            f"runs only, {c['not tested'] + c['not judged']} not tested.",
+            f"runs only, {c['not tested']} not tested"
+            + (
+                f", {c['not judged']} not judged (about another broker or version)."
+                if c["not judged"]
+                else "."
+            ),
         ]
 
 

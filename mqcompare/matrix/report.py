@@ -203,7 +203,7 @@ def _answer_md(preset: Preset, summaries: list[CellSummary]) -> list[str]:
             out.append(f"| {_md_escape(q.label)} | " + " | ".join(boxes) + " |")
     out += ["", *counts(summaries).lines()]
     changed = changes(stacks, blocks)
-    if changed or any(", RabbitMQ " in c for c in stacks):
+    if changed or any(", " in c for c in stacks):
         out += ["", "## What changed between brokers", ""]
         out += [f"- {_md_escape(line)}" for line in changed] or ["- No answer changed."]
     out += ["", "## The advice, checked against these results", ""]

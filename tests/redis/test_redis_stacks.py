@@ -4,6 +4,8 @@ and visibility timeout cost is asserted as measured here, per message id."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,6 +43,22 @@ def assert_nothing_acknowledged_lost(r: dict[str, Any], stack: str) -> None:
     assert c["attempted"] == TOTAL and c["unknown"] == 0, r["errors"]
     assert c["acknowledged"] + c["failed"] == TOTAL
     assert c["failed"] <= PACED["producers"], "at most the message each producer held"
+
+
+def first_redelivery(run_dir: Path) -> tuple[float, float | None]:
+    """When the run's fault was seen down, and the first delivery flagged redelivered."""
+    down, first = 0.0, None
+    for path in (run_dir / "journal").glob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue  # the torn last line of a killed writer
+            if rec.get("ev") == "fault" and rec.get("phase") == "down":
+                down = rec["t"]
+            elif rec.get("ev") == "deliver" and rec.get("redelivered"):
+                first = rec["t"] if first is None else min(first, rec["t"])
+    return down, first
 
 
 def keys_of(server: RedisServer, queue: str) -> list[bytes]:
@@ -137,9 +155,11 @@ def test_a_killed_consumer_s_messages_come_back_after_the_visibility_timeout(
         rate=100.0,
     )
     f = the_fault(r, "consumer-kill")
-    back = f["came_back"]
-    assert back["held"] >= 1 and back["delivered_again"] == back["held"], back
-    assert back["after_s"][0] >= 3.0, "not before the visibility timeout"
+    down, redelivered = first_redelivery(Path(r["_dir"]))
+    assert redelivered is not None and redelivered - down >= 3.0, (down, redelivered)
+    back = f.get("came_back")  # the one it was working on, when it was seen working
+    if back is not None:
+        assert back["delivered_again"] == back["held"] and back["after_s"][0] >= 3.0, back
     assert r["counts"]["lost"] == 0
 
 
@@ -158,10 +178,12 @@ def test_a_crashed_celery_worker_s_tasks_come_back_after_the_visibility_timeout(
         rate=50.0,
         drain_timeout_s=90.0,
     )
-    f = the_fault(r, "worker-crash")
-    back = f["came_back"]
-    assert back["held"] >= 1 and back["delivered_again"] == back["held"], back
-    assert back["after_s"][0] >= 6.0
+    the_fault(r, "worker-crash")
+    # what the worker had prefetched, besides the tasks it was running, was held in
+    # kombu's unacked hash too: every redelivery waited out the timeout
+    down, redelivered = first_redelivery(Path(r["_dir"]))
+    assert redelivered is not None and redelivered - down >= 6.0, (down, redelivered)
+    assert r["counts"]["redelivered"] >= 1
     assert r["counts"]["lost"] == 0, r["anomalies"]["lost"]
 
 
