@@ -4,11 +4,14 @@ reports once it has seen them (docs/architecture.md: begin, down, up, end)."""
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
+
+from mqcompare.errors import InfrastructureError
 
 POLL_S = 0.01  # a refused connect on loopback or a kill(pid, 0) costs microseconds
 
@@ -31,6 +34,22 @@ def wait_for(
             time.sleep(poll)
         elif stop.wait(poll):
             return None
+
+
+def await_started(
+    proc: subprocess.Popen[bytes], ready: Callable[[], bool], timeout: float, name: str, see: str
+) -> float:
+    """When `ready()` first held for the server process `proc` just started; an
+    InfrastructureError naming it and where to `see` why, if it exited first or was not
+    ready within `timeout` s."""
+    up = wait_for(lambda: proc.poll() is not None or ready(), timeout, poll=0.02)
+    if proc.poll() is not None:
+        raise InfrastructureError(
+            f"{name} exited while starting (code {proc.returncode}); see {see}"
+        )
+    if up is None:
+        raise InfrastructureError(f"{name} was not ready within {timeout:g} s; see {see}")
+    return up
 
 
 def pid_alive(pid: int) -> bool:

@@ -41,7 +41,14 @@ from mqcompare.brokers.ports import (
 )
 from mqcompare.errors import BrokerNotBack, InfrastructureError
 from mqcompare.files import write_json
-from mqcompare.observe import PhaseLog, pid_alive, process_stopped, sleep_until, wait_for
+from mqcompare.observe import (
+    PhaseLog,
+    await_started,
+    pid_alive,
+    process_stopped,
+    sleep_until,
+    wait_for,
+)
 
 BOOT_TIMEOUT_S = 60.0  # one boot of a node: about 5 s here, more on a loaded machine
 BOOT_ATTEMPTS = 3  # a node killed by a fault is booted again this many times at most
@@ -235,20 +242,13 @@ class LocalNode(BrokerControl):
         self.state.server_pid = self._server.pid
         self._groups.add(self._server.pid)
         self._tell_guardian(pgids=sorted(self._groups))
-        server = self._server
-        up = wait_for(
-            lambda: server.poll() is not None or self.serving(), BOOT_TIMEOUT_S, poll=0.02
+        up = await_started(
+            self._server,
+            self.serving,
+            BOOT_TIMEOUT_S,
+            f"private RabbitMQ node {self.state.node} on port {self.state.port}",
+            f"{self.state.dir}/log and server.out",
         )
-        if server.poll() is not None:
-            raise InfrastructureError(
-                f"private RabbitMQ node {self.state.node} exited during boot "
-                f"(code {server.returncode}); see {self.state.dir}/log and server.out"
-            )
-        if up is None:
-            raise InfrastructureError(
-                f"private RabbitMQ node {self.state.node} did not open port "
-                f"{self.state.port} within {BOOT_TIMEOUT_S:.0f} s; see {self.state.dir}/log"
-            )
         if self.state.keep:
             _save_state(self.state)
         return up

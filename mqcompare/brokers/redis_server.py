@@ -24,7 +24,14 @@ from mqcompare.brokers.ports import free_port, port_free, port_open, state_dir
 from mqcompare.brokers.redis_url import RedisBroker
 from mqcompare.errors import BrokerNotBack, InfrastructureError
 from mqcompare.files import write_json
-from mqcompare.observe import PhaseLog, pid_alive, process_stopped, sleep_until, wait_for
+from mqcompare.observe import (
+    PhaseLog,
+    await_started,
+    pid_alive,
+    process_stopped,
+    sleep_until,
+    wait_for,
+)
 from mqcompare.redis_admin import NO_RETRY
 
 BOOT_TIMEOUT_S = 30.0  # redis-server answers within milliseconds; loading an AOF takes longer
@@ -118,18 +125,8 @@ class RedisServer(RedisBroker):
         self.state.pid = self._proc.pid
         if self._guardian is not None:
             self._guardian.tell(self.ident, pgids=[self._proc.pid])
-        proc = self._proc
-        up = wait_for(lambda: proc.poll() is not None or self.answers(), BOOT_TIMEOUT_S, 0.02)
-        if proc.poll() is not None:
-            raise InfrastructureError(
-                f"private Redis on port {self.state.port} exited at start (code "
-                f"{proc.returncode}); see {d}/redis.log"
-            )
-        if up is None:
-            raise InfrastructureError(
-                f"private Redis did not answer on port {self.state.port} within "
-                f"{BOOT_TIMEOUT_S:g} s; see {d}/redis.log"
-            )
+        name = f"private Redis on port {self.state.port}"
+        up = await_started(self._proc, self.answers, BOOT_TIMEOUT_S, name, f"{d}/redis.log")
         if self.state.keep:
             _save(self.state)
         return up
