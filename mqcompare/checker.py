@@ -53,6 +53,7 @@ class _History:
         # when each publish returned and each raised: what producers did while blocked
         self.ok_times = array("d")
         self.raised_times = array("d")
+        self.raised_by: dict[int, list[float]] = {}  # each producer's errors, in time
         self.redelivered = 0
         self.delivered = 0
         self.errors: dict[str, int] = {}
@@ -140,6 +141,7 @@ class _History:
                     err = str(rec["err"])
                     errors[err] = errors.get(err, 0) + 1
                     raised_times_append(t)
+                    self.raised_by.setdefault(rec["p"], []).append(t)
                     if t > last_outcome:
                         last_outcome = t
                 elif ev == "fault":
@@ -225,7 +227,10 @@ def check_files(files: list[Path]) -> CheckResult:
         for path in files:
             h.read(path)
         result = _result(h)
-        analyse(result["faults"], Evidence(h.ok_times, h.raised_times, h.lost, files, h.base))
+        analyse(
+            result["faults"],
+            Evidence(h.ok_times, h.raised_times, h.lost, files, h.base, h.raised_by),
+        )
         return result
     finally:
         if gc_was_enabled:

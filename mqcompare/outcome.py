@@ -52,8 +52,12 @@ def _count(runs: list[Result], key: str) -> list[int]:
     return [count(r, key) for r in runs]
 
 
-def _planned(r: Result) -> int:
+def planned(r: Result) -> int:
+    """The messages a run's spec asked for: producers x messages; what they attempted, for
+    a run that publishes for a time (`--publish-for`)."""
     spec = r.get("spec") or {}
+    if spec.get("publish_for_s"):
+        return int(r["counts"]["attempted"])
     return int(spec.get("producers", 0)) * int(spec.get("messages", 0))
 
 
@@ -79,9 +83,9 @@ def _first(runs: list[Result], intended: str) -> Outcome:
     if hung:
         attempted = [r["counts"]["attempted"] for r in hung]
         lo, hi = min(attempted), max(attempted)
-        planned = _planned(hung[0])
+        asked = planned(hung[0])
         got = f"{lo:,}" if lo == hi else f"{lo:,}-{hi:,}"
-        after = f"hung after {got} of {planned:,}" if planned else "hung"
+        after = f"hung after {got} of {asked:,}" if asked else "hung"
         if len(hung) < len(runs):
             after += f" in {len(hung)} of {len(runs)} runs"
     dead = _count(runs, "dead_lettered")
@@ -99,7 +103,7 @@ def _first(runs: list[Result], intended: str) -> Outcome:
     if any(looping):
         return Outcome("looping", f"{_span(looping, 'redelivered for ever')}, 0 lost")
     undelivered = _count(runs, "not_delivered_unacknowledged")
-    short = [_planned(r) - r["counts"]["attempted"] for r in runs]
+    short = [planned(r) - r["counts"]["attempted"] for r in runs]
     if any(undelivered):
         return Outcome("loud-failure", f"{_span(undelivered, 'failed loudly')}, 0 lost")
     if any(s > 0 for s in short):

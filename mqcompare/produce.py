@@ -112,7 +112,8 @@ def run(run_dir: Path, url: str) -> int:
     stack = load_stack(spec.stack)
     mode = stack.modes[spec.mode]
     journal_dir = run_dir / "journal"
-    deadline = time.monotonic() + spec.publish_timeout_s
+    limit = min(spec.publish_for_s or spec.publish_timeout_s, spec.publish_timeout_s)
+    deadline = time.monotonic() + limit
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     watch_parent(stopping.set)
     if mode.tasks:

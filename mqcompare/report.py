@@ -14,17 +14,20 @@ from rich.text import Text
 
 from mqcompare.environment import broker_label
 from mqcompare.errors import BadInput
-from mqcompare.outcome import outcome
+from mqcompare.outcome import outcome, planned
 from mqcompare.result import FaultSpan, RunResult
 from mqcompare.spans import faults_missed
-from mqcompare.stacks import ack_policy, options_text
+from mqcompare.stacks import CLIENT_HEARTBEAT_S, ack_policy, options_text
 
 
 def headline(result: Mapping[str, Any]) -> str:
     spec = result.get("spec", {})
     if not spec:
         return f"journals of run {result.get('run_id', '?')}"
-    confirms = "confirms" if spec.get("confirms") else "no confirms"
+    window = int((spec.get("stack_options") or {}).get("confirm_window", 1))
+    confirms = "no confirms"
+    if spec.get("confirms"):
+        confirms = "confirms" + (f", window {window}" if window > 1 else "")
     if spec.get("broker_protocol") == "redis":  # Redis replies to each push: no confirms
         confirms = redis_text(spec.get("redis_persistence"), spec.get("visibility_timeout_s"))
     faults = " ".join(spec.get("faults", [])) or "no faults"
@@ -36,12 +39,23 @@ def headline(result: Mapping[str, Any]) -> str:
         queue += " with a dead-letter target"
     if spec.get("poison"):
         queue += f", {spec['poison']} poison"
-    extra = protections_text(spec.get("mandatory"), spec.get("consumer_timeout_s") or 0.0)
+    extra = protections_text(
+        spec.get("mandatory"),
+        spec.get("consumer_timeout_s") or 0.0,
+        spec.get("heartbeat_s", CLIENT_HEARTBEAT_S),
+    )
     extra += options_text(str(spec.get("stack")), spec.get("stack_options") or {})
     return (
         f"{spec.get('stack')} {spec.get('mode')}, {confirms}, {ack_policy(spec)}{queue}"
-        f"{extra}, {spec.get('producers')} x {spec.get('messages')}, {faults}"
+        f"{extra}, {load_text(spec)}, {faults}"
     )
+
+
+def load_text(spec: Mapping[str, Any]) -> str:
+    """'4 x 600', or for a run that publishes for a time '4 for 8 s'."""
+    if spec.get("publish_for_s"):
+        return f"{spec.get('producers')} for {float(spec['publish_for_s']):g} s"
+    return f"{spec.get('producers')} x {spec.get('messages')}"
 
 
 def redis_text(persistence: Any, visibility_timeout_s: Any) -> str:
@@ -53,21 +67,21 @@ def redis_text(persistence: Any, visibility_timeout_s: Any) -> str:
     return "on Redis" + (f" ({', '.join(parts)})" if parts else "")
 
 
-def protections_text(mandatory: bool | None, consumer_timeout_s: float) -> str:
-    """', mandatory, consumer timeout 1s' for a run that set them ('' for the defaults)."""
+def protections_text(
+    mandatory: bool | None, consumer_timeout_s: float, heartbeat_s: float = CLIENT_HEARTBEAT_S
+) -> str:
+    """', mandatory, consumer timeout 1s, heartbeat 30s' for a run that set them ('' for
+    the defaults; 'library heartbeat' for the libraries' own)."""
     text = {True: ", mandatory", False: ", not mandatory", None: ""}[mandatory]
-    return text + (f", consumer timeout {consumer_timeout_s:g}s" if consumer_timeout_s else "")
+    text += f", consumer timeout {consumer_timeout_s:g}s" if consumer_timeout_s else ""
+    if heartbeat_s != CLIENT_HEARTBEAT_S:
+        text += f", heartbeat {heartbeat_s:g}s" if heartbeat_s else ", library heartbeat"
+    return text
 
 
 def ack_label(spec: dict[str, Any]) -> str:
     """The ack policy for a table cell: "after", "auto", "acks_late"..."""
     return ack_policy(spec).removeprefix("ack ")
-
-
-def planned(result: RunResult) -> int:
-    """The messages a run's spec asked for: producers x messages."""
-    spec = result.get("spec") or {}
-    return int(spec.get("producers", 0)) * int(spec.get("messages", 0))
 
 
 def verdict_text(result: RunResult) -> Text:
@@ -239,7 +253,25 @@ def fault_text(f: FaultSpan) -> str:
     struck = f", {f['struck']}" if f.get("struck") else ""
     window = f"down {f['down_s']:.2f}-{_seconds(f.get('up_s'))} s{late}{struck}"
     verdict = "hit" if f.get("hit", True) else f.get("why", "missed")
-    return f"{name}: {window}: {verdict}" + blocked_text(f.get("blocked")) + deleted_text(f)
+    return (
+        f"{name}: {window}: {verdict}"
+        + noticed_text(f)
+        + (f"; {f['publish_per_s']:,.0f} msg/s meanwhile" if "publish_per_s" in f else "")
+        + blocked_text(f.get("blocked"))
+        + deleted_text(f)
+    )
+
+
+def noticed_text(f: FaultSpan) -> str:
+    """When producers first noticed it: '; first publish error 7.41 s (3 producers,
+    7.41-9.02 s)'; '' when none raised after it began."""
+    by = f.get("noticed_by") or {}
+    if f.get("noticed_s") is None or not by:
+        return ""
+    first, last = min(by.values()), max(by.values())
+    spread = f", {first:.2f}-{last:.2f} s" if len(by) > 1 else ""
+    who = f"{len(by)} producer{'s' if len(by) != 1 else ''}"
+    return f"; first publish error {f['noticed_s']:.2f} s ({who}{spread})"
 
 
 def deleted_text(f: FaultSpan) -> str:

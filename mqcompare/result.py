@@ -106,6 +106,8 @@ class FaultSpan(TypedDict):
     why: NotRequired[str]
     lag_s: NotRequired[float]
     noticed_s: NotRequired[float | None]  # the first publish error after it began
+    noticed_by: NotRequired[dict[str, float]]  # each producer's first, by its number
+    publish_per_s: NotRequired[float]  # a link fault: publishes acknowledged while impaired, per s
     blocked: NotRequired[dict[str, Any]]  # alarm: what producers did while blocked
     lost: NotRequired[dict[str, int]]  # queue-delete: the lost, by when they were sent
     came_back: NotRequired[CameBack]  # consumer faults: when what it held came back

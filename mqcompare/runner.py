@@ -43,6 +43,7 @@ from mqcompare.result import Drain, RunResult
 from mqcompare.spec import RunSpec
 from mqcompare.stacks import (
     CONFIRM_WINDOW,
+    HEARTBEAT_ENV,
     RUN_DIR_ENV,
     URL_ENV,
     Stack,
@@ -239,7 +240,11 @@ class Run:
             self.stack.consumer_argv(self.spec, n, self.journal_dir / f"{name}.jsonl"),
             self.out / f"{name}.log",
             url,
-            {BUSY_ENV: str(self.busy_dir), RUN_DIR_ENV: str(self.out)},
+            {
+                BUSY_ENV: str(self.busy_dir),
+                RUN_DIR_ENV: str(self.out),
+                HEARTBEAT_ENV: f"{self.spec.heartbeat_s:g}",
+            },
             ready_file=self.out / "ready" / name,
             placed=placed,
             term_leader_only=self.stack.stops_its_own_processes,
@@ -316,6 +321,7 @@ class Run:
             [sys.executable, "-m", "mqcompare.produce", str(self.out)],
             self.out / "producers.log",
             self.broker.url,
+            {HEARTBEAT_ENV: f"{self.spec.heartbeat_s:g}"},
             placed=placed,
         )
         self._watch_producers(tail, faults)

@@ -134,15 +134,30 @@ def faults_missed(result: Mapping[str, Any]) -> str:
 
 def analyse(spans: list[FaultSpan], evidence: Evidence) -> None:
     """When a client first noticed each fault (`noticed_s`: the first publish error
-    journaled after it began), then each fault kind's own analysis of its spans (its
-    registry entry's `analyse`): what the producers did while an alarm blocked them, when
-    a deleted queue's lost messages were published, ..."""
+    journaled after it began; `noticed_by`: each producer's first, by producer), then
+    each fault kind's own analysis of its spans (its registry entry's `analyse`): what
+    the producers did while an alarm blocked them, when a deleted queue's lost messages
+    were published, ..."""
     if not spans:
         return
     raised = sorted(t - evidence.base for t in evidence.raised)
     for span in spans:
         first = bisect_left(raised, span["begin_s"])
         span["noticed_s"] = round(raised[first], 3) if first < len(raised) else None
+        by = _noticed_by(evidence, span["begin_s"])
+        if by:
+            span["noticed_by"] = by
         kind = KINDS.get(span["kind"])
         if kind is not None and kind.analyse is not None:
             kind.analyse(span, evidence)
+
+
+def _noticed_by(evidence: Evidence, begin_s: float) -> dict[str, float]:
+    """Each producer's first publish error journaled after `begin_s` (its number, as a
+    JSON key, to seconds after the first publish); producers that raised none are left out."""
+    found: dict[str, float] = {}
+    for p, times in sorted(evidence.raised_by.items()):
+        after = [t - evidence.base for t in times if t - evidence.base >= begin_s]
+        if after:
+            found[str(p)] = round(min(after), 3)
+    return found

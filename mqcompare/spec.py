@@ -149,6 +149,14 @@ class RunSpec:
         "what consumers hold to be acknowledged.",
         "duration", key="drain_timeout", minimum=0.001,
     )  # fmt: skip
+    # a run measured over time, not a count (as PerfTest's --time): what producers publish
+    # in this long is the run, and the rest of --messages is not missing
+    publish_for_s: float = setting(
+        0.0, "--publish-for",
+        "Producers publish for this long, then stop, e.g. 8s; --messages is then the most "
+        "each may publish, not a count they fall short of.",
+        "duration", key="publish_for", minimum=0, zero="0: until --messages are published",
+    )  # fmt: skip
     publish_timeout_s: float = setting(
         600.0, "--publish-timeout", "Producers give up on what is not published by then.",
         "duration", key="publish_timeout", minimum=0.001,
@@ -169,6 +177,15 @@ class RunSpec:
         "The broker's delivery acknowledgement timeout for this run, e.g. 2s (0: the "
         "broker's own, 30 min); a consumer holding a message longer loses its channel.",
         "duration", key="consumer_timeout", minimum=0, zero="0: the broker's own",
+    )  # fmt: skip
+    # the heartbeat clients propose: how soon a dead link is noticed (docs/architecture.md,
+    # "Faults"); kombu and celery's publishers send none whatever it is
+    heartbeat_s: float = setting(
+        10.0, "--heartbeat",
+        "The AMQP heartbeat pika, aio-pika and dramatiq clients propose, e.g. 10s (0: the "
+        "library's own: pika takes the broker's 60 s, aio-pika 60 s); kombu and celery send "
+        "none.",
+        "duration", key="heartbeat", minimum=0, zero="0: the library's own",
     )  # fmt: skip
     # producers that journal nothing for this long are stuck (a hang is a finding)
     stall_timeout_s: float = setting(

@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,8 +53,18 @@ STACKS = {
 URL_ENV = "MQCOMPARE_URL"  # every child gets the broker URL (and its password) this way
 RUN_DIR_ENV = "MQCOMPARE_RUN_DIR"  # and the run directory (spec.json, journal/)
 # the heartbeat of every client that sends them (pika, aio-pika, dramatiq through pika):
-# a dead peer is noticed in seconds (kombu's clients send none, its default)
+# a dead peer is noticed in seconds (kombu's clients send none, its default); a run's
+# --heartbeat reaches its children by this variable
 CLIENT_HEARTBEAT_S = 10
+HEARTBEAT_ENV = "MQCOMPARE_HEARTBEAT"
+
+
+def client_heartbeat() -> int | None:
+    """The heartbeat this process's clients propose, in whole seconds; None: the library's
+    own default (a run's --heartbeat 0)."""
+    seconds = float(os.environ.get(HEARTBEAT_ENV, CLIENT_HEARTBEAT_S))
+    return max(1, round(seconds)) if seconds > 0 else None
+
 
 RetryHook = Callable[[int, int, BaseException], None]
 """What a stack that retries by itself calls just before it publishes the same message

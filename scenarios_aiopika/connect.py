@@ -10,9 +10,9 @@ import aio_pika
 from aio_pika.abc import AbstractConnection, AbstractRobustConnection
 from yarl import URL
 
-from mqcompare.stacks import CLIENT_HEARTBEAT_S
+from mqcompare.stacks import client_heartbeat
 
-HEARTBEAT_S = CLIENT_HEARTBEAT_S
+HEARTBEAT_S = client_heartbeat()  # None: aiormq's own (60 s)
 CONNECT_TIMEOUT_S = 5
 RECONNECT_INTERVAL_S = 1.0  # connect_robust's pause between attempts (its default is 5 s)
 
@@ -20,6 +20,8 @@ T = TypeVar("T")
 
 
 def _with_heartbeat(url: str) -> str:
+    if HEARTBEAT_S is None:
+        return url
     return str(URL(url).update_query(heartbeat=HEARTBEAT_S))
 
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import pika
 
-from mqcompare.stacks import CLIENT_HEARTBEAT_S
+from mqcompare.stacks import client_heartbeat
 
 # A publish during a resource alarm, or a dead peer, must end in an error, not a hang.
-HEARTBEAT_S = CLIENT_HEARTBEAT_S
+HEARTBEAT_S = client_heartbeat()  # None: pika's own (it takes the broker's proposal)
 BLOCKED_TIMEOUT_S = 30
 SOCKET_TIMEOUT_S = 3
 
 
 def parameters(url: str) -> pika.URLParameters:
     params = pika.URLParameters(url)
-    params.heartbeat = HEARTBEAT_S
+    if HEARTBEAT_S is not None:
+        params.heartbeat = HEARTBEAT_S
     params.blocked_connection_timeout = BLOCKED_TIMEOUT_S
     params.socket_timeout = SOCKET_TIMEOUT_S
     params.stack_timeout = SOCKET_TIMEOUT_S * 2

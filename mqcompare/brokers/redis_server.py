@@ -218,6 +218,11 @@ class RedisServer(RedisBroker):
             raise BrokerNotBack("pause: Redis did not answer again after SIGCONT")
         log.up(t_up)
 
+    @property
+    def endpoint(self) -> tuple[str, int]:
+        """Where its clients reach it: what a link fault impairs (`Listens`)."""
+        return "127.0.0.1", self.state.port
+
     def drop_clients(self) -> int:
         """CLIENT KILL TYPE normal: every client connection but this one; how many."""
         client = self._admin_client()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from array import array
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -98,13 +98,15 @@ class Context:
 @dataclass(frozen=True)
 class Evidence:
     """What the checker knows beyond a fault's own span, for a kind's analysis: publish
-    returns and errors (Unix times), the lost ids, the journals, the run's time base."""
+    returns and errors (Unix times), the lost ids, the journals, the run's time base, and
+    each producer's errors."""
 
     oks: array[float]
     raised: array[float]
     lost: set[tuple[int, int]]
     files: list[Path]
     base: float
+    raised_by: dict[int, list[float]] = field(default_factory=dict)
 
 
 Perform = Callable[[Fault, Context, PhaseLog], None]

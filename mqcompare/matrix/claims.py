@@ -16,7 +16,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mqcompare.report import planned
+from mqcompare.outcome import planned
 from mqcompare.result import FaultSpan, RunResult, count, down_up
 from mqcompare.spans import faults_missed
 
@@ -256,8 +256,15 @@ def tested(results: list[Result]) -> tuple[list[Result], list[Result]]:
 
 
 def median_rate(results: list[Result]) -> float:
-    rates = [r["throughput"]["publish_per_s"] for r in results]
+    """The runs' median publish rate: while their fault impaired the link, where the fault
+    measured it (a slow link's cells compare what the slow link let through)."""
+    rates = [_rate(r) for r in results]
     return statistics.median(rates) if rates else 0.0
+
+
+def _rate(r: Result) -> float:
+    under = [f["publish_per_s"] for f in r.get("faults", []) if "publish_per_s" in f]
+    return float(under[0] if len(under) == 1 else r["throughput"]["publish_per_s"])
 
 
 Series = list[tuple[float, list[Result]]]

@@ -29,6 +29,8 @@ def cell_seconds(cell: Cell) -> float:
         per = CONFIRMED_PER_PRODUCER if cell.confirms else UNPACED_PER_PRODUCER
         publish = cell.messages / per
     publish += cell.messages * cell.work_ms / 1000.0 / max(cell.producers, 1) / 4
+    for limit in ("publish_for_s", "publish_timeout_s"):  # producers stop by then
+        publish = min(publish, cell.timeouts.get(limit) or publish)
     faults_end = 0.0
     for text in cell.faults:
         fault = parse_fault(text)

@@ -16,7 +16,7 @@ from mqcompare.matrix.summary import CellSummary, ack_text
 from mqcompare.report import protections_text, redis_text
 from mqcompare.spans import faults_missed
 from mqcompare.spec import ACK_MODES
-from mqcompare.stacks import CONFIRM_WINDOW, STACKS, load_stack, options_text
+from mqcompare.stacks import CLIENT_HEARTBEAT_S, CONFIRM_WINDOW, STACKS, load_stack, options_text
 
 # the words a cell's setting is told in, in reading order; a label keeps those that differ
 ALWAYS = ("faults", "confirms")  # named even when every row of an experiment shares them
@@ -46,13 +46,19 @@ def words(cell: Cell, ack: str = "") -> dict[str, str]:
             + (["dead-letter target"] if cell.dead_letter else [])
         ),
         "protections": protections_text(
-            cell.mandatory, cell.timeouts.get("consumer_timeout_s", 0.0)
+            cell.mandatory,
+            cell.timeouts.get("consumer_timeout_s", 0.0),
+            cell.timeouts.get("heartbeat_s", CLIENT_HEARTBEAT_S),
         ).removeprefix(", "),
         "options": options_text(cell.stack, cell.options).removeprefix(", "),
         "work": f"{cell.work_ms:g} ms a message" if cell.work_ms else "",
         "broker": f"{cell.broker} broker" if cell.broker not in ("", "redis") else "",
         # last: a terminal cuts a long label here, where it says least
-        "load": f"{cell.producers} x {cell.messages:,}"
+        "load": (
+            f"{cell.producers} for {cell.timeouts['publish_for_s']:g} s"
+            if cell.timeouts.get("publish_for_s")
+            else f"{cell.producers} x {cell.messages:,}"
+        )
         + (f" at {cell.rate:g}/s" if cell.rate else " unpaced"),
     }
 

@@ -27,7 +27,7 @@ from mqcompare.matrix.summary import (
 )
 from mqcompare.outcome import KINDS
 from mqcompare.report import protections_text
-from mqcompare.stacks import options_text
+from mqcompare.stacks import CLIENT_HEARTBEAT_S, options_text
 from mqcompare.timeline import timeline_svg
 
 COLUMNS = (
@@ -46,7 +46,11 @@ def row(s: CellSummary, errors_top: int = 3, observed: bool = True) -> list[str]
         + (f" ({c.broker} broker)" if c.broker else "")
         + (f", {c.queue} queue" if c.queue != "classic" or c.cluster > 1 else "")
         + (f", {c.cluster} nodes" if c.cluster > 1 else "")
-        + protections_text(c.mandatory, c.timeouts.get("consumer_timeout_s", 0.0))
+        + protections_text(
+            c.mandatory,
+            c.timeouts.get("consumer_timeout_s", 0.0),
+            c.timeouts.get("heartbeat_s", CLIENT_HEARTBEAT_S),
+        )
         + options_text(c.stack, c.options),
         "yes" if c.confirms else "no",
         ack_text(s),

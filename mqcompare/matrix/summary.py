@@ -35,7 +35,9 @@ class CellSummary:
 
     @property
     def planned(self) -> int:
-        return self.cell.producers * self.cell.messages
+        """What a run asked for (one that publishes for a time: the most it attempted)."""
+        asked = self.cell.producers * self.cell.messages
+        return max((planned(r) for r in self.runs), default=asked)
 
     def values(self, count: str) -> list[int]:
         return [count_of(r, count) for r in self.runs]

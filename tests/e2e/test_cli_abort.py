@@ -116,3 +116,26 @@ def test_sigkill_of_mqcompare_takes_its_node_and_children_with_it(tmp_path: Path
     )
     assert gone is not None, (alive(seen), beam.is_running(), node_dirs)
     assert node_processes(port) == []
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("fault", ["delay@1s:60s:100ms", "blackhole@1s:60s"])
+def test_sigkill_during_a_link_fault_leaves_no_rule_or_helper(tmp_path: Path, fault: str) -> None:
+    """The guardian removes a link fault's nftables table or iptables chain and ends its
+    packet-holding helper when mqcompare dies without a finally."""
+    from tests.faults.test_link import leftovers
+
+    out = tmp_path / "run"
+    args = ["--producers", "2", "--messages", "4000", "--rate", "50", "--confirms"]
+    env = {"MQCOMPARE_STATE_DIR": str(tmp_path / "empty-state")}
+    proc = cli("run", "--stack", "pika", *args, "--fault", fault, "--out", str(out), env=env)
+    seen = watch_descendants(
+        proc, time.monotonic() + 120, stop_when=lambda: journal_has(out, '"phase":"down"')
+    )
+    assert journal_has(out, '"phase":"down"'), "the link was never seen impaired"
+    assert leftovers(proc.pid), "the impairment is a rule (for a delay, a helper) in place"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    # the helper outlives its parent only until the guardian ends it: it is among `seen`
+    gone = wait_for(lambda: alive(seen) == [] and leftovers(proc.pid) == [], 30.0, poll=0.2)
+    assert gone is not None, (alive(seen), leftovers(proc.pid))

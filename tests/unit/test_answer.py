@@ -67,6 +67,18 @@ def test_failed_loudly_is_not_lost() -> None:
     assert outcome([r]).kind == "loud-failure"
 
 
+def test_a_run_that_publishes_for_a_time_is_not_short_of_its_cap() -> None:
+    """--publish-for: --messages is a cap, so what was not attempted is not missing."""
+    from mqcompare.report import headline
+
+    capped = result(total=3_506)
+    capped["spec"].update(messages=100_000, producers=4)
+    assert outcome([capped]).text == "producers stopped 396,494 short, 0 lost"
+    capped["spec"]["publish_for_s"] = 8.0
+    assert outcome([capped]).text == "exactly once"
+    assert ", 4 for 8 s, no faults" in headline(capped)
+
+
 def test_duplicates_are_safe_but_not_exactly_once() -> None:
     found = outcome([result(duplicated=22)])
     assert (found.kind, found.text, found.safe) == ("duplicates", "22 duplicated, 0 lost", True)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from mqcompare.checker import NoJournal, check_dirs, check_files
 from mqcompare.journal import JournalError
+from mqcompare.report import fault_text
 from mqcompare.spans import faults_missed
 from tests.journals import dlv, fail, header, info, inv, ok, write
 
@@ -265,6 +266,21 @@ def test_a_fault_is_noticed_at_the_first_publish_error_after_it_began(tmp_path: 
     write(tmp_path / "runner.jsonl", "runner", runner)
     (span,) = check_dirs([tmp_path])["faults"]
     assert span["noticed_s"] == 1.7, "the error before the fault began is not its notice"
+    assert span["noticed_by"] == {"0": 1.7}
+
+
+def test_each_producer_s_first_notice_is_kept_apart(tmp_path: Path) -> None:
+    """`noticed_by`: when each producer first raised after the fault began; a producer
+    that never raised is left out."""
+    records = [inv(0, 0, 101.0), info(0, 0, 102.0), inv(0, 0, 102.1), info(0, 0, 102.4)]
+    records += [inv(1, 0, 101.0), info(1, 0, 103.5), inv(2, 0, 101.0), ok(2, 0, 101.1)]
+    write(tmp_path / "producer.jsonl", "producer", records)
+    runner = [fault("blackhole", "begin", 101.5, at=0.5), fault("blackhole", "down", 101.6)]
+    write(tmp_path / "runner.jsonl", "runner", runner)
+    (span,) = check_dirs([tmp_path])["faults"]
+    assert span["noticed_s"] == 1.0
+    assert span["noticed_by"] == {"0": 1.0, "1": 2.5}
+    assert "; first publish error 1.00 s (2 producers, 1.00-2.50 s)" in fault_text(span)
 
 
 def test_a_fault_that_went_down_after_publishing_ended_missed(tmp_path: Path) -> None:
@@ -540,3 +556,32 @@ def test_counts_match_the_reference_model(
     got = {k: v for k, v in result["counts"].items() if k not in ("reordered", "torn_lines")}
     assert got == reference(events)
     assert result["verdict"]["valid"] == (got["lost"] == 0 and got["unexpected"] == 0)
+
+
+def test_a_slow_link_s_rate_is_counted_while_it_was_slow(tmp_path: Path) -> None:
+    """A delay's span carries the publish rate while the link was delayed, and a claim
+    comparing cells for speed uses it, not the run's rate (whose first burst, before the
+    rules were in place, can outweigh the whole window)."""
+    from mqcompare.matrix.claims import median_rate
+
+    records = [
+        r for s in range(100) for r in (inv(0, s, 100.0 + s / 1000), ok(0, s, 100.001 + s / 1000))
+    ]
+    records += [
+        r
+        for s in range(100, 110)
+        for r in (inv(0, s, 100.1 + (s - 100) / 10), ok(0, s, 100.2 + (s - 100) / 10))
+    ]
+    write(tmp_path / "producer.jsonl", "producer", records)
+    runner = [
+        fault("delay", "begin", 100.0, at=0.0),
+        fault("delay", "down", 100.1),
+        fault("delay", "up", 101.1),
+        fault("delay", "end", 101.1),
+    ]
+    write(tmp_path / "runner.jsonl", "runner", runner)
+    result = check_dirs([tmp_path])
+    (span,) = result["faults"]
+    assert span["publish_per_s"] == 10.0, "10 confirmed in the second the link was slow"
+    assert result["throughput"]["publish_per_s"] > 50, "the run's own rate, first burst and all"
+    assert median_rate([result]) == 10.0

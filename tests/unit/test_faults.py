@@ -311,3 +311,25 @@ def test_the_guardian_runs_a_fault_s_undo_commands_when_its_owner_dies(tmp_path:
     guardian.proc.stdin.close()  # as the kernel does for an owner that died
     guardian.proc.wait(timeout=20)
     assert mark.exists() and not (tmp_path / "released").exists()
+
+
+def test_link_faults_parse_their_delay_and_share() -> None:
+    """delay's MS (ms or s, with an optional ~JITTER) and loss's PCT, normalised; reset
+    takes no down time."""
+    from mqcompare.faults.link import delay_ms
+
+    fault = parse_fault("delay@1s:4s:0.2s~50ms:node2")
+    assert (fault.params, fault.target, delay_ms(fault)) == (("200ms~50ms",), "node2", (200, 50))
+    assert str(parse_fault("delay@1s:4s:200ms")) == "delay@1s:4s:200ms"
+    assert parse_fault("loss@6s:3s:20").params == ("20%",)
+    for bad, says in [
+        ("delay@1s:4s:0ms", "above 0 ms"),
+        ("delay@1s:4s:fast", "is not a delay"),
+        ("loss@1s:2s:0%", "from 1% to 100%"),
+        ("loss@1s:2s:12.5%", "from 1% to 100%"),
+        ("loss@1s:2s:many", "is not a share"),
+        ("reset@1s:2s", "reset takes no down time"),
+        ("blackhole@1s", "needs its duration"),
+    ]:
+        with pytest.raises(BadInput, match=says):
+            parse_fault(bad)

@@ -109,3 +109,15 @@ def test_the_brokers_queue_list_is_read_by_name() -> None:
     assert parse_queue_list(out, "mqcompare.b") == {"type": "classic", "policy": "mqcompare-ha-b"}
     assert parse_queue_list(out, "mqcompare.a") == {"type": "quorum", "policy": ""}
     assert parse_queue_list(out, "mqcompare.c") is None
+
+
+def test_the_heartbeat_reaches_clients_in_whole_seconds_or_as_the_library_s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mqcompare.stacks import CLIENT_HEARTBEAT_S, HEARTBEAT_ENV, client_heartbeat
+
+    monkeypatch.delenv(HEARTBEAT_ENV, raising=False)
+    assert client_heartbeat() == CLIENT_HEARTBEAT_S, "a process the run did not start"
+    for value, proposed in [("2.4", 2), ("0.2", 1), ("0", None)]:
+        monkeypatch.setenv(HEARTBEAT_ENV, value)
+        assert client_heartbeat() == proposed
