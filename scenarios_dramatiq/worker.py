@@ -13,7 +13,7 @@ from pathlib import Path
 import dramatiq
 import dramatiq.worker
 
-from mqcompare.orphan import PARENT_ENV, POLL_S
+from mqcompare.orphan import PARENT_ENV, POLL_S, kill_group_after
 from mqcompare.spec import RunSpec
 from mqcompare.stacks import RUN_DIR_ENV, URL_ENV
 from scenarios_dramatiq.app import make
@@ -34,9 +34,11 @@ def _watch(runner: int, main: int) -> None:
         try:
             os.kill(runner, 0)
         except ProcessLookupError:
+            kill_group_after()
             os.kill(main, signal.SIGTERM)
             return
         if os.getppid() != main:
+            kill_group_after()
             os.kill(os.getpid(), signal.SIGTERM)
             return
 
