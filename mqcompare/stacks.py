@@ -48,6 +48,7 @@ STACKS = {
     "celery": "scenarios_celery.stack:CeleryStack",
     "aio-pika": "scenarios_aiopika.stack:AioPikaStack",
     "dramatiq": "scenarios_dramatiq.stack:DramatiqStack",
+    "amqpstorm": "scenarios_amqpstorm.stack:AmqpstormStack",
 }
 
 URL_ENV = "MQCOMPARE_URL"  # every child gets the broker URL (and its password) this way
@@ -220,6 +221,9 @@ class Stack:
     # True: its consumer process stops its own child processes on SIGTERM, and a child
     # that gets a SIGTERM of its own exits at once (dramatiq): the run signals the leader
     stops_its_own_processes: bool = False
+    # where its library says one connection may be shared by threads ("": it does not say
+    # so): its shared-unsafe mode then tests that claim, not advice against sharing
+    thread_safe: str = ""
     # "": it publishes `mandatory` when --mandatory asks; else why it cannot (exit 2)
     no_mandatory: str = ""
     # what becomes of its publish on a connection the broker blocked (a resource alarm),

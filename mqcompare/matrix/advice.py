@@ -15,6 +15,7 @@ from mqcompare.matrix.preset import Cell
 from mqcompare.matrix.summary import CellSummary
 from mqcompare.outcome import outcome
 from mqcompare.spans import faults_missed
+from mqcompare.stacks import STACKS, load_stack
 
 NODE_FAULTS = frozenset({"restart", "kill", "pause", "drop", "alarm"})
 
@@ -30,6 +31,12 @@ class Advice:
     applies: Callable[[Cell], bool]  # the cells the sentence speaks of
     contradicted: Callable[[CellSummary], bool]  # given its runs whose faults hit
     why: str = ""  # the conditions, for a reader who wonders why a cell is left out
+
+
+def _thread_safe(stack: str) -> bool:
+    """Its library says a connection may be shared by threads (amqpstorm): sharing one is
+    that library's documented use, which experiment 1 measures on its own claim."""
+    return stack in STACKS and bool(load_stack(stack).thread_safe)
 
 
 def _lost(s: CellSummary) -> bool:
@@ -67,9 +74,9 @@ ADVICE = (
         "no-sharing",
         "Never share a pika or kombu connection between threads without a lock: it lost "
         "messages, raised or hung.",
-        lambda c: c.mode == "shared-unsafe",
+        lambda c: c.mode == "shared-unsafe" and not _thread_safe(c.stack),
         lambda s: outcome(s.runs).kind == "exactly-once",
-        "the shared-unsafe cells",
+        "the shared-unsafe cells of the stacks whose library does not say it is thread-safe",
     ),
     Advice(
         "mandatory-not-enough",

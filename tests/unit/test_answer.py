@@ -374,3 +374,19 @@ def test_a_stack_that_does_not_speak_redis_is_refused_in_a_preset(tmp_path: Path
     path.write_text(BROKERS.replace('["celery", "kombu"]', '["celery", "pika"]'))
     with pytest.raises(BadInput, match="pika does not speak Redis"):
         load_preset(str(path))
+
+
+def test_sharing_advice_leaves_out_a_library_that_says_it_is_thread_safe() -> None:
+    """amqpstorm says its connections may be shared: its shared-unsafe cells test that
+    claim (experiment 1), not the advice against sharing pika or kombu."""
+    quick = load_preset("quick")
+    shared = [c for c in quick.cells if c.mode == "shared-unsafe"]
+    assert {c.stack for c in shared} >= {"pika", "kombu", "amqpstorm"}
+    rs = [result(c.stack, c.mode, cell=c.id) for c in shared]  # all exactly once
+    (sharing,) = [
+        c
+        for c in check_advice(summarize(document(quick, rs), quick))
+        if c.advice.id == "no-sharing"
+    ]
+    assert {s.cell.stack for s in sharing.tested} == {"pika", "kombu"}
+    assert sharing.verdict == "contradicted"

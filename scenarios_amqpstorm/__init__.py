@@ -1,0 +1,1 @@
+"""amqpstorm: a client that calls itself thread-safe, measured shared by threads."""
