@@ -49,6 +49,7 @@ STACKS = {
     "aio-pika": "scenarios_aiopika.stack:AioPikaStack",
     "dramatiq": "scenarios_dramatiq.stack:DramatiqStack",
     "amqpstorm": "scenarios_amqpstorm.stack:AmqpstormStack",
+    "taskiq": "scenarios_taskiq.stack:TaskiqStack",
 }
 
 URL_ENV = "MQCOMPARE_URL"  # every child gets the broker URL (and its password) this way

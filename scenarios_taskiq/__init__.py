@@ -1,0 +1,1 @@
+"""taskiq with taskiq-aio-pika: the async task framework, its real worker."""
