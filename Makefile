@@ -41,7 +41,7 @@ docker-image:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy mqcompare scenarios_pika scenarios_kombu scenarios_celery scenarios_aiopika scenarios_dramatiq scenarios_amqpstorm scenarios_taskiq shared_clients consumer
+	$(BIN)/mypy mqcompare scenarios_pika scenarios_kombu scenarios_celery scenarios_aiopika scenarios_dramatiq scenarios_amqpstorm scenarios_taskiq scenarios_amqp10 shared_clients consumer
 	$(BIN)/lint-imports
 
 # with a Docker engine, the Docker tests need both images (each built once, about a minute);

@@ -493,6 +493,18 @@ class Run:
 MIRRORING = {"ha-mode": "exactly", "ha-params": 3, "ha-sync-mode": "automatic"}
 
 
+def refuse_older(stack: Stack, versions: dict[str, str]) -> None:
+    """NotOnThisBroker for a stack whose protocol this broker's version does not speak
+    (RabbitMQ's AMQP 1.0 client needs RabbitMQ 4's native AMQP 1.0)."""
+    version = versions.get("rabbitmq", "")
+    if stack.min_rabbitmq and 0 < major_version(version) < stack.min_rabbitmq:
+        raise NotOnThisBroker(
+            "--stack",
+            f"{stack.name} needs RabbitMQ {stack.min_rabbitmq}.0 or newer and this broker is "
+            f"{version}; use --broker docker --docker-image mqcompare/rabbitmq:4.0",
+        )
+
+
 def refuse_mirroring(versions: dict[str, str]) -> None:
     """NotOnThisBroker for a broker without classic queue mirroring (RabbitMQ 4.0 removed
     it: https://www.rabbitmq.com/docs/3.13/ha, "Classic Queue Mirroring")."""
@@ -604,6 +616,7 @@ def _prepare(spec: RunSpec, broker: BrokerControl) -> Callable[[], None] | None:
         )
     require(broker, [f.kind for f in spec.faults])
     broker.heal()  # a fault of an earlier run may have left it down
+    refuse_older(load_stack(spec.stack), broker.versions())
     if spec.queue_type == "mirrored":
         # Jepsen's setup: a classic queue mirrored by policy (gone in RabbitMQ 4)
         refuse_mirroring(broker.versions())

@@ -16,7 +16,7 @@ from mqcompare.errors import BadInput
 from mqcompare.faults.kind import Fault
 from mqcompare.faults.plan import check_nodes, parse_fault
 from mqcompare.settings import setting, settings
-from mqcompare.stacks import STACKS
+from mqcompare.stacks import STACKS, load_stack
 from mqcompare.units import redact_url
 
 CLIENT_PLACEMENTS = ("spread", "leader", "followers")
@@ -211,6 +211,9 @@ class RunSpec:
     stack_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.stack in STACKS and load_stack(self.stack).always_confirms:
+            # its protocol settles every publish: its runs are judged as with confirms
+            object.__setattr__(self, "confirms", True)
         for name, s in SETTINGS.items():
             if name not in ("stack", "faults"):  # the stack is checked when it is loaded
                 s.check(getattr(self, name))

@@ -50,6 +50,7 @@ STACKS = {
     "dramatiq": "scenarios_dramatiq.stack:DramatiqStack",
     "amqpstorm": "scenarios_amqpstorm.stack:AmqpstormStack",
     "taskiq": "scenarios_taskiq.stack:TaskiqStack",
+    "amqp10": "scenarios_amqp10.stack:Amqp10Stack",
 }
 
 URL_ENV = "MQCOMPARE_URL"  # every child gets the broker URL (and its password) this way
@@ -225,6 +226,12 @@ class Stack:
     # where its library says one connection may be shared by threads ("": it does not say
     # so): its shared-unsafe mode then tests that claim, not advice against sharing
     thread_safe: str = ""
+    # the lowest RabbitMQ major version its protocol needs (0: any); an older broker is
+    # refused in one line (exit 2; a matrix skips the cell, saying why)
+    min_rabbitmq: int = 0
+    # True: its protocol has the broker settle every publish (AMQP 1.0), so its runs are
+    # always with confirms, whatever --confirms says
+    always_confirms: bool = False
     # "": it publishes `mandatory` when --mandatory asks; else why it cannot (exit 2)
     no_mandatory: str = ""
     # what becomes of its publish on a connection the broker blocked (a resource alarm),

@@ -350,6 +350,8 @@ def _expand(raw: dict[str, Any], exp: Experiment, where: str) -> list[Cell]:
             raise BadInput(FLAG, f"{where}: {stack_name} does not speak Redis")
         if common.get("mandatory") and stack.no_mandatory and len(axes["stack"]) > 1:
             continue  # a cell shared by several stacks: each that can publish mandatory
+        # a protocol that settles every publish runs with confirms (as its RunSpec says)
+        confirms = confirms or stack.always_confirms
         for m in _modes_of(stack, mode, len(axes["stack"]) > 1, where):
             cell = _cell(stack_name, m, confirms, ack, plan, common, where)
             question = (where, m if mode == "*" else mode, confirms, ack, plan, raw.get("queue"))
@@ -388,7 +390,9 @@ def _axes(raw: dict[str, Any], where: str) -> dict[str, list[Any]]:
         elif singular in raw:
             raw[singular] = [raw[singular]]  # one value: a list of one
     axes: dict[str, Any] = {k: raw.get(k) for k in _CROSSED}
-    axes["stack"] = axes["stack"] or [*STACKS]
+    # a cell that names no stack is every stack's, except those that need a newer broker
+    # than a preset's default one: they run in the cells that name them (and that broker)
+    axes["stack"] = axes["stack"] or [s for s in STACKS if not load_stack(s).min_rabbitmq]
     axes["mode"] = axes["mode"] or ["default"]
     for key in ("confirms", "ack"):
         value = axes[key]

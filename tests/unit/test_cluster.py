@@ -17,7 +17,7 @@ from mqcompare.matrix.preset import load_preset
 from mqcompare.placement import rotate
 from mqcompare.runner import place
 from mqcompare.spec import RunSpec
-from mqcompare.stacks import STACKS
+from mqcompare.stacks import STACKS, load_stack
 
 
 @pytest.mark.parametrize(
@@ -136,7 +136,8 @@ def test_placing_on_the_leader_needs_to_know_it() -> None:
 def test_cluster_preset_crosses_queue_types_stacks_and_faults() -> None:
     preset = load_preset("cluster")
     assert {c.queue for c in preset.cells} == {"classic", "mirrored", "quorum"}
-    assert {c.stack for c in preset.cells} == set(STACKS)
+    # every stack but one that needs RabbitMQ 4 (the private cluster runs 3.10)
+    assert {c.stack for c in preset.cells} == {s for s in STACKS if not load_stack(s).min_rabbitmq}
     assert all(c.cluster == 3 and c.confirms for c in preset.cells)
     shapes = {parse_fault(f).target for c in preset.cells for f in c.faults}
     assert {"leader", "halves", "majorities-ring"} <= shapes

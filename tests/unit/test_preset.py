@@ -61,6 +61,20 @@ def test_the_preset_survives_results_json(tmp_path: Path) -> None:
     assert Preset.from_json(preset.to_json()) == preset
 
 
+# the stacks a cell that names no stack runs on: a stack that needs RabbitMQ 4 (amqp10) is
+# asked in cells of its own, which name its broker
+EVERY = {s for s in STACKS if not load_stack(s).min_rabbitmq}
+
+
+def with_and_without_confirms(stacks: set[str] | dict[str, str]) -> set[tuple[str, bool]]:
+    """(stack, confirms) pairs; a stack whose protocol settles every publish has only True."""
+    return {
+        (s, conf)
+        for s in stacks
+        for conf in ((True,) if load_stack(s).always_confirms else (False, True))
+    }
+
+
 def test_quick_asks_every_question_of_every_stack() -> None:
     quick = load_preset("quick")
     for exp in ("1", "2", "3"):
@@ -70,9 +84,9 @@ def test_quick_asks_every_question_of_every_stack() -> None:
     modes = {c.mode for c in quick.cells if c.experiment == "1"}
     assert {"shared-unsafe", "shared-locked", "channel-per-thread", "fork-shared"} <= modes
     # experiment 2 is asked with and without confirms on each stack
-    assert {(c.stack, c.confirms) for c in quick.cells if c.experiment == "2"} == {
-        (s, conf) for s in STACKS for conf in (False, True)
-    }
+    assert {
+        (c.stack, c.confirms) for c in quick.cells if c.experiment == "2"
+    } == with_and_without_confirms(STACKS)
 
 
 def test_seed_has_the_write_ups_sizes() -> None:
@@ -89,9 +103,7 @@ def test_seed_has_the_write_ups_sizes() -> None:
         "process-per-producer",
     }
     restarts = [c for c in seed.cells if c.experiment == "2" and c.messages == 300]
-    assert {(c.stack, c.confirms) for c in restarts} == {
-        (s, conf) for s in STACKS for conf in (False, True)
-    }
+    assert {(c.stack, c.confirms) for c in restarts} == with_and_without_confirms(STACKS)
     assert all(
         c.producers == 10 and [f.split("@")[0] for f in c.faults] == ["restart"] * 3
         for c in restarts
@@ -106,7 +118,7 @@ def test_seed_runs_experiment_2_as_the_write_up_did() -> None:
     each on every stack, with and without confirms where it applies."""
     seed = load_preset("seed")
     two = [c for c in seed.cells if c.experiment == "2"]
-    every = set(STACKS)
+    every = EVERY
     unpaced = [c for c in two if c.rate == 0 and c.consume == "during"]
     after = [c for c in two if c.consume == "after"]
     give_up = [c for c in two if c.timeouts.get("retry_budget_s") == 0]
@@ -119,9 +131,7 @@ def test_seed_runs_experiment_2_as_the_write_up_did() -> None:
     assert all("give-up-reported" in c.claims for c in give_up)
     # the write-up's own setup: a container stopped and started three times, every stack
     docker = [c for c in two if c.broker == "docker"]
-    assert {(c.stack, c.confirms) for c in docker} == {
-        (s, conf) for s in every for conf in (False, True)
-    }
+    assert {(c.stack, c.confirms) for c in docker} == with_and_without_confirms(STACKS)
     assert all(len(c.faults) == 3 and c.rate == 30 and c.messages == 300 for c in docker)
     # no cell is judged on a claim about the other confirms setting
     for c in two:
@@ -151,9 +161,9 @@ def test_issues_asks_experiment_6_of_every_stack_and_quick_one_cell_of_each() ->
             else "deleted"
         )  # fmt: skip
         by_question.setdefault(question, set()).add(c.stack)
-    assert by_question["alarm"] == by_question["timeout"] == by_question["deleted"] == set(STACKS)
+    assert by_question["alarm"] == by_question["timeout"] == by_question["deleted"] == EVERY
     # dramatiq and taskiq cannot publish mandatory: a cell shared by all stacks leaves them out
-    assert by_question["mandatory"] == {s for s in STACKS if not load_stack(s).no_mandatory}
+    assert by_question["mandatory"] == {s for s in EVERY if not load_stack(s).no_mandatory}
     quick = [c for c in load_preset("quick").cells if c.experiment == "6"]
     assert len(quick) == 4
     assert {f.split("@")[0] for c in quick for f in c.faults} == {"alarm", "queue-delete"}
@@ -181,7 +191,8 @@ def test_full_covers_every_mode_confirms_and_fault_kind() -> None:
             covered = {
                 (c.mode, c.confirms) for c in cells if any(f.startswith(kind) for f in c.faults)
             }
-            assert covered == {(m, conf) for m in modes for conf in (False, True)}, (stack, kind)
+            confirms = (True,) if load_stack(stack).always_confirms else (False, True)
+            assert covered == {(m, conf) for m in modes for conf in confirms}, (stack, kind)
     celery_kinds = {f.split("@")[0] for c in full.cells if c.stack == "celery" for f in c.faults}
     assert {"worker-kill", "worker-crash"} <= celery_kinds
 

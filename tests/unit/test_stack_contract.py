@@ -16,7 +16,10 @@ from mqcompare.spec import RunSpec
 from mqcompare.stacks import STACKS, all_options, load_stack
 
 FILES = {"__init__.py", "stack.py", "connect.py", "admin.py", "consumer.py", "publish.py"}
-CLIENTS = ("pika", "kombu", "amqp", "celery", "aio_pika", "aiormq", "dramatiq")
+CLIENTS = (
+    "pika", "kombu", "amqp", "celery", "aio_pika", "aiormq", "dramatiq", "amqpstorm", "taskiq",
+    "taskiq_aio_pika", "rabbitmq_amqp_python_client", "proton",
+)  # fmt: skip
 TOP = Path(__file__).resolve().parents[2]
 
 
@@ -68,3 +71,24 @@ def test_each_option_key_has_one_meaning_and_its_default_parses() -> None:
         assert option.parse(option.default, by_key=True) == option.default
         for name in stacks:
             assert load_stack(name).option({}, key) == option.default
+
+
+def test_a_protocol_that_settles_every_publish_is_judged_with_confirms() -> None:
+    """always_confirms: the spec says confirms, whatever was asked (the run is judged as
+    one with confirms, and its labels say so)."""
+    settling = [n for n in STACKS if load_stack(n).always_confirms]
+    assert settling == ["amqp10"]
+    spec = RunSpec(stack="amqp10", mode="connection-per-thread", confirms=False)
+    assert spec.confirms is True
+    assert RunSpec(stack="pika", mode="connection-per-thread").confirms is False
+
+
+def test_a_stack_that_needs_a_newer_broker_runs_only_in_cells_that_name_it() -> None:
+    from mqcompare.matrix.preset import load_preset
+
+    quick = load_preset("quick")
+    named = {c.stack for c in quick.cells if c.stack == "amqp10"}
+    assert named == {"amqp10"}
+    for c in quick.cells:
+        if c.stack == "amqp10":
+            assert c.broker == "docker" and "4.0" in (c.docker_image or ""), c.id
