@@ -48,3 +48,29 @@ def watch_parent(on_orphan: Callable[[], None]) -> None:
                 return
 
     threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
+
+
+def watch_runner_and_main() -> None:
+    """For a process of a worker's pool (a child of the worker's main process, a grandchild
+    of the runner): if the runner dies, SIGTERM the worker's main process; if the main
+    process dies, SIGTERM this one; either way the group is killed after GRACE_S. Nothing
+    outside a run (no runner pid in the environment)."""
+    if not os.environ.get(PARENT_ENV):
+        return
+    runner, main = int(os.environ[PARENT_ENV]), os.getppid()
+
+    def watch() -> None:
+        stop = threading.Event()
+        while not stop.wait(POLL_S):
+            try:
+                os.kill(runner, 0)
+            except ProcessLookupError:
+                kill_group_after()
+                os.kill(main, signal.SIGTERM)
+                return
+            if os.getppid() != main:
+                kill_group_after()
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()

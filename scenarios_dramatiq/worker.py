@@ -6,14 +6,12 @@ the run directory, the broker URL from the environment, as the runner starts it.
 from __future__ import annotations
 
 import os
-import signal
-import threading
 from pathlib import Path
 
 import dramatiq
 import dramatiq.worker
 
-from mqcompare.orphan import PARENT_ENV, POLL_S, kill_group_after
+from mqcompare.orphan import watch_runner_and_main
 from mqcompare.spec import RunSpec
 from mqcompare.stacks import RUN_DIR_ENV, URL_ENV
 from scenarios_dramatiq.app import make
@@ -25,28 +23,5 @@ dramatiq.worker.QUEUE_PREFETCH = _spec.prefetch
 broker, actor = make(_spec, os.environ.get(URL_ENV, ""), _run_dir / "journal")
 dramatiq.set_broker(broker)
 
-
-def _watch(runner: int, main: int) -> None:
-    """This worker process's runner (its grandparent) gone, or its dramatiq main process:
-    stop the whole worker, as the runner's own SIGTERM would."""
-    stop = threading.Event()
-    while not stop.wait(POLL_S):
-        try:
-            os.kill(runner, 0)
-        except ProcessLookupError:
-            kill_group_after()
-            os.kill(main, signal.SIGTERM)
-            return
-        if os.getppid() != main:
-            kill_group_after()
-            os.kill(os.getpid(), signal.SIGTERM)
-            return
-
-
-if os.environ.get(PARENT_ENV):
-    threading.Thread(
-        target=_watch,
-        args=(int(os.environ[PARENT_ENV]), os.getppid()),
-        name="orphan-watch",
-        daemon=True,
-    ).start()
+# this worker process stops when the runner or its dramatiq main process is gone
+watch_runner_and_main()

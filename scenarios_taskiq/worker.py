@@ -6,11 +6,9 @@ broker URL from the environment, as the runner starts it."""
 from __future__ import annotations
 
 import os
-import signal
-import threading
 from pathlib import Path
 
-from mqcompare.orphan import PARENT_ENV, POLL_S, kill_group_after
+from mqcompare.orphan import watch_runner_and_main
 from mqcompare.spec import RunSpec
 from mqcompare.stacks import RUN_DIR_ENV, URL_ENV
 from scenarios_taskiq.app import make
@@ -18,28 +16,5 @@ from scenarios_taskiq.app import make
 _run_dir = Path(os.environ[RUN_DIR_ENV])
 broker, task = make(RunSpec.load(_run_dir), os.environ.get(URL_ENV, ""), _run_dir / "journal")
 
-
-def _watch(runner: int, main: int) -> None:
-    """This worker process's runner gone, or its taskiq main process: stop the whole
-    worker, as the runner's own SIGTERM would."""
-    stop = threading.Event()
-    while not stop.wait(POLL_S):
-        try:
-            os.kill(runner, 0)
-        except ProcessLookupError:
-            kill_group_after()
-            os.kill(main, signal.SIGTERM)
-            return
-        if os.getppid() != main:
-            kill_group_after()
-            os.kill(os.getpid(), signal.SIGTERM)
-            return
-
-
-if os.environ.get(PARENT_ENV):
-    threading.Thread(
-        target=_watch,
-        args=(int(os.environ[PARENT_ENV]), os.getppid()),
-        name="orphan-watch",
-        daemon=True,
-    ).start()
+# this worker process stops when the runner or its taskiq main process is gone
+watch_runner_and_main()

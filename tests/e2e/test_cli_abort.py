@@ -88,11 +88,16 @@ def test_a_broker_that_does_not_come_back_stops_the_run_with_exit_3(tmp_path: Pa
     assert node_processes(port) == []
 
 
-def test_sigkill_of_mqcompare_takes_its_node_and_children_with_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stack", ["pika", "dramatiq", "taskiq"])
+def test_sigkill_of_mqcompare_takes_its_node_and_children_with_it(
+    tmp_path: Path, stack: str
+) -> None:
+    """A counting consumer, and the pool processes of two workers (each watches the runner
+    and its worker's main process: mqcompare.orphan)."""
     env = {"MQCOMPARE_STATE_DIR": str(tmp_path / "empty-state")}
     out = tmp_path / "run"
     args = ["--producers", "4", "--messages", "4000", "--rate", "200"]
-    proc = cli("run", "--stack", "pika", *args, "--broker", "local", "--out", str(out), env=env)
+    proc = cli("run", "--stack", stack, *args, "--broker", "local", "--out", str(out), env=env)
 
     def publishing() -> bool:
         return any(
