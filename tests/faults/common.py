@@ -59,6 +59,9 @@ class FaultContract:
     early_ack: dict[str, Any] = {"ack": "auto"}  # noqa: RUF012
     no_early_ack = ""  # why the stack has no early-ack policy to kill a consumer under
     consumer_kill = "consumer-kill@1s"  # when the consumer is consuming
+    # False: the library hands its consumer no redelivered flag (taskiq-aio-pika), so what
+    # comes back after a kill is seen only as delivered again
+    flags_redelivered = True
     # consumer work per message, slower than the 800 messages/s offered: a backlog builds,
     # so the consumer always holds a prefetch's worth when it is killed
     work_ms = 2.0
@@ -95,7 +98,8 @@ class FaultContract:
         assert_no_loss(r)
         assert r["consumer_starts"] == 2
         # the killed consumer's unacked messages came back, flagged as redelivered
-        assert r["counts"]["redelivered"] >= 1
+        if self.flags_redelivered:
+            assert r["counts"]["redelivered"] >= 1
 
     def test_consumer_kill_with_early_acks_loses_what_was_in_hand(self, run: Any) -> None:
         if self.no_early_ack:

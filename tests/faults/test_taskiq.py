@@ -5,12 +5,9 @@ comes back after a kill is seen as delivered again (a duplicate) or not at all (
 from typing import Any
 
 from tests.faults.common import (
-    PACED,
     ClusterContract,
     FaultContract,
-    assert_no_loss,
     the_fault,
-    with_work,
 )
 
 TASKS = {"producers": 4, "messages": 300, "rate": 100.0}  # 3 s of publishing
@@ -22,19 +19,7 @@ class TestTaskiqFaults(FaultContract):
     late_ack = {"stack_options": {"ack_type": "when_executed"}}  # noqa: RUF012
     early_ack = EARLY
     consumer_kill = "consumer-kill@2s"  # a taskiq worker takes about a second to start
-
-    def test_consumer_kill_with_late_acks_loses_nothing(self, run: Any) -> None:
-        """As every stack's, but without the redelivered flag taskiq does not pass on."""
-        r = run(
-            self.stack,
-            confirms=True,
-            faults=[self.consumer_kill],
-            **with_work(self.late_ack, self.work_ms),
-            **PACED,
-        )
-        the_fault(r, "consumer-kill")
-        assert_no_loss(r)
-        assert r["consumer_starts"] == 2
+    flags_redelivered = False
 
     def test_worker_kill_with_early_ack_loses_the_tasks_in_flight(self, run: Any) -> None:
         r = run(self.stack, confirms=True, faults=["worker-kill@1s"], work_ms=20, **EARLY, **TASKS)
