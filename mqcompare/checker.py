@@ -2,21 +2,23 @@
 application was told was sent *must* come out; anything else is reported by name.
 
 Every count is defined in docs/architecture.md ("Words"); this module is its executable
-form. Fault spans are judged in spans.py, each with its kind's own analysis."""
+form, on the columns history.py reads (sorted id arrays: a set operation is a numpy
+call, not a loop over millions of tuples). Fault spans are judged in spans.py, each
+with its kind's own analysis."""
 
 from __future__ import annotations
 
 import gc
-import itertools
 import os
-from array import array
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+
+import numpy as np
 
 from mqcompare.faults.kind import Evidence
-from mqcompare.journal import JournalError, check_header, journal_files, read_records
+from mqcompare.history import FAILED, History, Id
+from mqcompare.journal import JournalError, journal_files
 from mqcompare.result import (
     Anomalies,
     CheckResult,
@@ -31,185 +33,82 @@ from mqcompare.spans import analyse, fault_spans, window
 
 RESULT_FORMAT = "mqcompare.result/1"
 SAMPLE = 20  # ids listed per anomaly, so a reader can go and look at them
+Keys = np.ndarray  # sorted, unique int64 ids, from Ids
 
-# Latest state of an attempt, per id, while reading.
-_PENDING, _FAILED, _INFO = 0, 1, 2
+
+def unique(values: np.ndarray) -> Keys:
+    """Sorted, each once: by a sort (numpy 2's np.unique hashes first, several times
+    slower on a million ids)."""
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
 
 
 class NoJournal(ValueError):
     """A directory with no journal in it."""
 
 
-class _History:
-    """What the checker keeps per message id while it reads: ints and sets only."""
+class Ids:
+    """Message ids (p, s) as one int64 each, (p - p0) * span + (s - s0), so that sorting
+    the ints sorts the ids and numpy's set routines work on them."""
 
-    def __init__(self) -> None:
-        self.attempted: set[tuple[int, int]] = set()
-        self.acked: set[tuple[int, int]] = set()
-        self.last: dict[tuple[int, int], int] = {}
-        self.deliveries: dict[tuple[int, int], int] = {}
-        self.first_delivery: dict[tuple[int, int], float] = {}
-        self.latencies = array("d")
-        # when each publish returned and each raised: what producers did while blocked
-        self.ok_times = array("d")
-        self.raised_times = array("d")
-        self.raised_by: dict[int, list[float]] = {}  # each producer's errors, in time
-        self.redelivered = 0
-        self.delivered = 0
-        self.errors: dict[str, int] = {}
-        self.faults: list[dict[str, Any]] = []
-        self.torn = 0
-        self.first_invoke = float("inf")
-        self.last_ok = float("-inf")
-        self.last_outcome = float("-inf")  # the last ok, fail or info: publishing ends
-        self.last_deliver = float("-inf")
-        self.first_t = float("inf")
-        self.last_t = float("-inf")
-        self.run_ids: set[str] = set()
-        # poison messages: rejects per id and the highest delivery count the broker gave
-        # one; what the run found in its dead-letter queue, with the broker's reason
-        self.rejects: dict[tuple[int, int], int] = {}
-        self.delivery_count_max: int | None = None
-        self.dead: dict[tuple[int, int], str] = {}
-        self.left: set[tuple[int, int]] = set()
-        self.lost: set[tuple[int, int]] = set()  # once judged
-        self.base = 0.0  # the time spans are measured from, once judged
+    def __init__(self, h: History) -> None:
+        ps = [np.asarray(a) for a in (h.invoke_p, h.ok_p, h.deliver_p) if len(a)]
+        ss = [np.asarray(a) for a in (h.invoke_s, h.ok_s, h.deliver_s) if len(a)]
+        rare = [*h.raised_ids, *h.rejects, *h.dead, *h.left]
+        lows = [int(a.min()) for a in ps] + [p for p, _ in rare]
+        highs = [int(a.max()) for a in ps] + [p for p, _ in rare]
+        self.p0, p1 = min(lows, default=0), max(highs, default=0)
+        self.s0 = min([int(a.min()) for a in ss] + [s for _, s in rare], default=0)
+        s1 = max([int(a.max()) for a in ss] + [s for _, s in rare], default=0)
+        self.span = s1 - self.s0 + 1
+        if (p1 - self.p0 + 1) * self.span >= 2**63:
+            raise JournalError(f"message ids out of range: p {self.p0}..{p1}, s {self.s0}..{s1}")
 
-    def read(self, path: Path) -> None:
-        """Fold one journal into the history; the hot loop of `mqcompare check`."""
-        records = read_records(path)
-        header = next(records, None)
-        if header is None and path.stat().st_size == 0:
-            return  # the writer died before its header: nothing was journaled
-        check_header(path, header)
-        self.run_ids.add(str(header.get("run_id", "")))  # type: ignore[union-attr]
-        attempted_add = self.attempted.add
-        acked_add = self.acked.add
-        last = self.last
-        deliveries = self.deliveries
-        deliveries_get = deliveries.get
-        first_delivery = self.first_delivery
-        latencies_append = self.latencies.append
-        ok_times_append = self.ok_times.append
-        raised_times_append = self.raised_times.append
-        errors = self.errors
-        first_invoke, last_ok, last_deliver = self.first_invoke, self.last_ok, self.last_deliver
-        last_outcome = self.last_outcome
-        redelivered = 0
-        t = None
-        lineno = 1
-        rec: dict[str, Any] = {}
-        try:
-            for rec in records:  # type: ignore[assignment]
-                lineno += 1
-                if rec is None:
-                    self.torn += 1
-                    continue
-                ev = rec["ev"]
-                t = rec["t"]
-                if ev == "invoke":
-                    key = (rec["p"], rec["s"])
-                    attempted_add(key)
-                    last[key] = _PENDING
-                    if t < first_invoke:
-                        first_invoke = t
-                elif ev == "ok":
-                    acked_add((rec["p"], rec["s"]))
-                    ok_times_append(t)
-                    if t > last_ok:
-                        last_ok = t
-                        if t > last_outcome:
-                            last_outcome = t
-                elif ev == "deliver":
-                    key = (rec["p"], rec["s"])
-                    n = deliveries_get(key)
-                    if n is None:
-                        deliveries[key] = 1
-                        first_delivery[key] = t
-                    else:
-                        deliveries[key] = n + 1
-                        if t < first_delivery[key]:
-                            first_delivery[key] = t
-                    latencies_append(t - rec["sent"])
-                    if rec["redelivered"]:
-                        redelivered += 1
-                    if t > last_deliver:
-                        last_deliver = t
-                elif ev == "fail" or ev == "info":
-                    key = (rec["p"], rec["s"])
-                    last[key] = _FAILED if ev == "fail" else _INFO
-                    err = str(rec["err"])
-                    errors[err] = errors.get(err, 0) + 1
-                    raised_times_append(t)
-                    self.raised_by.setdefault(rec["p"], []).append(t)
-                    if t > last_outcome:
-                        last_outcome = t
-                elif ev == "fault":
-                    self.faults.append(rec | {"kind": str(rec["kind"]), "phase": str(rec["phase"])})
-                elif ev == "reject" or ev == "dead" or ev == "left":
-                    self._poison(ev, rec)
-                else:
-                    raise JournalError(f"{path}: line {lineno}: unknown event {ev!r}")
-                if lineno == 2 and t < self.first_t:
-                    self.first_t = t
-        except (KeyError, TypeError) as exc:
-            raise JournalError(
-                f"{path}: line {lineno}: bad {rec.get('ev', 'record')!r} record "
-                f"(missing or wrong field {exc})"
-            ) from None
-        if t is not None and t > self.last_t:
-            self.last_t = t
-        self.redelivered += redelivered
-        self.delivered = sum(deliveries.values())
-        self.first_invoke, self.last_ok, self.last_deliver = first_invoke, last_ok, last_deliver
-        self.last_outcome = last_outcome
+    def of(self, p: Iterable[int], s: Iterable[int]) -> np.ndarray:
+        """The ids of two columns, in their order (not unique)."""
+        p_, s_ = np.asarray(p, dtype=np.int64), np.asarray(s, dtype=np.int64)
+        return (p_ - self.p0) * self.span + (s_ - self.s0)
 
-    def _poison(self, ev: str, rec: dict[str, Any]) -> None:
-        key = (rec["p"], rec["s"])
-        count = rec.get("count")
-        if isinstance(count, int) and count > (self.delivery_count_max or -1):
-            self.delivery_count_max = count
-        if ev == "reject":
-            self.rejects[key] = self.rejects.get(key, 0) + 1
-        elif ev == "dead":
-            self.dead[key] = str(rec["reason"])
-        else:
-            self.left.add(key)
+    def unique(self, ids: Iterable[Id]) -> Keys:
+        pairs = list(ids)
+        return unique(self.of([p for p, _ in pairs], [s for _, s in pairs]))
+
+    def pairs(self, keys: np.ndarray) -> list[Id]:
+        p, s = np.divmod(keys, self.span)
+        return list(zip((p + self.p0).tolist(), (s + self.s0).tolist(), strict=True))
+
+    def sample(self, keys: Keys) -> list[str]:
+        return [f"{p}:{s}" for p, s in self.pairs(keys[:SAMPLE])]
 
 
-def _percentiles(values: array, points: Iterable[float]) -> dict[str, float]:
-    if not values:
-        return {f"p{p:g}": 0.0 for p in points} | {"max": 0.0}
-    ordered = sorted(values)
-    n = len(ordered)
-    out = {}
-    for p in points:
-        # nearest rank: the smallest value with at least p % of the values at or below it
-        rank = max(1, -(-int(p * n) // 100))
-        out[f"p{p:g}"] = round(ordered[min(rank, n) - 1] * 1000.0, 3)
-    out["max"] = round(ordered[-1] * 1000.0, 3)
-    return out
+class Deliveries:
+    """Each delivered id once, in the order first seen, with its first delivery's time."""
 
+    def __init__(self, ids: Ids, h: History) -> None:
+        every = ids.of(h.deliver_p, h.deliver_s)
+        times = np.asarray(h.deliver_t)
+        order = np.argsort(every, kind="stable")
+        by_id = every[order]
+        starts = np.flatnonzero(np.r_[True, by_id[1:] != by_id[:-1]]) if len(by_id) else order
+        self.ids: Keys = by_id[starts]  # sorted, unique
+        self.counts = np.diff(np.r_[starts, len(by_id)])
+        first = np.minimum.reduceat(times[order], starts) if len(by_id) else times
+        seen = np.argsort(order[starts], kind="stable")  # as the journals first had them
+        self.first_seen_ids, self.first_times = self.ids[seen], first[seen]
+        self.total = len(every)
 
-def _reordered(first_delivery: dict[tuple[int, int], float]) -> int:
-    highest: dict[int, int] = {}
-    count = 0
-    items = first_delivery.items()
-    times = list(first_delivery.values())
-    # One consumer journal is already in time order; sort only what several interleave.
-    if any(a > b for a, b in itertools.pairwise(times)):
-        items = sorted(items, key=lambda item: item[1])  # type: ignore[assignment]
-    for (p, s), _t in items:
-        top = highest.get(p)
-        if top is not None and s < top:
-            count += 1
-        else:
-            highest[p] = s
-    return count
-
-
-def _sample(ids: set[tuple[int, int]]) -> list[str]:
-    return [f"{p}:{s}" for p, s in sorted(ids)[:SAMPLE]]
+    def reordered(self, ids: Ids) -> int:
+        """First deliveries of a producer's messages that came after a later one of its own
+        (a producer's seq is its send order)."""
+        keys, times = self.first_seen_ids, self.first_times
+        # one consumer journal is already in time order; sort only what several interleave
+        if len(times) > 1 and bool(np.any(times[:-1] > times[1:])):
+            keys = keys[np.argsort(times, kind="stable")]
+        # grouped by producer, in time order within each: an id's int exceeds every id of
+        # an earlier producer, so one running maximum restarts at each producer's first id
+        by_producer = keys[np.argsort(keys // ids.span, kind="stable")]
+        highest = np.maximum.accumulate(by_producer)
+        return int(np.count_nonzero(by_producer[1:] < highest[:-1]))
 
 
 def _rate(count: int, start: float, end: float) -> float:
@@ -219,17 +118,20 @@ def _rate(count: int, start: float, end: float) -> float:
 
 def check_files(files: list[Path]) -> CheckResult:
     """The result (counts, verdict, errors, throughput, latency) of a set of journals."""
-    h = _History()
-    # Millions of small tuples and no cycles: the cyclic collector would only rescan them.
+    h = History()
+    # the few Python objects a read makes hold no cycles: the collector would only rescan
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
         for path in files:
             h.read(path)
-        result = _result(h)
+        ids = Ids(h)
+        deliveries = Deliveries(ids, h)
+        result, lost = _result(h, ids, deliveries)
+        lost_ids = set(ids.pairs(lost))
         analyse(
             result["faults"],
-            Evidence(h.ok_times, h.raised_times, h.lost, files, h.base, h.raised_by),
+            Evidence(h.ok_times, h.raised_times, lost_ids, files, _base(h), h.raised_by),
         )
         return result
     finally:
@@ -237,16 +139,31 @@ def check_files(files: list[Path]) -> CheckResult:
             gc.enable()
 
 
-def _result(h: _History) -> CheckResult:
-    """The verdict of a history: its counts, spans, throughput, latency and timeline."""
-    counts, anomalies = _counts(h)
+def _base(h: History) -> float:
+    """The time spans are measured from: the first publish (the first record without one)."""
+    t0 = h.first_invoke if len(h.invoke_p) else h.first_t
+    return t0 if t0 != float("inf") else 0.0
+
+
+def _last(values: np.ndarray | Iterable[float]) -> float:
+    arr = np.asarray(values)
+    return float(arr.max()) if len(arr) else float("-inf")
+
+
+def _result(h: History, ids: Ids, deliveries: Deliveries) -> tuple[CheckResult, Keys]:
+    """The verdict of a history: its counts, spans, throughput, latency and timeline; and
+    the lost ids."""
+    counts, anomalies, lost = _counts(h, ids, deliveries)
     valid = counts["lost"] == 0 and counts["unexpected"] == 0
-    t0 = h.first_invoke if h.attempted else h.first_t
-    h.base = t0 if t0 != float("inf") else 0.0
+    base = _base(h)
+    last_ok, last_deliver = _last(h.ok_times), _last(h.deliver_t)
     windows = Windows(
-        publishing=window(h.first_invoke, h.last_outcome, h.base),
-        delivering=window(min(h.first_delivery.values(), default=0.0), h.last_deliver, h.base),
+        publishing=window(h.first_invoke, max(last_ok, h.last_raised), base),
+        delivering=window(
+            float(deliveries.first_times.min()) if deliveries.total else 0.0, last_deliver, base
+        ),
     )
+    latencies = np.asarray(h.deliver_t) - np.asarray(h.deliver_sent)
     result = CheckResult(
         format=RESULT_FORMAT,
         run_id=",".join(sorted(r for r in h.run_ids if r)),
@@ -254,13 +171,13 @@ def _result(h: _History) -> CheckResult:
         verdict=Verdict(valid=valid, exactly_once=valid and counts["duplicated"] == 0),
         errors=dict(sorted(h.errors.items(), key=lambda kv: -kv[1])),
         throughput=Throughput(
-            publish_per_s=_rate(len(h.acked), h.first_invoke, h.last_ok),
-            deliver_per_s=_rate(h.delivered, h.first_invoke, h.last_deliver),
+            publish_per_s=_rate(counts["acknowledged"], h.first_invoke, last_ok),
+            deliver_per_s=_rate(deliveries.total, h.first_invoke, last_deliver),
         ),
-        latency_ms=_percentiles(h.latencies, (50, 95, 99)),
-        faults=fault_spans(h.faults, h.base, windows),
+        latency_ms=_percentiles(latencies, (50, 95, 99)),
+        faults=fault_spans(h.faults, base, windows),
         windows=windows,
-        timeline=timeline(h.ok_times, h.first_delivery.values(), h.raised_times, h.base),
+        timeline=timeline(h.ok_times, deliveries.first_times, h.raised_times, base),
         duration_s=round(h.last_t - h.first_t, 3) if h.last_t >= h.first_t else 0.0,
         anomalies=anomalies,
     )
@@ -270,52 +187,78 @@ def _result(h: _History) -> CheckResult:
             rejections=sum(h.rejects.values()),
             most_rejections=max(h.rejects.values(), default=0),
             delivery_count_max=h.delivery_count_max,
-            lost=len(h.lost & h.rejects.keys()),
+            lost=len(np.intersect1d(lost, ids.unique(h.rejects), assume_unique=True)),
             dead_reasons=dict(Counter(h.dead.values())),
         )
-    return result
+    return result, lost
 
 
-def _counts(h: _History) -> tuple[Counts, Anomalies]:
+def _counts(h: History, ids: Ids, d: Deliveries) -> tuple[Counts, Anomalies, Keys]:
     """Per message id (docs/architecture.md, "Words"): what was lost, recovered,
-    unexpected, duplicated; and a sample of the ids of each."""
-    delivered_ids = h.deliveries.keys()
-    unacked = h.attempted - h.acked
-    dead = h.dead.keys() - delivered_ids
-    left = h.left - delivered_ids - dead
-    h.lost = lost = h.acked - delivered_ids - dead - left
-    recovered = unacked & delivered_ids
-    unexpected = delivered_ids - h.attempted
-    duplicated = {k for k, n in h.deliveries.items() if n > 1 and k in h.attempted}
-    failed = sum(1 for k in unacked if h.last.get(k) == _FAILED)
+    unexpected, duplicated; a sample of the ids of each; and the lost ids."""
+
+    def minus(a: Keys, *others: Keys) -> Keys:
+        for b in others:
+            a = np.setdiff1d(a, b, assume_unique=True)
+        return a
+
+    def both(a: Keys, b: Keys) -> Keys:
+        return np.intersect1d(a, b, assume_unique=True)
+
+    attempted = unique(ids.of(h.invoke_p, h.invoke_s))
+    acked = unique(ids.of(h.ok_p, h.ok_s))
+    delivered = d.ids
+    unacked = minus(attempted, acked)
+    dead = minus(ids.unique(h.dead), delivered)
+    left = minus(ids.unique(h.left), delivered, dead)
+    lost = minus(acked, delivered, dead, left)
+    recovered = both(unacked, delivered)
+    unexpected = minus(delivered, attempted)
+    duplicated = both(delivered[d.counts > 1], attempted)
+    raised_last = ids.unique(k for k, state in h.raised_ids.items() if state == FAILED)
+    failed = len(both(unacked, raised_last))
     counts = Counts(
-        attempted=len(h.attempted),
-        acknowledged=len(h.acked),
+        attempted=len(attempted),
+        acknowledged=len(acked),
         failed=failed,
         unknown=len(unacked) - failed,
-        delivered=h.delivered,
-        unique=len(h.deliveries),
+        delivered=d.total,
+        unique=len(delivered),
         lost=len(lost),
         recovered=len(recovered),
         unexpected=len(unexpected),
         duplicated=len(duplicated),
-        extra_deliveries=h.delivered - len(h.deliveries),
+        extra_deliveries=d.total - len(delivered),
         redelivered=h.redelivered,
-        not_delivered_unacknowledged=len(unacked - delivered_ids),
-        reordered=_reordered(h.first_delivery),
+        not_delivered_unacknowledged=len(minus(unacked, delivered)),
+        reordered=d.reordered(ids),
         torn_lines=h.torn,
         rejected=sum(h.rejects.values()),
         dead_lettered=len(dead),
         left_in_queue=len(left),
     )
     anomalies = Anomalies(
-        lost=_sample(lost),
-        dead_lettered=_sample(set(dead)),
-        duplicated=_sample(duplicated),
-        recovered=_sample(recovered),
-        unexpected=_sample(unexpected),
+        lost=ids.sample(lost),
+        dead_lettered=ids.sample(dead),
+        duplicated=ids.sample(duplicated),
+        recovered=ids.sample(recovered),
+        unexpected=ids.sample(unexpected),
     )
-    return counts, anomalies
+    return counts, anomalies, lost
+
+
+def _percentiles(values: np.ndarray, points: Iterable[float]) -> dict[str, float]:
+    if not len(values):
+        return {f"p{p:g}": 0.0 for p in points} | {"max": 0.0}
+    ordered = np.sort(values)
+    n = len(ordered)
+    out = {}
+    for p in points:
+        # nearest rank: the smallest value with at least p % of the values at or below it
+        rank = max(1, -(-int(p * n) // 100))
+        out[f"p{p:g}"] = round(float(ordered[min(rank, n) - 1]) * 1000.0, 3)
+    out["max"] = round(float(ordered[-1]) * 1000.0, 3)
+    return out
 
 
 TIMELINE_BINS = 120  # at most: a chart's width in points, about
@@ -327,23 +270,22 @@ def timeline(
 ) -> Timeline:
     """Publishes acknowledged, messages first delivered and errors raised, counted per bin
     of `bin_s` seconds from `base` (the first publish): what a run's timeline draws."""
-    oks, delivered, raised = list(oks), list(delivered), list(raised)
-    last = max((max(x, default=base) for x in (oks, delivered, raised)), default=base)
+    columns = [
+        np.asarray(list(x) if not hasattr(x, "__len__") else x, dtype=np.float64)
+        for x in (oks, delivered, raised)
+    ]
+    last = max((float(c.max()) for c in columns if len(c)), default=base)
     span = max(last - base, 0.0)
     bin_s = next((b for b in NICE_BINS_S if span / b <= TIMELINE_BINS), NICE_BINS_S[-1])
     n = int(span / bin_s) + 1
 
-    def count(times: list[float]) -> list[int]:
-        bins = [0] * n
-        for t in times:
-            i = int((t - base) / bin_s)
-            if 0 <= i < n:
-                bins[i] += 1
-        return bins
+    def count(times: np.ndarray) -> list[int]:
+        at = np.trunc((times - base) / bin_s)  # as int() does: toward zero
+        at = at[(at >= 0) & (at < n)].astype(np.int64)
+        return np.bincount(at, minlength=n).tolist()
 
-    return Timeline(
-        bin_s=bin_s, published=count(oks), delivered=count(delivered), errors=count(raised)
-    )
+    published, first, errors = (count(c) for c in columns)
+    return Timeline(bin_s=bin_s, published=published, delivered=first, errors=errors)
 
 
 def check_dirs(dirs: list[str | os.PathLike[str]]) -> CheckResult:

@@ -190,9 +190,9 @@ def check(dirs: tuple[str, ...], write: bool, out_file: Path | None, as_json: bo
 
 
 @cli.command(
-    epilog="Presets: quick, seed, full, cluster, issues, rabbitmq4 (`mqcompare presets` lists each "
-    "with "
-    "its cells and how long it takes; --dry-run lists a preset's cells), or a .toml file of "
+    epilog="Presets: quick, seed, full, cluster, issues, rabbitmq4, redis (`mqcompare "
+    "presets` lists each with its cells and how long it takes; --dry-run lists a preset's "
+    "cells), or a .toml file of "
     "your own (see mqcompare/matrix/presets/seed.toml). A cell this machine lacks something "
     "for (nftables and root for a partition, a Docker engine for a container) is skipped, "
     "saying what to install. Exit 0 when every run completed, whatever they found; 3 when a "
@@ -202,7 +202,7 @@ def check(dirs: tuple[str, ...], write: bool, out_file: Path | None, as_json: bo
     "--preset",
     "preset_name",
     required=True,
-    help="quick, seed, full, cluster, issues, rabbitmq4 or FILE.toml.",
+    help="quick, seed, full, cluster, issues, rabbitmq4, redis or FILE.toml.",
 )
 @click.option(
     "--stacks", default="", help="Comma-separated stacks to keep  [default: all of the preset's]."
@@ -307,7 +307,7 @@ def _chosen_preset(preset_name: str, stacks: str, experiments: str) -> Any:
 
 def _print_plan(preset: Any, runs: int) -> None:
     """`matrix --dry-run`: each cell on a line, with its estimate, and the total."""
-    from mqcompare.matrix.estimate import cell_seconds, duration_text, preset_seconds
+    from mqcompare.matrix.estimate import cell_seconds, time_text
     from mqcompare.matrix.run import cell_label
 
     for cell in preset.cells:
@@ -319,7 +319,7 @@ def _print_plan(preset: Any, runs: int) -> None:
         )
     console.print(
         f"{preset.name}: {len(preset.cells)} cells x {runs} run(s), "
-        f"{duration_text(preset_seconds(preset, runs))} (nothing was started)",
+        f"{time_text(preset, runs)} (nothing was started)",
         markup=False,
         highlight=False,
     )
@@ -328,13 +328,13 @@ def _print_plan(preset: Any, runs: int) -> None:
 @cli.command()
 def presets() -> None:
     """The built-in presets: their cells, experiments and how long each takes."""
-    from mqcompare.matrix.estimate import duration_text, preset_seconds
+    from mqcompare.matrix.estimate import time_text
     from mqcompare.matrix.preset import BUILTIN, load_preset
 
     for name in BUILTIN:
         preset = load_preset(name)
         console.print(
-            f"{name:<9} {len(preset.cells):>4} cells  {duration_text(preset_seconds(preset)):<16} "
+            f"{name:<9} {len(preset.cells):>4} cells  {time_text(preset):<16} "
             f"experiments {', '.join(preset.experiments)}",
             markup=False,
             highlight=False,

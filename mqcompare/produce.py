@@ -23,9 +23,10 @@ from mqcompare.envelope import encode
 from mqcompare.journal import JournalWriter, invoke_line, ok_line
 from mqcompare.orphan import watch_parent
 from mqcompare.spec import RunSpec
-from mqcompare.stacks import URL_ENV, NotSent, Publisher, Session, load_stack
+from mqcompare.stacks import GO_ENV, URL_ENV, NotSent, Publisher, Session, load_stack
 
 stopping = threading.Event()
+GO_POLL_S = 0.005
 
 
 def produce(
@@ -112,10 +113,15 @@ def run(run_dir: Path, url: str) -> int:
     stack = load_stack(spec.stack)
     mode = stack.modes[spec.mode]
     journal_dir = run_dir / "journal"
-    limit = min(spec.publish_for_s or spec.publish_timeout_s, spec.publish_timeout_s)
-    deadline = time.monotonic() + limit
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     watch_parent(stopping.set)
+    stack.load()
+    go = os.environ.get(GO_ENV)
+    while go and not os.path.exists(go):  # the consumer is still booting
+        if stopping.wait(GO_POLL_S):
+            return 0  # the run ended before it began
+    limit = min(spec.publish_for_s or spec.publish_timeout_s, spec.publish_timeout_s)
+    deadline = time.monotonic() + limit
     if mode.tasks:
         with JournalWriter(journal_dir / "producer.jsonl", "producer", spec.run_id) as journal:
             opening: Any = stack.session(spec, url)  # the mode's factory is a coroutine

@@ -43,6 +43,7 @@ from mqcompare.result import Drain, RunResult
 from mqcompare.spec import RunSpec
 from mqcompare.stacks import (
     CONFIRM_WINDOW,
+    GO_ENV,
     HEARTBEAT_ENV,
     RUN_DIR_ENV,
     URL_ENV,
@@ -52,9 +53,14 @@ from mqcompare.stacks import (
 )
 from mqcompare.units import redact_url
 
-POLL_S = 0.2
+POLL_S = 0.1  # how often a run looks at its journals, producers, consumer and queue
 QUIET_S = 1.0  # no new delivery for this long, and an empty queue: drained
+# where the broker holds each message until it is journaled (Stack.holds_until_journaled),
+# an empty queue, nothing held and this long without a delivery: drained (the moment
+# lets publishes that were never confirmed reach the queue)
+SETTLE_S = 0.3
 STOP_GRACE_S = 5.0
+DRAINED_GRACE_S = 0.5  # a consumer with nothing left to do is given this long to stop
 READY_TIMEOUT_S = 60.0  # a consumer must consume within this of its start
 
 
@@ -295,7 +301,7 @@ class Run:
             ended.aborted = exc
             self.say(f"the broker did not come back: stopping the run ({exc})")
         finally:
-            ended.producer_exit = self._stop_all(faults, runner_journal)
+            ended.producer_exit = self._stop_all(faults, runner_journal, ended.drain["complete"])
             self._keep_broker_logs(started, ended.aborted)
         result = self._judge(started, faults, ended)
         if ended.interrupted:
@@ -308,22 +314,27 @@ class Run:
         return result
 
     def _phases(self, faults: FaultRunner, tail: JournalTail) -> Drain:
-        """Consumer (during), fault plan, producers, consumer (after), last fault, drain."""
-        if self.spec.consume == "during":
-            self.start_consumer()
-            self._await_consumer()  # "during" from the first message on
-        faults.start()
+        """Producers (booting), consumer (during), fault plan, producers go, consumer
+        (after), last fault, drain."""
+        go = self.out / "go"
         placed = None
         if self.placement is not None:
             placed = self.placement | {"home": self.placement["producers"][0]}
+        # the producer process imports its library while the consumer boots; it publishes
+        # once `go` exists
         self.producer = Child(
             "producers",
             [sys.executable, "-m", "mqcompare.produce", str(self.out)],
             self.out / "producers.log",
             self.broker.url,
-            {HEARTBEAT_ENV: f"{self.spec.heartbeat_s:g}"},
+            {HEARTBEAT_ENV: f"{self.spec.heartbeat_s:g}", GO_ENV: str(go)},
             placed=placed,
         )
+        if self.spec.consume == "during":
+            self.start_consumer()
+            self._await_consumer()  # "during" from the first message on
+        faults.start()
+        go.touch()
         self._watch_producers(tail, faults)
         if self.consumer is None:  # --consume after: the queue is read now
             with self.lock:
@@ -332,14 +343,17 @@ class Run:
             self._tick(tail, faults, "faults")
         return self._drain(self.admin, tail, faults)
 
-    def _stop_all(self, faults: FaultRunner, runner_journal: JournalWriter) -> int | None:
+    def _stop_all(
+        self, faults: FaultRunner, runner_journal: JournalWriter, drained: bool
+    ) -> int | None:
         """Stop faults, producers and consumer, delete the run's queue; the producers'
-        exit code."""
+        exit code. A consumer that drained the queue holds nothing and journals nothing
+        more: it is not waited for long."""
         faults.stop.set()
         producer_code = self.producer.stop(grace=2.0) if self.producer else None
         with self.lock:
             if self.consumer is not None:
-                self.consumer.stop()
+                self.consumer.stop(grace=DRAINED_GRACE_S if drained else STOP_GRACE_S)
         faults.join(timeout=30)
         # what became of poison messages, read before the queues go (a broker left down
         # by a fault has nothing to say)
@@ -434,11 +448,16 @@ class Run:
         faults.start_clock(tail.first_invoke or time.time())
 
     def _drain(self, admin: Any, tail: JournalTail, faults: FaultRunner) -> Drain:
-        """Wait until the queue is empty, no consumer holds a message of it unacknowledged
-        and nothing was delivered for a while; a consumer that works W ms on a message
-        journals one every W ms, so a while is longer than that."""
+        """Wait until the queue is empty and no consumer holds a message of it
+        unacknowledged: then, where the broker holds each message until it is journaled,
+        after a moment (SETTLE_S); elsewhere once nothing was delivered for a while (a
+        consumer that works W ms on a message journals one every W ms, so a while is
+        longer than that)."""
         deadline = time.monotonic() + self.spec.drain_timeout_s
         quiet_s = QUIET_S + self.spec.work_ms / 1000.0
+        settle_s = quiet_s
+        if self.stack.holds_until_journaled(self.spec):
+            settle_s = SETTLE_S + self.spec.work_ms / 1000.0
         depth: int | None = None
         held: int | None = None
         while time.monotonic() < deadline:
@@ -458,7 +477,7 @@ class Run:
                 )
                 self.looping = True
                 return Drain(complete=False, left_in_queue=depth, poison_looping=True)
-            if depth != 0 or tail.quiet_for() < quiet_s:
+            if depth != 0 or tail.quiet_for() < settle_s:
                 continue
             if self.spec.poison and time.monotonic() - tail.last_reject < LOOPING_S:
                 continue  # a poison message may be on its way back (a worker respawning)
@@ -466,7 +485,8 @@ class Run:
                 held = self._unacked()
             except InfrastructureError:
                 continue  # no node answered: ask again
-            if not held:  # 0, or a broker that cannot say (then the quiet alone decides)
+            # a broker that cannot say (None): the quiet alone decides
+            if held == 0 or (held is None and tail.quiet_for() >= quiet_s):
                 return Drain(complete=True, left_in_queue=0, unacked=held)
         left = "unknown" if depth is None else f"{depth:,}"
         holding = f", {held:,} held unacknowledged by a consumer" if held else ""

@@ -55,6 +55,9 @@ STACKS = {
 
 URL_ENV = "MQCOMPARE_URL"  # every child gets the broker URL (and its password) this way
 RUN_DIR_ENV = "MQCOMPARE_RUN_DIR"  # and the run directory (spec.json, journal/)
+# the producer process starts (imports its client library) while the consumer boots, and
+# publishes once this file exists: the run creates it when the consumer consumes
+GO_ENV = "MQCOMPARE_GO_FILE"
 # the heartbeat of every client that sends them (pika, aio-pika, dramatiq through pika):
 # a dead peer is noticed in seconds (kombu's clients send none, its default); a run's
 # --heartbeat reaches its children by this variable
@@ -264,6 +267,19 @@ class Stack:
         factory = getattr(self._import("publish"), self.modes[spec.mode].session)
         session: Session = factory(spec, url)
         return session
+
+    def load(self) -> None:
+        """Import its client library now (a producer process, while the consumer boots)."""
+        self._import("publish")
+
+    def holds_until_journaled(self, spec: Any) -> bool:
+        """True when the broker holds every message it delivered unacknowledged until the
+        consumer side has journaled it, and nothing of the run's queue is kept elsewhere
+        (a delay queue's retries, a message taken off on receipt): an empty queue with
+        nothing unacknowledged then means every delivery is on disk, and the drain ends
+        on the broker's word instead of waiting for a quiet while. The counting consumer
+        journals, then acks, under --ack after."""
+        return not self.worker and spec.ack == "after"
 
     def admin(self, broker: Any) -> Any:
         """The run's queue administration: the broker's, with this stack's hooks (its

@@ -97,6 +97,11 @@ class CeleryStack(Stack):
             )
         return notes + redis_notes(result, "a worker")
 
+    def holds_until_journaled(self, spec: Any) -> bool:
+        # acks_late: the task journals, returns, and only then is its message acked; an
+        # early ack lets the worker's prefetched tasks go before they run
+        return bool(self.option(spec.stack_options, "acks_late"))
+
     def ack_policy(self, spec: dict[str, Any]) -> str:
         opts = spec.get("stack_options") or {}
         policy = "acks_late" if self.option(opts, "acks_late") else "early ack"

@@ -63,6 +63,11 @@ class DramatiqStack(Stack):
         TASK_FAILS,
     )
 
+    def holds_until_journaled(self, spec: Any) -> bool:
+        # dramatiq acks after the actor; a retry waits in the delay queue, held by the
+        # worker unacknowledged where the drain does not look: only without retries
+        return int(self.option(spec.stack_options, "task_fails")) == 0
+
     def ack_policy(self, spec: dict[str, Any]) -> str:
         opts = spec.get("stack_options", {})
         return f"ack after the actor, {self.option(opts, 'max_retries')} retries"

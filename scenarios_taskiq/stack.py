@@ -59,6 +59,14 @@ class TaskiqStack(Stack):
     )
     options = (ACK_TYPE, WORKERS, RETRY_COUNT, TASK_FAILS)
 
+    def holds_until_journaled(self, spec: Any) -> bool:
+        # when_received acks before the task runs; a retry is a new message sent by the
+        # worker: only an ack after the task, without retries
+        opts = spec.stack_options
+        return self.option(opts, "ack_type") != "when_received" and not int(
+            self.option(opts, "task_fails")
+        )
+
     def ack_policy(self, spec: dict[str, Any]) -> str:
         opts = spec.get("stack_options", {})
         return f"ack {self.option(opts, 'ack_type').replace('_', ' ')}"

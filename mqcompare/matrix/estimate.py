@@ -7,6 +7,8 @@ fault to end, then drains (a second of quiet at least)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from mqcompare.faults.plan import parse_fault
 from mqcompare.matrix.preset import Cell, Preset
 from mqcompare.poison import LOOPING_S
@@ -42,11 +44,38 @@ def cell_seconds(cell: Cell) -> float:
     return start + max(publish, faults_end) + stall + QUIET_S + poison
 
 
+@dataclass(frozen=True)
+class Measured:
+    """A whole preset as `mqcompare matrix` ran it here (2 CPUs, one run per cell)."""
+
+    seconds: float
+    cells: int  # the preset's cells then: a preset that changed since is estimated again
+    on: str  # the date
+
+
+# what `mqcompare presets`, the README, the Makefile and `matrix --help` quote
+MEASURED: dict[str, Measured] = {}
+
+
+def measured(preset: Preset) -> Measured | None:
+    """The preset's measured time here, if it has one and has not changed since."""
+    found = MEASURED.get(preset.name)
+    return found if found is not None and found.cells == len(preset.cells) else None
+
+
 def preset_seconds(preset: Preset, repeat: int = 1) -> float:
     """Every cell `repeat` times, and each broker the cells need, started once."""
     brokers = {(c.broker or "local", c.cluster, c.partition_handling) for c in preset.cells}
     boot = sum(CLUSTER_S if n > 1 else BROKER_S.get(kind, 0.0) for kind, n, _ in brokers)
     return boot + repeat * sum(cell_seconds(c) for c in preset.cells)
+
+
+def time_text(preset: Preset, repeat: int = 1) -> str:
+    """'14 min here' (measured, one run per cell, times `repeat`), or 'about 61 min'."""
+    found = measured(preset)
+    if found is None:
+        return duration_text(preset_seconds(preset, repeat))
+    return f"{round(found.seconds * repeat / 60)} min here"
 
 
 def duration_text(seconds: float) -> str:

@@ -157,10 +157,10 @@ class Brokers:
     A broker that cannot be opened fails the runs of the cells that name it, not the
     matrix."""
 
-    def __init__(self, default: str, label: str, preset: Preset) -> None:
+    def __init__(self, default: str, label: str, cells: list[Cell]) -> None:
         self.default, self.label = default, label
         self.kinds: dict[tuple[str, int, str, str, str], set[str]] = {}
-        for c in preset.cells:
+        for c in cells:  # the cells that run: a skipped cell's fault asks nothing of a broker
             kinds = self.kinds.setdefault(self._key(c), set())
             kinds.update(parse_fault(f).kind for f in c.faults)
         self.open: dict[tuple[str, int, str, str, str], BrokerControl] = {}
@@ -226,7 +226,8 @@ class MatrixRun:
             "skipped": [],  # cells this machine cannot run: {"cell", "why"}
             "results": [],
         }
-        self.brokers = Brokers(broker_choice, f"matrix-{preset.name}", preset)
+        self.broker_choice = broker_choice
+        self.brokers = Brokers(broker_choice, f"matrix-{preset.name}", [])
         self.view: MatrixView | None = None
         self.began = False
 
@@ -264,6 +265,8 @@ class MatrixRun:
         cells = [c for c in self.preset.cells if c.id not in skip]
         if not cells:
             raise InfrastructureError("this machine can run none of the preset's cells")
+        # what the brokers must offer is what the cells that run need
+        self.brokers = Brokers(self.broker_choice, f"matrix-{self.preset.name}", cells)
         return cells
 
     def _begin(self, cells: list[Cell]) -> None:

@@ -18,14 +18,15 @@ from rich.text import Text
 
 from mqcompare.matrix.advice import check_advice
 from mqcompare.matrix.grid import Question, changes, counts, grid
+from mqcompare.matrix.overhead import matrix_overhead
 from mqcompare.matrix.preset import Preset
 from mqcompare.matrix.summary import CellSummary, refuted, summarize
 from mqcompare.report import OUTCOME_STYLE
 
 MAX_LINES = 40
 WIDTH = 100
-# title, header, rule, left out, counts, refuted, advice, where: what is not a row
-OTHER_LINES = 13
+# title, header, rule, left out, counts, refuted, advice, time, where: what is not a row
+OTHER_LINES = 14
 
 
 def short(s: CellSummary) -> str:
@@ -122,6 +123,9 @@ def print_summary(console: Console, doc: dict[str, Any], out: Path | None = None
         text = f"  CONTRADICTED {c.advice.id}: {c.cells_text(c.against)}"
         console.print(text, markup=False, highlight=False, width=width, overflow="ellipsis",
                       no_wrap=True, style="bold red")  # fmt: skip
+    spent = matrix_overhead(doc)
+    if spent is not None:  # time to an answer: what went around the runs (issue 29)
+        console.print(f"Time: {spent.text()}.", markup=False, highlight=False, width=width)
     if out is not None:
         console.print(
             f"Open {out / 'report.html'} (the grid links to every cell's evidence); "

@@ -390,3 +390,18 @@ def test_sharing_advice_leaves_out_a_library_that_says_it_is_thread_safe() -> No
     ]
     assert {s.cell.stack for s in sharing.tested} == {"pika", "kombu"}
     assert sharing.verdict == "contradicted"
+
+
+def test_a_preset_measured_here_is_quoted_as_measured_until_it_changes(
+    grid_preset, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from mqcompare.matrix import estimate
+
+    assert estimate.time_text(grid_preset) == duration_text(preset_seconds(grid_preset))
+    monkeypatch.setitem(
+        estimate.MEASURED, grid_preset.name, estimate.Measured(750.0, len(grid_preset.cells), "x")
+    )
+    assert estimate.time_text(grid_preset) == "12 min here"
+    assert estimate.time_text(grid_preset, repeat=3) == "38 min here"
+    fewer = dataclasses.replace(grid_preset, cells=grid_preset.cells[1:])
+    assert estimate.time_text(fewer) == duration_text(preset_seconds(fewer))

@@ -92,3 +92,26 @@ def test_a_stack_that_needs_a_newer_broker_runs_only_in_cells_that_name_it() -> 
     for c in quick.cells:
         if c.stack == "amqp10":
             assert c.broker == "docker" and "4.0" in (c.docker_image or ""), c.id
+
+
+@pytest.mark.parametrize(
+    ("stack", "ack", "options", "holds"),
+    [
+        ("pika", "after", {}, True),  # the counting consumer journals, then acks
+        ("pika", "before", {}, False),
+        ("kombu", "auto", {}, False),
+        ("celery", "after", {"acks_late": True}, True),
+        ("celery", "after", {"acks_late": False}, False),  # prefetched tasks already acked
+        ("dramatiq", "after", {}, True),
+        ("dramatiq", "after", {"task_fails": 1}, False),  # retries wait in the delay queue
+        ("taskiq", "after", {"ack_type": "when_saved"}, True),
+        ("taskiq", "after", {"ack_type": "when_received"}, False),
+        ("taskiq", "after", {"task_fails": 1}, False),
+    ],
+)
+def test_a_drain_ends_on_the_broker_s_word_only_where_it_holds_until_journaled(
+    stack: str, ack: str, options: dict[str, object], holds: bool
+) -> None:
+    s = load_stack(stack)
+    spec = RunSpec(stack=stack, mode=s.default_mode, ack=ack, stack_options=options)
+    assert s.holds_until_journaled(spec) is holds

@@ -1,0 +1,52 @@
+"""Time to an answer: a run's window and a matrix's overhead share (issue 29)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from mqcompare.matrix.overhead import matrix_overhead, work_s
+from mqcompare.matrix.preset import load_preset
+from mqcompare.matrix.run import MatrixRun
+
+
+def test_a_run_works_from_its_first_publish_to_its_last_delivery() -> None:
+    run = {"windows": {"publishing": [0.0, 4.0], "delivering": [0.1, 5.5]}}
+    assert work_s(run) == pytest.approx(5.5)
+    assert work_s({"windows": {"publishing": None, "delivering": None}}) == 0.0
+
+
+def test_a_matrix_s_overhead_is_its_wall_time_less_its_runs_windows() -> None:
+    runs = [{"windows": {"publishing": [0.0, 30.0], "delivering": [0.0, 30.0]}}] * 2
+    doc = {"started_at": 1000.0, "finished_at": 1100.0, "results": runs}
+    spent = matrix_overhead(doc)
+    assert spent is not None
+    assert spent.share == pytest.approx(0.4)
+    assert spent.text() == (
+        "2 runs in 1 min 40 s, of which they published and delivered for 1 min 00 s: 40% overhead"
+    )
+    assert matrix_overhead(doc | {"finished_at": None}) is None  # still running
+
+
+def test_a_skipped_cell_asks_nothing_of_the_matrix_s_broker(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A machine without iptables skips the delay cells: the broker must not then refuse
+    the whole matrix for a fault only those cells need (it did, exit 3)."""
+    import mqcompare.matrix.run as matrix_run
+
+    monkeypatch.setattr(
+        matrix_run, "machine_lacks", lambda kind: "no iptables" if kind == "delay" else ""
+    )
+    quick = load_preset("quick")
+    m = MatrixRun(quick, tmp_path, 1, "local", Console(file=io.StringIO()))
+    cells = m._runnable()
+    delayed = {c.id for c in quick.cells if any(f.startswith("delay") for f in c.faults)}
+    why = {s["cell"]: s["why"] for s in m.doc["skipped"]}
+    assert delayed and all(why[cid] == "a delay: no iptables" for cid in delayed)
+    assert not delayed & {c.id for c in cells}
+    asked = set().union(*m.brokers.kinds.values())
+    assert "delay" not in asked and "blackhole" in asked  # the cells that run still ask
