@@ -2,9 +2,9 @@
 machine numbers rather than a Python object per record (3 M records in well under 300 MB),
 and the rare records (errors, faults, poison) as they came.
 
-`History.read` is the hot loop of `mqcompare check`: a batch of records per call into
-orjson, a few appends per record, nothing judged until every journal is read
-(checker.py judges the columns)."""
+`History.read` is the hot loop of `mqcompare check`: a line parsed, a few appends, the
+record dropped; nothing judged until every journal is read (checker.py judges the
+columns)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,16 @@ from array import array
 from pathlib import Path
 from typing import Any
 
-from mqcompare.journal import JournalError, check_header, read_batches
+import orjson
+
+from mqcompare.journal import (
+    JournalError,
+    Lines,
+    check_header,
+    parse_line,
+    read_lines,
+    torn_record,
+)
 
 # The latest attempt of an id that raised: failed, or an unknown outcome (info); another
 # invoke makes it pending again.
@@ -56,31 +65,37 @@ class History:
 
     def read(self, path: Path) -> None:
         """Fold one journal into the history."""
-        batches = read_batches(path)
-        first = next(batches, None)
+        chunks = read_lines(path)
+        first = next(chunks, None)
         if first is None:
             return  # the writer died before its header: nothing was journaled
-        line, batch = first
-        check_header(path, batch[0])
-        self.run_ids.add(str(batch[0].get("run_id", "")))  # type: ignore[union-attr]
-        self._fold(path, line + 1, batch[1:])
-        for line, batch in batches:
-            self._fold(path, line, batch)
+        header = torn_record(first.lines[0]) if first.torn else _header(path, first)
+        check_header(path, header)
+        self.run_ids.add(str(header.get("run_id", "")))  # type: ignore[union-attr]
+        if not first.torn:
+            records = _after_header(first)
+            self._fold(path, records)
+            if records.lines:  # the first record's time: the run's start, without invokes
+                self.first_t = min(self.first_t, orjson.loads(records.lines[0])["t"])
+        for chunk in chunks:
+            if chunk.torn and torn_record(chunk.lines[0]) is None:
+                self.torn += 1
+            else:
+                self._fold(path, chunk)
 
-    def _fold(self, path: Path, line: int, batch: list[dict[str, Any] | None]) -> None:
+    def _fold(self, path: Path, chunk: Lines) -> None:
+        """One chunk's records into the columns, each parsed and dropped in turn (a
+        dict at a time stays in the CPU's cache; a batch of them would not)."""
         invoke_p, invoke_s = self.invoke_p.append, self.invoke_s.append
         ok_p, ok_s, ok_t = self.ok_p.append, self.ok_s.append, self.ok_times.append
         deliver_p, deliver_s = self.deliver_p.append, self.deliver_s.append
         deliver_t, deliver_sent = self.deliver_t.append, self.deliver_sent.append
         raised_ids = self.raised_ids
         first_invoke = self.first_invoke
-        redelivered = torn = 0
-        rec: dict[str, Any] | None = None
+        redelivered = 0
+        rec: Any = None
         try:
-            for rec in batch:
-                if rec is None:
-                    torn += 1
-                    continue
+            for rec in map(orjson.loads, chunk.lines):
                 ev = rec["ev"]
                 if ev == "deliver":
                     deliver_p(rec["p"])
@@ -103,15 +118,15 @@ class History:
                         raised_ids[p, s] = PENDING  # tried again
                 else:
                     self._rare(ev, rec)
+        except orjson.JSONDecodeError:
+            for n, line in chunk.numbered():
+                parse_line(path, n, line)  # raises, naming the line
         except (KeyError, TypeError, OverflowError, _Unknown) as exc:
-            raise _bad(path, line, batch, rec, exc) from None
+            raise _bad(path, chunk, rec, exc) from None
         self.first_invoke = first_invoke
         self.redelivered += redelivered
-        self.torn += torn
-        times = [r["t"] for r in (batch[0], batch[-1]) if r is not None] if batch else []
-        if times:
-            self.first_t = min(self.first_t, times[0]) if line == 2 else self.first_t
-            self.last_t = max(self.last_t, times[-1])
+        if chunk.lines:
+            self.last_t = max(self.last_t, orjson.loads(chunk.lines[-1])["t"])
 
     def _rare(self, ev: str, rec: dict[str, Any]) -> None:
         """A record of the few: an error, a fault's phase, a poison message's fate."""
@@ -144,11 +159,19 @@ class History:
             self.left.add(key)
 
 
-def _bad(
-    path: Path, line: int, batch: list[dict[str, Any] | None], rec: Any, exc: Exception
-) -> JournalError:
-    """The error naming the file and line of the record `rec` of `batch`."""
-    at = line + next((i for i, r in enumerate(batch) if r is rec), 0)
+def _header(path: Path, chunk: Lines) -> Any:
+    return parse_line(path, (chunk.numbers or [chunk.first])[0], chunk.lines[0])
+
+
+def _after_header(chunk: Lines) -> Lines:
+    if chunk.numbers is None:
+        return Lines(chunk.first + 1, chunk.lines[1:])
+    return Lines(chunk.first, chunk.lines[1:], chunk.numbers[1:])
+
+
+def _bad(path: Path, chunk: Lines, rec: Any, exc: Exception) -> JournalError:
+    """The error naming the file and line of the record `rec` of `chunk`."""
+    at = next((n for n, line in chunk.numbered() if orjson.loads(line) == rec), chunk.first)
     if isinstance(exc, _Unknown):
         return JournalError(f"{path}: line {at}: unknown event {exc.args[0]!r}")
     what = rec.get("ev", "record") if isinstance(rec, dict) else "record"

@@ -4,9 +4,11 @@ writer loses at most the line it was writing and threads never interleave lines.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,22 +119,35 @@ def journal_files(directory: str | os.PathLike[str]) -> list[Path]:
     return sorted(d.glob("*.jsonl"))
 
 
-def read_records(path: Path) -> Iterator[dict[str, Any] | None]:
+def read_records(path: Path, chunk_size: int = 1 << 22) -> Iterator[dict[str, Any] | None]:
     """Records of one journal in order, header included; yields None for a torn last line."""
-    for _first_line, batch in read_batches(path):
-        yield from batch
+    for chunk in read_lines(path, chunk_size):
+        if chunk.torn:
+            yield torn_record(chunk.lines[0])
+            continue
+        for n, line in chunk.numbered():
+            yield parse_line(path, n, line)
 
 
-def read_batches(
-    path: Path, chunk_size: int = 1 << 22
-) -> Iterator[tuple[int, list[dict[str, Any] | None]]]:
-    """One journal in batches of whole lines: (the first line's number, its records), a torn
-    last line as None. Memory stays flat however long the journal is.
+@dataclass(frozen=True)
+class Lines:
+    """Whole lines of a journal, without their newlines: line `first` and those after it
+    (`numbers`, when empty lines were left out), or the last line, `torn`: no newline
+    ended it."""
 
-    A batch is parsed as one JSON array (one call into orjson for some ten thousand
-    lines); a batch that will not parse that way is parsed line by line, which names the
-    line at fault."""
-    lineno = 1
+    first: int
+    lines: list[bytes]
+    numbers: list[int] | None = None
+    torn: bool = False
+
+    def numbered(self) -> Iterator[tuple[int, bytes]]:
+        return zip(self.numbers or itertools.count(self.first), self.lines, strict=False)
+
+
+def read_lines(path: Path, chunk_size: int = 1 << 22) -> Iterator[Lines]:
+    """One journal as chunks of whole lines, read `chunk_size` bytes at a time, so memory
+    stays flat however long the journal is."""
+    first = 1
     rest = b""
     with open(path, "rb") as fh:
         while chunk := fh.read(chunk_size):
@@ -142,35 +157,31 @@ def read_batches(
                 rest = body
                 continue
             rest = body[end + 1 :]
-            lines = body[:end]
-            batch = _parse(path, lines, lineno)
-            yield lineno, batch
-            lineno += lines.count(b"\n") + 1
+            lines = body[:end].split(b"\n")
+            if body.find(b"\n\n", 0, end + 1) >= 0 or not lines[0]:  # empty lines: left out
+                numbered = [(n, line) for n, line in enumerate(lines, first) if line]
+                yield Lines(first, [line for _, line in numbered], [n for n, _ in numbered])
+            else:
+                yield Lines(first, lines)
+            first += len(lines)
     if rest:
-        # No newline at the end: the writer died mid-line. A complete record that only lost
-        # its newline is still a record.
-        try:
-            yield lineno, [orjson.loads(rest)]
-        except orjson.JSONDecodeError:
-            yield lineno, [None]
+        yield Lines(first, [rest], torn=True)
 
 
-def _parse(path: Path, lines: bytes, first: int) -> list[dict[str, Any] | None]:
+def parse_line(path: Path, n: int, line: bytes) -> Any:
     try:
-        records: list[Any] = orjson.loads(b"[" + lines.replace(b"\n", b",") + b"]")
-        if len(records) == lines.count(b"\n") + 1:  # a value per line, no line split in two
-            return records
+        return orjson.loads(line)
     except orjson.JSONDecodeError:
-        pass  # an empty or broken line somewhere: find it
-    records = []
-    for n, line in enumerate(lines.split(b"\n"), first):
-        if not line:
-            continue
-        try:
-            records.append(orjson.loads(line))
-        except orjson.JSONDecodeError:
-            raise JournalError(f"{path}: line {n}: not a JSON record") from None
-    return records
+        raise JournalError(f"{path}: line {n}: not a JSON record") from None
+
+
+def torn_record(line: bytes) -> dict[str, Any] | None:
+    """The last line of a journal, which no newline ended: the writer died mid-line. A
+    complete record that only lost its newline is still a record; else None."""
+    try:
+        return orjson.loads(line)  # type: ignore[no-any-return]
+    except orjson.JSONDecodeError:
+        return None
 
 
 def check_header(path: Path, record: dict[str, Any] | None) -> None:

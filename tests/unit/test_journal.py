@@ -61,29 +61,36 @@ def test_threads_never_interleave_lines(tmp_path: Path) -> None:
     assert counts["torn_lines"] == 0
 
 
-def test_batches_cut_at_any_byte_read_the_same_records_and_name_the_same_line(
+def test_chunks_cut_at_any_byte_read_the_same_records_and_name_the_same_line(
     tmp_path: Path,
 ) -> None:
-    """A batch ends at the last whole line of a chunk; a broken line is named by its number
-    whichever batch it falls in."""
-    from mqcompare.journal import JournalError, read_batches
+    """A chunk ends at the last whole line it read; an empty line is left out but
+    counted, and a broken line is named by its number whichever chunk it falls in."""
+    from mqcompare.journal import JournalError
 
     path = tmp_path / "producer.jsonl"
-    with JournalWriter(path, "producer", "batches") as j:
+    with JournalWriter(path, "producer", "chunks") as j:
         for s in range(40):
             j.invoke(s % 3, s)
             j.ok(s % 3, s)
     whole = list(read_records(path))
+    assert len(whole) == 81
     for size in (1, 7, 64, 1000, 1 << 22):
-        got = [r for _line, batch in read_batches(path, size) for r in batch]
-        assert got == whole, size
+        assert list(read_records(path, size)) == whole, size
     lines = path.read_bytes().split(b"\n")
+    lines[10] = b""
     lines[30] = b"{broken"
     path.write_bytes(b"\n".join(lines))
     for size in (64, 1 << 22):
         try:
-            list(read_batches(path, size))
+            list(read_records(path, size))
         except JournalError as exc:
             assert "line 31: not a JSON record" in str(exc), size
         else:
             raise AssertionError("a broken line went unnoticed")
+        try:
+            check_dirs([tmp_path])
+        except JournalError as exc:
+            assert "line 31: not a JSON record" in str(exc), size
+        else:
+            raise AssertionError("the checker read past a broken line")
