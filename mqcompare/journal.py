@@ -179,7 +179,7 @@ def torn_record(line: bytes) -> dict[str, Any] | None:
     """The last line of a journal, which no newline ended: the writer died mid-line. A
     complete record that only lost its newline is still a record; else None."""
     try:
-        return orjson.loads(line)  # type: ignore[no-any-return]
+        return orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
 
