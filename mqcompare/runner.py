@@ -60,7 +60,6 @@ QUIET_S = 1.0  # no new delivery for this long, and an empty queue: drained
 # lets publishes that were never confirmed reach the queue)
 SETTLE_S = 0.3
 STOP_GRACE_S = 5.0
-DRAINED_GRACE_S = 0.5  # a consumer with nothing left to do is given this long to stop
 READY_TIMEOUT_S = 60.0  # a consumer must consume within this of its start
 
 
@@ -301,7 +300,7 @@ class Run:
             ended.aborted = exc
             self.say(f"the broker did not come back: stopping the run ({exc})")
         finally:
-            ended.producer_exit = self._stop_all(faults, runner_journal, ended.drain["complete"])
+            ended.producer_exit = self._stop_all(faults, runner_journal)
             self._keep_broker_logs(started, ended.aborted)
         result = self._judge(started, faults, ended)
         if ended.interrupted:
@@ -343,17 +342,15 @@ class Run:
             self._tick(tail, faults, "faults")
         return self._drain(self.admin, tail, faults)
 
-    def _stop_all(
-        self, faults: FaultRunner, runner_journal: JournalWriter, drained: bool
-    ) -> int | None:
+    def _stop_all(self, faults: FaultRunner, runner_journal: JournalWriter) -> int | None:
         """Stop faults, producers and consumer, delete the run's queue; the producers'
-        exit code. A consumer that drained the queue holds nothing and journals nothing
-        more: it is not waited for long."""
+        exit code. The consumer is given its time to close its connections: one dropped
+        makes the broker log a warning, and tells a dropped producer from it no more."""
         faults.stop.set()
         producer_code = self.producer.stop(grace=2.0) if self.producer else None
         with self.lock:
             if self.consumer is not None:
-                self.consumer.stop(grace=DRAINED_GRACE_S if drained else STOP_GRACE_S)
+                self.consumer.stop()
         faults.join(timeout=30)
         # what became of poison messages, read before the queues go (a broker left down
         # by a fault has nothing to say)
