@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -261,19 +261,15 @@ def _percentiles(values: np.ndarray, points: Iterable[float]) -> dict[str, float
     return out
 
 
+Times = Sequence[float] | np.ndarray  # a list, an array("d") or a numpy column
 TIMELINE_BINS = 120  # at most: a chart's width in points, about
 NICE_BINS_S = (0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 
-def timeline(
-    oks: Iterable[float], delivered: Iterable[float], raised: Iterable[float], base: float
-) -> Timeline:
+def timeline(oks: Times, delivered: Times, raised: Times, base: float) -> Timeline:
     """Publishes acknowledged, messages first delivered and errors raised, counted per bin
     of `bin_s` seconds from `base` (the first publish): what a run's timeline draws."""
-    columns = [
-        np.asarray(list(x) if not hasattr(x, "__len__") else x, dtype=np.float64)
-        for x in (oks, delivered, raised)
-    ]
+    columns = [np.asarray(x, dtype=np.float64) for x in (oks, delivered, raised)]
     last = max((float(c.max()) for c in columns if len(c)), default=base)
     span = max(last - base, 0.0)
     bin_s = next((b for b in NICE_BINS_S if span / b <= TIMELINE_BINS), NICE_BINS_S[-1])
