@@ -231,6 +231,9 @@ class Run:
 
     # -- consumer ------------------------------------------------------------------------
     def start_consumer(self) -> None:
+        if self.consumer is not None and self.consumer.alive():
+            # two consumers at once would be a runner bug, and the older one a leftover
+            raise RuntimeError(f"{self.consumer.name} still runs: no second one is started")
         n = self.consumers_started
         self.consumers_started += 1
         (self.out / "ready").mkdir(exist_ok=True)
@@ -335,8 +338,8 @@ class Run:
         faults.start()
         go.touch()
         self._watch_producers(tail, faults)
-        if self.consumer is None:  # --consume after: the queue is read now
-            with self.lock:
+        if self.spec.consume == "after":  # the queue is read now (a consumer that a fault
+            with self.lock:  # took down is the fault's to start again, not this)
                 self.start_consumer()
         while faults.is_alive():  # the drain waits for the last fault
             self._tick(tail, faults, "faults")

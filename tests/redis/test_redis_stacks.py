@@ -157,6 +157,7 @@ def test_a_killed_consumer_s_messages_come_back_after_the_visibility_timeout(
         rate=30.0,
     )
     f = the_fault(r, "consumer-kill")
+    assert r["consumer_starts"] == 2, "one consumer at the start, one by the fault"
     down, redelivered = first_redelivery(Path(r["_dir"]))
     assert redelivered is not None and redelivered - down >= 3.0, (down, redelivered)
     back = f.get("came_back")  # the one it was working on, when it was seen working
@@ -181,6 +182,9 @@ def test_a_crashed_celery_worker_s_tasks_come_back_after_the_visibility_timeout(
         drain_timeout_s=90.0,
     )
     the_fault(r, "worker-crash")
+    # the fault started the one new worker, DOWN s later; the producers ended while the
+    # worker was down, and that started none (before: a third worker, 4 s before its time)
+    assert r["consumer_starts"] == 2
     # what the worker had prefetched, besides the tasks it was running, was held in
     # kombu's unacked hash too: every redelivery waited out the timeout
     down, redelivered = first_redelivery(Path(r["_dir"]))
