@@ -108,8 +108,19 @@ class Journaling:
         self.busy.idle()
 
 
+# how long an idle worker or consumer thread waits before it looks again (dramatiq's
+# worker_timeout, 1000 ms by default): a stop waits for each thread to look, twice, so a
+# worker took 2-3 s to stop. Messages and acks do not wait for it (a message wakes its
+# thread; an ack is a threadsafe callback), retries due are moved up to this late.
+WORKER_TIMEOUT_MS = 100
+
+
 class Ready(Middleware):
-    """Says the worker consumes once a worker process has booted."""
+    """Sets the worker's threads' timeout before they start; says the worker consumes once
+    a worker process has booted."""
+
+    def before_worker_boot(self, broker: Any, worker: Any) -> None:
+        worker.worker_timeout = WORKER_TIMEOUT_MS
 
     def after_worker_boot(self, broker: Any, worker: Any) -> None:
         mark_ready()

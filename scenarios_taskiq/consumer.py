@@ -1,5 +1,6 @@
 """taskiq's consumer side is a worker it launches: `taskiq worker scenarios_taskiq.worker:broker`
-(worker.py holds the run's broker and task); each worker process journals what it runs."""
+through main.py, which ends it with the runner (worker.py holds the run's broker and task);
+each worker process journals what it runs."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def worker_argv(spec: Any, n: int) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "taskiq",
+        "scenarios_taskiq.main",  # taskiq's command line, ended with the runner
         "worker",
         "scenarios_taskiq.worker:broker",
         "--workers",
