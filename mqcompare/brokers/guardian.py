@@ -22,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -64,16 +65,49 @@ class Guardian:
             self.proc.wait(timeout=10)
 
 
+GONE_WAIT_S = 10.0  # how long the killed processes may take to be gone
+
+
+def _exists(ident: int, group: bool) -> bool:
+    """The process (or a process of the group) still exists; a zombie does, until its
+    parent reaps it."""
+    try:
+        (os.killpg if group else os.kill)(ident, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # EPERM: it exists, and is not ours to signal
+    return True
+
+
+def _remove_dir(path: str) -> None:
+    """A process that dies while it writes can leave a file behind rmtree's listing of
+    the folder: tried again while the folder is still there."""
+    for _ in range(5):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.exists(path):
+            return
+        time.sleep(0.2)
+
+
 def _stop(node: dict[str, Any]) -> None:
+    pid: int | None = None
     pidfile = node.get("pidfile")
     if pidfile:
         with contextlib.suppress(OSError, ValueError):
-            os.kill(int(Path(pidfile).read_text().strip()), signal.SIGKILL)
-    for pgid in node.get("pgids") or []:
+            pid = int(Path(pidfile).read_text().strip())
+            os.kill(pid, signal.SIGKILL)
+    pgids = [int(g) for g in node.get("pgids") or []]
+    for pgid in pgids:
         with contextlib.suppress(OSError):
-            os.killpg(int(pgid), signal.SIGKILL)
+            os.killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + GONE_WAIT_S
+    while time.monotonic() < deadline and (
+        (pid is not None and _exists(pid, False)) or any(_exists(g, True) for g in pgids)
+    ):
+        time.sleep(0.05)  # a node writes into its folder until it is gone
     if node.get("dir"):
-        shutil.rmtree(node["dir"], ignore_errors=True)
+        _remove_dir(node["dir"])
     if node.get("nft_table"):  # a cluster's partition rules
         with contextlib.suppress(Exception):
             subprocess.run(

@@ -53,7 +53,7 @@ def alive(pids: set[int]) -> list[str]:
         try:
             p = psutil.Process(pid)
             if p.status() != psutil.STATUS_ZOMBIE:
-                out.append(f"{pid} {p.name()}")
+                out.append(f"{pid} {' '.join(p.cmdline()) or p.name()}")
         except psutil.NoSuchProcess:
             pass
     return out
