@@ -50,3 +50,33 @@ def test_a_skipped_cell_asks_nothing_of_the_matrix_s_broker(
     assert not delayed & {c.id for c in cells}
     asked = set().union(*m.brokers.kinds.values())
     assert "delay" not in asked and "blackhole" in asked  # the cells that run still ask
+
+
+def test_a_matrix_closes_its_brokers_at_once_and_each_despite_the_others() -> None:
+    """Each close waits for all three to have begun (a barrier): closed one after another,
+    the first would wait in vain. One that fails stops none of the others."""
+    import threading
+
+    from mqcompare.matrix.run import Brokers
+
+    barrier = threading.Barrier(3, timeout=10)
+    closed: list[str] = []
+
+    class Closing:
+        def __init__(self, name: str, fails: bool = False) -> None:
+            self.name, self.fails = name, fails
+
+        def close(self) -> None:
+            barrier.wait()
+            if self.fails:
+                raise RuntimeError("the node would not stop")
+            closed.append(self.name)
+
+    brokers = Brokers("local", "test", [])
+    brokers.open = {  # type: ignore[assignment]
+        ("local", 1, "", "", "default"): Closing("node"),
+        ("local", 3, "pause_minority", "", "default"): Closing("cluster", fails=True),
+        ("docker", 1, "", "img", "default"): Closing("container"),
+    }
+    brokers.close()
+    assert sorted(closed) == ["container", "node"]
