@@ -110,8 +110,9 @@ class Journaling:
 
 # how long an idle worker or consumer thread waits before it looks again (dramatiq's
 # worker_timeout, 1000 ms by default): a stop waits for each thread to look, twice, so a
-# worker took 2-3 s to stop. Messages and acks do not wait for it (a message wakes its
-# thread; an ack is a threadsafe callback), retries due are moved up to this late.
+# worker took 3 s to stop (1.5 s now). Messages and acks do not wait for it (a message
+# wakes its thread; an ack is a threadsafe callback); a retry that is due waits up to this
+# long to be queued again.
 WORKER_TIMEOUT_MS = 100
 
 

@@ -1,7 +1,7 @@
-"""taskiq's worker processes: `python -m taskiq worker scenarios_taskiq.worker:broker
---workers N --ack-type A` (consumer.worker_argv). Each worker process imports this module:
-the run's broker and task (which journals what it runs), read from the run directory, the
-broker URL from the environment, as the runner starts it."""
+"""taskiq's worker processes: `taskiq worker scenarios_taskiq.worker:broker --workers N
+--ack-type A`, run as `python -m scenarios_taskiq.main` (consumer.worker_argv). Each worker
+process imports this module: the run's broker and task (which journals what it runs), read
+from the run directory, the broker URL from the environment, as the runner starts it."""
 
 from __future__ import annotations
 
