@@ -1,7 +1,7 @@
 """How long a preset takes, before it runs: a cell's time from its sizes, pacing and fault
 plan, plus what its broker costs to start. Fitted to `make demo` on the 2-core machines
 this project is built on; a guide for planning, not a promise. A preset measured whole
-here is quoted as measured (`MEASURED`, from docs/demo.md for quick).
+here is quoted as measured (`MEASURED`).
 
 A run starts its consumer (a worker stack's takes longer), publishes, waits for its last
 fault to end, then drains (0.3 s or 1 s of quiet, runner._drain)."""
@@ -56,8 +56,9 @@ class Measured:
 
 # what `mqcompare presets`, the README, the Makefile and `matrix --help` quote
 MEASURED: dict[str, Measured] = {
-    # `make demo` in a fresh clone, a Docker engine running (README, "Not yet")
-    "quick": Measured(seconds=807.0, cells=88, on="2026-12-03"),
+    # `mqcompare matrix --preset quick`, a Docker engine running, the slower of two
+    # machines it was measured on (README, "Not yet"; 807 s on the other)
+    "quick": Measured(seconds=1027.0, cells=88, on="2026-12-03"),
 }
 
 
