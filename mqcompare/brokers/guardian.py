@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mqcompare.observe import pid_alive, wait_for
+
 
 class Guardian:
     """The guardian process (the `main` below) of what this process starts: told one
@@ -68,11 +70,9 @@ class Guardian:
 GONE_WAIT_S = 10.0  # how long the killed processes may take to be gone
 
 
-def _exists(ident: int, group: bool) -> bool:
-    """The process (or a process of the group) still exists; a zombie does, until its
-    parent reaps it."""
+def _group_exists(pgid: int) -> bool:
     try:
-        (os.killpg if group else os.kill)(ident, 0)
+        os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except OSError:
@@ -101,11 +101,12 @@ def _stop(node: dict[str, Any]) -> None:
     for pgid in pgids:
         with contextlib.suppress(OSError):
             os.killpg(pgid, signal.SIGKILL)
-    deadline = time.monotonic() + GONE_WAIT_S
-    while time.monotonic() < deadline and (
-        (pid is not None and _exists(pid, False)) or any(_exists(g, True) for g in pgids)
-    ):
-        time.sleep(0.05)  # a node writes into its folder until it is gone
+    # a node writes into its folder until it is gone
+    wait_for(
+        lambda: not (pid is not None and pid_alive(pid)) and not any(map(_group_exists, pgids)),
+        GONE_WAIT_S,
+        poll=0.05,
+    )
     if node.get("dir"):
         _remove_dir(node["dir"])
     if node.get("nft_table"):  # a cluster's partition rules
