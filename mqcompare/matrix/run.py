@@ -9,7 +9,7 @@ import contextlib
 import json
 import time
 from collections import deque
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -197,15 +197,12 @@ class Brokers:
     def close(self) -> None:
         """Every broker at once: a node's graceful stop takes seconds, a cluster's and a
         container's as long, and the answer waits for the last."""
+        in_parallel([partial(_close_quietly, b) for b in self.open.values()])
 
-        def closer(broker: BrokerControl) -> Callable[[], None]:
-            def close() -> None:
-                with contextlib.suppress(Exception):
-                    broker.close()
 
-            return close
-
-        in_parallel([closer(b) for b in self.open.values()])
+def _close_quietly(broker: BrokerControl) -> None:
+    with contextlib.suppress(Exception):
+        broker.close()
 
 
 def run_matrix(
