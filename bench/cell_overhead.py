@@ -1,8 +1,9 @@
-"""Time around the messages: per stack, a cell's wall time (everything `execute` does: the
-queue, the consumer or worker, the producer process, the drain, the stop, the judging)
-against the window in which it published and delivered (from its own journals), median
-of `--rounds`; then, with `--preset`, a whole matrix's wall time against the sum of its
-runs' windows (what `mqcompare matrix` prints at its end).
+"""Time around the messages: per stack, the wall time of `--rounds` runs back to back, as a
+matrix runs them (everything each run does: the queue, the consumer or worker, the
+producer process, the drain, the stop, the judging, each run ending while the next boots)
+against the windows in which they published and delivered (from their own journals);
+then, with `--preset`, a whole matrix's wall time against the sum of its runs' windows
+(what `mqcompare matrix` prints at its end).
 
     .venv/bin/python bench/cell_overhead.py [--rounds 3] [--messages 300] [--preset quick]
 
@@ -14,46 +15,71 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from mqcompare.brokers.base import BrokerControl
 from mqcompare.brokers.factory import open_broker
+from mqcompare.handover import Handover
 from mqcompare.matrix.overhead import matrix_overhead, work_s
-from mqcompare.runner import execute
+from mqcompare.result import RunResult
+from mqcompare.runner import execute_back_to_back
 from mqcompare.spec import RunSpec
 from mqcompare.stacks import all_stacks
 
 
-def cell(stack: str, mode: str, messages: int, out: Path, broker: object) -> tuple[float, float]:
-    """(wall, work) seconds of one run of 10 producers x `messages`, no fault."""
-    spec = RunSpec(stack=stack, mode=mode, producers=10, messages=messages)
+def back_to_back(
+    stack: str, mode: str, rounds: int, messages: int, tmp: Path, broker: BrokerControl
+) -> tuple[float, float]:
+    """(wall, work) seconds of `rounds` runs of 10 producers x `messages`, no fault, run
+    back to back as a matrix runs them (each ends while the next boots)."""
+    handover: Handover[RunResult] = Handover()
+    results: list[RunResult] = []
+
+    def report(result: RunResult | None, error: BaseException | None) -> None:
+        if error is not None:
+            raise error
+        assert result is not None
+        c = result["counts"]
+        assert c["lost"] == 0 and c["unique"] == c["attempted"], (stack, c)
+        results.append(result)
+
     began = time.perf_counter()
-    result = execute(spec, out, broker, say=lambda _m: None)  # type: ignore[arg-type]
+    for r in range(rounds):
+        spec = RunSpec(stack=stack, mode=mode, producers=10, messages=messages)
+        done = execute_back_to_back(
+            spec,
+            tmp / f"{stack}-{r}",
+            broker,
+            lambda _m: None,
+            lambda _c: None,
+            handover,
+            report,
+            before_go=handover.settle,
+        )
+        if done is not None:
+            report(done, None)
+    handover.settle()
     wall = time.perf_counter() - began
-    c = result["counts"]
-    assert c["lost"] == 0 and c["unique"] == c["attempted"], (stack, c)
-    return wall, work_s(result)
+    return wall, sum(work_s(r) for r in results)
 
 
 def per_stack(rounds: int, messages: int, tmp: Path) -> None:
     broker = open_broker("local", "bench-overhead", 1, "")
     try:
-        print(f"{'stack':<10} {'wall s':>7} {'work s':>7} {'overhead':>9}   (median of {rounds})")
+        print(
+            f"{'stack':<10} {'wall s':>7} {'work s':>7} {'overhead':>9}   "
+            f"({rounds} runs back to back)"
+        )
         for stack in all_stacks():
             if stack.min_rabbitmq > 3:
                 continue  # not on this machine's RabbitMQ 3
-            walls, works = [], []
-            for r in range(rounds):
-                out = tmp / f"{stack.name}-{r}"
-                wall, work = cell(stack.name, stack.default_mode, messages, out, broker)
-                shutil.rmtree(out)
-                walls.append(wall)
-                works.append(work)
-            wall, work = statistics.median(walls), statistics.median(works)
+            wall, work = back_to_back(stack.name, stack.default_mode, rounds, messages, tmp, broker)
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(exist_ok=True)
             print(f"{stack.name:<10} {wall:>7.2f} {work:>7.2f} {1 - work / wall:>9.0%}", flush=True)
     finally:
         broker.close()

@@ -177,7 +177,7 @@ def check(dirs: tuple[str, ...], write: bool, out_file: Path | None, as_json: bo
         merged["duration_s"] = previous["duration_s"]
     target = out_file or (Path(dirs[0]) / "result.json" if write else None)
     if target is not None:
-        write_json(target, merged, indent=2)
+        write_json(target, merged)
     if as_json:
         click.echo(json.dumps(merged, indent=2))
     else:

@@ -31,6 +31,7 @@ from mqcompare.faults.nemesis import FaultRunner
 from mqcompare.faults.plan import require
 from mqcompare.faults.registry import KINDS
 from mqcompare.files import write_json
+from mqcompare.handover import Handover
 from mqcompare.journal import JournalWriter, journal_files
 from mqcompare.notes import run_notes
 from mqcompare.observe import wait_for
@@ -58,9 +59,12 @@ QUIET_S = 1.0  # no new delivery for this long, and an empty queue: drained
 # where the broker holds each message until it is journaled (Stack.holds_until_journaled),
 # an empty queue, nothing held and this long without a delivery: drained (the moment
 # lets publishes that were never confirmed reach the queue)
-SETTLE_S = 0.3
+SETTLE_S = 0.1
 STOP_GRACE_S = 5.0
 READY_TIMEOUT_S = 60.0  # a consumer must consume within this of its start
+
+Report = Callable[[RunResult | None, BaseException | None], None]
+"""What a run deferred to a Handover hands over when it ends: its result or its error."""
 
 
 class Child:
@@ -199,6 +203,11 @@ class Ended:
     aborted: BrokerNotBack | None = None
     producer_exit: int | None = None
 
+    @property
+    def as_planned(self) -> bool:
+        """Neither interrupted nor stopped for a broker that did not come back."""
+        return not self.interrupted and self.aborted is None
+
 
 class Run:
     def __init__(
@@ -228,6 +237,9 @@ class Run:
         self.placement: dict[str, Any] | None = None  # on a cluster: each client's home node
         self.environment: dict[str, Any] = {}  # what it ran on (mqcompare.environment)
         self.looping = False  # the drain gave up on poison messages redelivered for ever
+        # called once the consumer consumes, just before the first publish (a matrix: the
+        # previous run has ended; the faults' clock starts after it)
+        self.before_go: Callable[[], None] | None = None
 
     # -- consumer ------------------------------------------------------------------------
     def start_consumer(self) -> None:
@@ -283,9 +295,13 @@ class Run:
         return self.consumer
 
     # -- the run -----------------------------------------------------------------------
-    def execute(self) -> RunResult:
+    def execute(
+        self, handover: Handover[RunResult] | None = None, report: Report | None = None
+    ) -> RunResult | None:
         """The run's phases (docs/architecture.md, "A run"): consumer, producers and the
-        fault plan, the drain; then everything stopped, and the journals judged."""
+        fault plan, the drain; then everything stopped, and the journals judged. With a
+        `handover` (a matrix's runs back to back), a run whose phases ended as planned
+        ends in its thread: `report` gets the result (None is returned)."""
         spec = self.spec
         self.journal_dir.mkdir(parents=True, exist_ok=True)
         runner_journal = JournalWriter(self.journal_dir / "runner.jsonl", "runner", spec.run_id)
@@ -302,10 +318,16 @@ class Run:
         except BrokerNotBack as exc:
             ended.aborted = exc
             self.say(f"the broker did not come back: stopping the run ({exc})")
-        finally:
-            ended.producer_exit = self._stop_all(faults, runner_journal)
+        except BaseException:  # a run that failed: stopped, its journals kept, not judged
+            self._stop_producers(faults)
+            self._stop_consumer(faults, runner_journal)
             self._keep_broker_logs(started, ended.aborted)
-        result = self._judge(started, faults, ended)
+            raise
+        ended.producer_exit = self._stop_producers(faults)
+        if handover is not None and report is not None and ended.as_planned:
+            handover.defer(lambda: self._end(started, faults, runner_journal, ended), report)
+            return None
+        result = self._end(started, faults, runner_journal, ended)
         if ended.interrupted:
             raise KeyboardInterrupt
         if ended.aborted is not None:
@@ -314,6 +336,14 @@ class Run:
                 f"output is in {self.out / 'broker-boot.out'})"
             )
         return result
+
+    def _end(
+        self, started: float, faults: FaultRunner, runner_journal: JournalWriter, ended: Ended
+    ) -> RunResult:
+        """The consumer stopped, the queues deleted, the broker's log kept; the result."""
+        self._stop_consumer(faults, runner_journal)
+        self._keep_broker_logs(started, ended.aborted)
+        return self._judge(started, faults, ended)
 
     def _phases(self, faults: FaultRunner, tail: JournalTail) -> Drain:
         """Producers (booting), consumer (during), fault plan, producers go, consumer
@@ -335,6 +365,8 @@ class Run:
         if self.spec.consume == "during":
             self.start_consumer()
             self._await_consumer()  # "during" from the first message on
+        if self.before_go is not None:
+            self.before_go()
         faults.start()
         go.touch()
         self._watch_producers(tail, faults)
@@ -345,12 +377,15 @@ class Run:
             self._tick(tail, faults, "faults")
         return self._drain(self.admin, tail, faults)
 
-    def _stop_all(self, faults: FaultRunner, runner_journal: JournalWriter) -> int | None:
-        """Stop faults, producers and consumer, delete the run's queue; the producers'
-        exit code. The consumer is given its time to close its connections: one dropped
-        makes the broker log a warning, and tells a dropped producer from it no more."""
+    def _stop_producers(self, faults: FaultRunner) -> int | None:
+        """Stop the fault plan and the producers; the producers' exit code."""
         faults.stop.set()
-        producer_code = self.producer.stop(grace=2.0) if self.producer else None
+        return self.producer.stop(grace=2.0) if self.producer else None
+
+    def _stop_consumer(self, faults: FaultRunner, runner_journal: JournalWriter) -> None:
+        """Stop the consumer and what is left of the faults, delete the run's queues. The
+        consumer is given its time to close its connections: one dropped makes the broker
+        log a warning, and tells a dropped producer from it no more."""
         with self.lock:
             if self.consumer is not None:
                 self.consumer.stop()
@@ -370,7 +405,6 @@ class Run:
             self.admin.delete(self.spec.queue)
         with contextlib.suppress(Exception):
             self.admin.close()
-        return producer_code
 
     def _keep_broker_logs(self, started: float, aborted: BrokerNotBack | None) -> None:
         excerpt = self.broker.log_excerpt(since=started)
@@ -402,7 +436,7 @@ class Run:
             + poison_notes(result)
             + self.stack.explain(result)
         )
-        write_json(self.out / "result.json", result, indent=2)
+        write_json(self.out / "result.json", result)
         return result
 
     def _tick(self, tail: JournalTail, faults: FaultRunner, phase: str) -> None:
@@ -578,6 +612,26 @@ def execute(
     show: Callable[[dict[str, Any]], None] = lambda _c: None,
 ) -> RunResult:
     """Run `spec`, writing the run directory `out`; the result (also in out/result.json)."""
+    result = execute_back_to_back(spec, out, broker, say, show)
+    assert result is not None
+    return result
+
+
+def execute_back_to_back(
+    spec: RunSpec,
+    out: Path,
+    broker: BrokerControl | None,
+    say: Callable[[str], None],
+    show: Callable[[dict[str, Any]], None],
+    handover: Handover[RunResult] | None = None,
+    report: Report | None = None,
+    before_go: Callable[[], None] | None = None,
+) -> RunResult | None:
+    """`execute`, in a matrix's sequence of runs on its brokers: `before_go` is called
+    before the first publish (the previous run, ended meanwhile in the `handover`, is
+    reported there); a run that ends as planned ends in the handover, `report` gets its
+    result (None is returned); one interrupted or failed ends here."""
+    assert handover is None or broker is not None, "a run's own broker closes with the run"
     stack = validate(spec)
     # the stack's settings import its client library: a missing one is exit 3 before
     # any broker boots
@@ -615,8 +669,9 @@ def execute(
                 "consumer": f"node{run.placement['consumer'] + 1}",
                 "nodes": broker.describe(),
             }
-        write_json(out / "spec.json", spec_data, indent=2)
-        return run.execute()
+        write_json(out / "spec.json", spec_data)
+        run.before_go = before_go
+        return run.execute(handover, report)
     finally:
         if restore_timeout is not None:
             restore_timeout()

@@ -30,6 +30,7 @@ class BrokerControl:
     url: str = ""
     owned: bool = False  # started by this process, so stopped by it
     addresses: tuple[str, ...] = ()  # a cluster's node addresses, node1 first; () for one
+    _said: dict[str, str] | None = None  # what versions() was told
 
     @property
     def display_url(self) -> str:
@@ -57,8 +58,15 @@ class BrokerControl:
 
     def versions(self) -> dict[str, str]:
         """What the broker says it is: {'product', 'version', and the product's own key
-        ('rabbitmq'), 'erlang'}, or {'error': why} (never raises)."""
-        return broker_versions(self.url)
+        ('rabbitmq'), 'erlang'}, or {'error': why} (never raises). Asked once: a broker
+        does not change its version while it serves (a restart fault brings back the same
+        one), and every run of a matrix asks it twice."""
+        if self._said is None:
+            said = broker_versions(self.url)
+            if "error" in said:
+                return said  # asked again next time
+            self._said = said
+        return dict(self._said)
 
     def open_admin(self, hooks: Any) -> QueueAdmin:
         """The run's queue administration with a stack's admin.py hooks (`HOOKS`); exit 3

@@ -129,7 +129,6 @@ class LocalCluster(Cluster):
                 "epmd_pid": self.epmd.pid if self.epmd is not None else self.epmd_pid,
                 "nodes": [asdict(node.state) for node in self.nodes],
             },
-            indent=2,
         )
 
     def _join(self) -> None:

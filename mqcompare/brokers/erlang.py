@@ -113,9 +113,18 @@ def count_unacked(evaluate: Evaluate, url: str, queue: str) -> int:
     return int(answer)
 
 
-def clear_alarms(evaluate: Evaluate) -> None:
-    """Clear both alarms mqcompare raises (after an interrupted fault)."""
-    evaluate("[rabbit_alarm:clear_alarm({resource_limit, R, node()}) || R <- [memory, disk]], ok.")
+def running_alarms_cleared(evaluate: Evaluate) -> bool:
+    """Whether the node's RabbitMQ application runs; if it does, both alarms mqcompare
+    raises are cleared (one left by an interrupted fault) in the same call, which is made
+    before every run."""
+    try:
+        answer = evaluate(
+            "case rabbit:is_running() of true -> [catch rabbit_alarm:clear_alarm("
+            "{resource_limit, R, node()}) || R <- [memory, disk]], true; _ -> false end."
+        )
+    except InfrastructureError:
+        return False
+    return answer == "true"
 
 
 def set_consumer_timeout(evaluate: Evaluate, seconds: float) -> Callable[[], None]:

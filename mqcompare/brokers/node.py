@@ -24,11 +24,11 @@ from pathlib import Path
 
 from mqcompare.brokers.base import CTL_TIMEOUT_S, UP_TIMEOUT_S, BrokerControl
 from mqcompare.brokers.erlang import (
-    clear_alarms,
     drop_connections,
     erl_call_argv,
     erl_call_path,
     erl_call_value,
+    running_alarms_cleared,
 )
 from mqcompare.brokers.guardian import Guardian
 from mqcompare.brokers.ports import (
@@ -296,9 +296,7 @@ class LocalNode(BrokerControl):
         """A node that accepts connections; if a fault left it dead or stopped, start it
         again (its application if its VM is up, else the whole node, on the same data).
         An alarm left raised by a run that was killed is cleared."""
-        if self.serving():
-            with contextlib.suppress(InfrastructureError):
-                clear_alarms(self.eval)
+        if self.accepting() and running_alarms_cleared(lambda e: self.eval(e, timeout=5)):
             return
         pid = self.state.beam_pid()
         if pid is not None and pid_alive(pid):
@@ -604,7 +602,7 @@ def _run_as() -> tuple[str | None, str | None]:
 def _save_state(state: NodeState) -> None:
     d = state_dir()
     d.mkdir(parents=True, exist_ok=True)
-    write_json(d / "broker.json", asdict(state), indent=2)
+    write_json(d / "broker.json", asdict(state))
 
 
 def kept_node() -> LocalNode | None:

@@ -303,7 +303,7 @@ def _kept_file() -> Path:
 
 def _save(state: RedisState) -> None:
     _kept_file().parent.mkdir(parents=True, exist_ok=True)
-    write_json(_kept_file(), asdict(state), indent=2)
+    write_json(_kept_file(), asdict(state))
 
 
 def kept_redis() -> RedisServer | None:

@@ -4,7 +4,7 @@ this project is built on; a guide for planning, not a promise. A preset measured
 here is quoted as measured (`MEASURED`).
 
 A run starts its consumer (a worker stack's takes longer), publishes, waits for its last
-fault to end, then drains (0.3 s or 1 s of quiet, runner._drain)."""
+fault to end, then drains (0.1 s or 1 s of quiet, runner._drain)."""
 
 from __future__ import annotations
 

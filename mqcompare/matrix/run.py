@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections import deque
 from functools import partial
@@ -22,20 +23,25 @@ from mqcompare.brokers.base import BrokerControl
 from mqcompare.brokers.clustered import in_parallel
 from mqcompare.brokers.factory import broker_kind, open_broker
 from mqcompare.environment import environment
-from mqcompare.errors import InfrastructureError, NotOnThisBroker
+from mqcompare.errors import BadInput, InfrastructureError, NotOnThisBroker
 from mqcompare.faults.plan import machine_lacks, parse_fault, require
 from mqcompare.files import write_json
+from mqcompare.handover import Handover
 from mqcompare.matrix.claims import error_count
 from mqcompare.matrix.estimate import cell_seconds, duration_text
 from mqcompare.matrix.preset import Cell, Preset
 from mqcompare.outcome import outcome
 from mqcompare.report import headline
 from mqcompare.result import RunResult
-from mqcompare.runner import execute
+from mqcompare.runner import execute_back_to_back
 from mqcompare.spans import faults_missed
 from mqcompare.stacks import load_stack
+from mqcompare.units import redact_url
 
 RESULTS_FORMAT = "mqcompare.matrix/1"
+
+BrokerKey = tuple[str, int, str, str, str]
+"""A matrix's broker: its choice, cluster size, partition handling, image, persistence."""
 
 
 def cell_label(cell: Cell) -> str:
@@ -154,21 +160,23 @@ def run_summary(result: RunResult, intended: str = "") -> str:
 
 
 class Brokers:
-    """The matrix's brokers: its own (--broker), opened before the first cell, and any other
-    that cells name (`broker = "docker"`), opened when first needed; all closed at the end.
-    A broker that cannot be opened fails the runs of the cells that name it, not the
-    matrix."""
+    """The matrix's brokers: its own (--broker) and any other that cells name (`broker =
+    "docker"`, a cluster), all booted at once before the first run and closed at once at
+    the end. A broker that cannot be opened fails the runs of the cells that name it, not
+    the matrix."""
 
     def __init__(self, default: str, label: str, cells: list[Cell]) -> None:
         self.default, self.label = default, label
-        self.kinds: dict[tuple[str, int, str, str, str], set[str]] = {}
+        self.kinds: dict[BrokerKey, set[str]] = {}
         for c in cells:  # the cells that run: a skipped cell's fault asks nothing of a broker
             kinds = self.kinds.setdefault(self._key(c), set())
             kinds.update(parse_fault(f).kind for f in c.faults)
-        self.open: dict[tuple[str, int, str, str, str], BrokerControl] = {}
-        self.failed: dict[tuple[str, int, str, str, str], InfrastructureError] = {}
+        self.open: dict[BrokerKey, BrokerControl] = {}
+        self.failed: dict[BrokerKey, InfrastructureError | BadInput] = {}
+        self.booting: dict[BrokerKey, threading.Thread] = {}
+        self.handed: set[BrokerKey] = set()  # checked for its cells' faults and healed
 
-    def _key(self, cell: Cell) -> tuple[str, int, str, str, str]:
+    def _key(self, cell: Cell) -> BrokerKey:
         """One broker per choice and image; a cluster per size and partition handling; a
         Redis per persistence."""
         handling = cell.partition_handling if cell.cluster > 1 else ""
@@ -176,27 +184,59 @@ class Brokers:
         persistence = cell.redis_persistence if broker_kind(choice).protocol == "redis" else ""
         return (choice, cell.cluster, handling, cell.docker_image, persistence or "default")
 
+    def boot_all(self) -> None:
+        """Boot every broker the cells name at once, before the first run (a cluster takes
+        20 s here, a node and a container several each): none boots while a run
+        measures, and the matrix waits for the slowest boot rather than the sum."""
+        for key in self.kinds:
+            if key not in self.open and key not in self.failed and key not in self.booting:
+                th = threading.Thread(target=self._open, args=(key,), name=f"boot-{key[0]}")
+                self.booting[key] = th
+                th.start()
+
+    def wait_all(self) -> None:
+        """Every boot under way ended (opened or failed). Interrupted, each is still
+        waited for, so that `close` stops what it started."""
+        try:
+            for th in list(self.booting.values()):
+                th.join()
+        except KeyboardInterrupt:
+            for th in list(self.booting.values()):
+                th.join()
+            raise
+
     def get(self, cell: Cell) -> BrokerControl:
+        """The cell's broker, booted if need be (or raising what kept it from booting);
+        the first time it is handed out, checked for the cell's faults and healed."""
         key = self._key(cell)
+        if key in self.booting:
+            self.booting[key].join()
+        elif key not in self.open and key not in self.failed:
+            self._open(key)
         if key in self.failed:
             raise self.failed[key]
-        if key not in self.open:
-            choice, cluster, handling, image, persistence = key
-            try:
-                broker = open_broker(
-                    choice, self.label, cluster, handling, image=image, persistence=persistence
-                )
-            except InfrastructureError as exc:
-                self.failed[key] = exc
-                raise
-            self.open[key] = broker
+        broker = self.open[key]
+        if key not in self.handed:
+            self.handed.add(key)
             require(broker, sorted(self.kinds.get(key, ())))
             broker.heal()
-        return self.open[key]
+        return broker
+
+    def _open(self, key: BrokerKey) -> None:
+        choice, cluster, handling, image, persistence = key
+        try:
+            broker = open_broker(
+                choice, self.label, cluster, handling, image=image, persistence=persistence
+            )
+        except (InfrastructureError, BadInput) as exc:  # raised by `get`, for its cells
+            self.failed[key] = exc
+        else:
+            self.open[key] = broker
 
     def close(self) -> None:
-        """Every broker at once: a node's graceful stop takes seconds, a cluster's and a
-        container's as long, and the answer waits for the last."""
+        """Every broker at once, once none is still booting: a node's graceful stop takes
+        seconds, a cluster's and a container's as long, and the answer waits for the last."""
+        self.wait_all()
         in_parallel([partial(_close_quietly, b) for b in self.open.values()])
 
 
@@ -237,6 +277,7 @@ class MatrixRun:
         self.brokers = Brokers(broker_choice, f"matrix-{preset.name}", [])
         self.view: MatrixView | None = None
         self.began = False
+        self.handover: Handover[RunResult] = Handover()  # a run ending while the next boots
 
     def run(self) -> dict[str, Any]:
         try:
@@ -245,12 +286,14 @@ class MatrixRun:
             for n, cell in enumerate(cells, 1):
                 for k in range(1, self.repeat + 1):
                     self._run(n, len(cells), cell, k)
+            self.handover.settle()  # the last run's end
             self.doc["complete"] = not self.doc["failed_runs"]
         except KeyboardInterrupt:
             if not self.began:
                 raise  # before the matrix began: nothing to report
             self.doc["interrupted"] = True
         finally:
+            self._settle_quietly()
             if self.view is not None:
                 self.view.stop()
             self.brokers.close()
@@ -258,6 +301,14 @@ class MatrixRun:
             if self.began:  # not when the broker could not serve the matrix
                 write_json(self.out / "results.json", self.doc)
         return self.doc
+
+    def _settle_quietly(self) -> None:
+        """The run still ending, ended and recorded, whatever stopped the matrix (a second
+        Ctrl-C meanwhile is let through: the runs' processes end with mqcompare anyway)."""
+        try:
+            self.handover.settle()
+        except Exception as exc:  # the matrix is ending on an error of its own already
+            self.console.print(f"  the last run's end failed: {exc}", markup=False)
 
     def _runnable(self) -> list[Cell]:
         """The cells this machine can run; the others are skipped, saying what they need."""
@@ -277,10 +328,19 @@ class MatrixRun:
         return cells
 
     def _begin(self, cells: list[Cell]) -> None:
-        """The first cell's broker (usually the matrix's own): exit 3 at once if it fails;
-        then what the matrix runs on, and the view."""
-        first = cells[0]
-        broker = self.brokers.get(first)
+        """Every broker booting, the first cell's (usually the matrix's own) awaited: exit 3
+        if it fails (once the others' boots have ended, to be stopped); then what the
+        matrix runs on, and the view."""
+        if len(self.brokers.kinds) > 1:
+            self.console.print(
+                f"booting {len(self.brokers.kinds)} brokers at once: "
+                + "; ".join(_broker_text(key) for key in self.brokers.kinds),
+                markup=False,
+                highlight=False,
+            )
+        self.brokers.boot_all()
+        broker = self.brokers.get(cells[0])  # exit 3 once its own boot has failed
+        self.brokers.wait_all()
         self.out.mkdir(parents=True, exist_ok=True)
         self.began = True
         self.doc["broker"] = broker.describe()
@@ -298,36 +358,89 @@ class MatrixRun:
         self.view = MatrixView(self.console, len(cells) * self.repeat, estimates)
 
     def _run(self, n: int, total: int, cell: Cell, k: int) -> None:
-        """Run k of cell n; its result (or why it failed) goes into the document."""
+        """Run k of cell n. It boots while the previous run ends (runner.Handover); its
+        line is printed, and it publishes, once that one is reported. Its result (or why
+        it failed) goes into the document when it ends."""
         assert self.view is not None
         view, doc = self.view, self.doc
-        view.begin(n, total, cell, k, self.repeat)
         run_dir = self.out / "runs" / f"{cell.id}-{cell.stack}-{cell.mode}-r{k}"
+        began = False
+
+        def begin() -> None:  # the previous run reported, this one's line printed
+            nonlocal began
+            self.handover.settle()
+            if not began:
+                began = True
+                view.begin(n, total, cell, k, self.repeat)
+
         try:
             broker = self.brokers.get(cell)
-            result = execute(cell.spec(), run_dir, broker, say=view.say, show=view.show)
+            result = execute_back_to_back(
+                cell.spec(),
+                run_dir,
+                broker,
+                say=view.say,
+                show=view.show,
+                handover=self.handover,
+                report=partial(self._report, cell, k),
+                before_go=begin,
+            )
         except KeyboardInterrupt:
+            begin()
             with contextlib.suppress(OSError, ValueError):  # the cut-short run
-                partial = json.loads((run_dir / "result.json").read_text())
-                doc["results"].append(partial | {"cell": cell.id, "repeat": k})
+                partial_run = json.loads((run_dir / "result.json").read_text())
+                doc["results"].append(partial_run | {"cell": cell.id, "repeat": k})
             raise
-        except NotOnThisBroker as exc:
+        except (NotOnThisBroker, InfrastructureError) as exc:
+            begin()
+            self._report(cell, k, None, exc)
+        else:
+            if result is not None:  # it ended here, not in the handover
+                begin()
+                self._report(cell, k, result, None)
+
+    def _report(
+        self, cell: Cell, k: int, result: RunResult | None, error: BaseException | None
+    ) -> None:
+        """What became of run k of `cell`, into the document and on the screen."""
+        assert self.view is not None
+        view, doc = self.view, self.doc
+        if isinstance(error, NotOnThisBroker):
             # the broker's version cannot answer the cell's question: skipped, saying why
             if k == 1:
-                doc["skipped"].append({"cell": cell.id, "why": str(exc)})
-            view.done(f"{cell.id}: skipped: {exc}")
-        except InfrastructureError as exc:
+                doc["skipped"].append({"cell": cell.id, "why": str(error)})
+            view.done(f"{cell.id}: skipped: {error}")
+        elif isinstance(error, InfrastructureError):
             # the broker failed this run (e.g. a node that did not come back); the matrix
             # records it and goes on with the next cell
-            doc["failed_runs"].append({"cell": cell.id, "repeat": k, "error": str(exc)})
-            view.done(f"{cell.id} run {k}: FAILED: {exc}")
+            doc["failed_runs"].append({"cell": cell.id, "repeat": k, "error": str(error)})
+            view.done(f"{cell.id} run {k}: FAILED: {error}")
+        elif error is not None:
+            raise error  # a bug, not a finding: as if the run had ended in this thread
         else:
+            assert result is not None
             doc["results"].append(result | {"cell": cell.id, "repeat": k})
             missed = faults_missed(result)
             if missed:
                 view.say(f"WARNING: {cell.id}: {missed}: this run tests no claim")
             view.done(f"{cell.id}: {run_summary(result, cell.intended)}")
         write_json(self.out / "results.json", doc)
+
+
+def _broker_text(key: BrokerKey) -> str:
+    """'a private node', 'a cluster of 3 private nodes (pause_minority)', 'a container
+    (mqcompare/rabbitmq:4.0)', 'a private Redis (aof-always)', or the URL."""
+    choice, cluster, handling, image, persistence = key
+    if cluster > 1:
+        members = "containers" if choice == "docker" else "private nodes"
+        return f"a cluster of {cluster} {members} ({handling})"
+    if choice == "docker":
+        return f"a container ({image or 'the default image'})"
+    if choice == "redis":
+        return f"a private Redis ({persistence})"
+    if choice == "auto":
+        return "its own broker (--broker auto)"
+    return "a private node" if choice == "local" else redact_url(choice)
 
 
 def _by_reason(skip: dict[str, str]) -> dict[str, list[str]]:

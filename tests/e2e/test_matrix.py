@@ -119,6 +119,14 @@ def test_matrix_runs_every_cell_and_writes_every_output(matrix_dir: Path) -> Non
     assert "1.03 celery shared-app: **held**" in md
     assert "0 in 2 runs" in md  # the spread column over --repeat 2
     stdout = (matrix_dir / "stdout.txt").read_text()
+    # runs back to back (one ends while the next boots): still recorded and shown in the
+    # order they ran, each run's line followed by its own outcome before the next line
+    assert cells == [(f"1.{i:02d}", s, k) for i, s in enumerate(planned, 1) for k in (1, 2)]
+    shown = [ln for ln in stdout.splitlines() if re.match(r"(cell \d|  1\.\d\d: )", ln)]
+    assert len(shown) == 2 * len(cells), shown
+    for line, outcome in zip(shown[::2], shown[1::2], strict=True):
+        cell = re.search(r"\): (\S+) ", line)
+        assert cell and outcome.startswith(f"  {cell.group(1)}: "), shown
     n = len(planned)
     assert f"cell {n} of {n}, run 2 of 2 (" in stdout and " left): " in stdout
     ending = stdout[stdout.index("The answer: Every stack, tiny sizes") :].splitlines()

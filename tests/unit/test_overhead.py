@@ -80,3 +80,42 @@ def test_a_matrix_closes_its_brokers_at_once_and_each_despite_the_others() -> No
     }
     brokers.close()
     assert sorted(closed) == ["container", "node"]
+
+
+def test_a_matrix_boots_its_brokers_at_once_and_a_failed_one_fails_only_its_cells(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each boot waits for all three to have begun (a barrier): booted one after another,
+    the first would wait in vain. The container's failure is raised for its cells only."""
+    import threading
+
+    import mqcompare.matrix.run as matrix_run
+    from mqcompare.errors import InfrastructureError
+    from mqcompare.matrix.preset import Cell
+    from mqcompare.matrix.run import Brokers
+
+    barrier = threading.Barrier(3, timeout=10)
+
+    class Booted:
+        def heal(self) -> None:
+            pass
+
+    def open_broker(choice: str, label: str, cluster: int, *_a: object, **_k: object) -> Booted:
+        barrier.wait()
+        if choice == "docker":
+            raise InfrastructureError("no Docker engine")
+        return Booted()
+
+    monkeypatch.setattr(matrix_run, "open_broker", open_broker)
+    node = Cell(id="1", experiment="1", stack="pika", mode="connection-per-thread")
+    cluster = Cell(id="2", experiment="1", stack="pika", mode="connection-per-thread", cluster=3)
+    container = Cell(
+        id="3", experiment="1", stack="pika", mode="connection-per-thread", broker="docker"
+    )
+    brokers = Brokers("local", "test", [node, cluster, container])
+    brokers.boot_all()
+    assert isinstance(brokers.get(node), Booted)
+    brokers.wait_all()
+    assert isinstance(brokers.get(cluster), Booted)
+    with pytest.raises(InfrastructureError, match="no Docker engine"):
+        brokers.get(container)
