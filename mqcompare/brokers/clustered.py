@@ -21,12 +21,12 @@ from collections.abc import Callable
 from typing import Any
 
 from mqcompare.brokers.base import UP_TIMEOUT_S, BrokerControl
+from mqcompare.brokers.handling import PARTITION_HANDLING
 from mqcompare.errors import BadInput, BrokerNotBack, InfrastructureError
 from mqcompare.observe import PhaseLog, wait_for
 from mqcompare.units import redact_url
 
 # how the nodes of a cluster handle a partition (RabbitMQ's cluster_partition_handling)
-PARTITION_HANDLING = ("pause_minority", "autoheal", "ignore")
 # how a partition cuts the nodes (Jepsen's shapes)
 PARTITION_SHAPES = ("halves", "random-halves", "random-node", "majorities-ring", "leader")
 CUT_PROBE_S = 0.3  # a connect that gets no answer within this is cut (loopback: < 1 ms)
