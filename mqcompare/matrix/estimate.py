@@ -56,9 +56,9 @@ class Measured:
 
 # what `mqcompare presets`, the README, the Makefile and `matrix --help` quote
 MEASURED: dict[str, Measured] = {
-    # `mqcompare matrix --preset quick`, a Docker engine running, the slower of two
-    # machines it was measured on (README, "Not yet"; 807 s on the other)
-    "quick": Measured(seconds=1027.0, cells=88, on="2026-12-03"),
+    # `mqcompare matrix --preset quick`, a Docker engine running, runs back to back
+    # (README, "Not yet"; 915 s on the same machine before)
+    "quick": Measured(seconds=872.0, cells=88, on="2026-12-03"),
 }
 
 
