@@ -23,7 +23,6 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
@@ -34,6 +33,7 @@ from mqcompare.brokers.clustered import (
     CUT_PROBE_S,
     Cluster,
     check_size,
+    each_at_once,
     in_parallel,
     nft,
     nft_script,
@@ -139,10 +139,10 @@ class LocalCluster(Cluster):
         cluster's schema), and they start again at once, as a cluster's nodes do when it
         restarts."""
         first, others = self.nodes[0].state.node, self.nodes[1:]
-        _each_at_once([partial(node.eval, "rabbit:stop().") for node in others])
+        each_at_once([partial(node.eval, "rabbit:stop().") for node in others])
         for node in others:
             node.eval(f"rabbit_mnesia:join_cluster('{first}', disc).")
-        _each_at_once(
+        each_at_once(
             [partial(node.eval, "rabbit:start().", timeout=UP_TIMEOUT_S) for node in others]
         )
         if wait_for(self._whole, 60.0, poll=0.2) is None:
@@ -264,22 +264,6 @@ def kept_cluster() -> LocalCluster | None:
     )
     cls_kept.keep, cls_kept.epmd_pid = True, int(data.get("epmd_pid") or 0)
     return cluster
-
-
-def _each_at_once(calls: list[Callable[[], object]]) -> None:
-    """Each call in a thread of its own; the first error any raised is raised once all
-    have returned."""
-    errors: list[BaseException] = []
-
-    def call(f: Callable[[], object]) -> None:
-        try:
-            f()
-        except BaseException as exc:
-            errors.append(exc)
-
-    in_parallel([partial(call, f) for f in calls])
-    if errors:
-        raise errors[0]
 
 
 def _boot_nodes(

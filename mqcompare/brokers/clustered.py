@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from mqcompare.brokers.base import UP_TIMEOUT_S, BrokerControl
@@ -93,6 +94,22 @@ def in_parallel(calls: list[Callable[[], object]]) -> None:
         th.start()
     for th in threads:
         th.join()
+
+
+def each_at_once(calls: list[Callable[[], object]]) -> None:
+    """`in_parallel`, and then the first error any call raised is raised (a fault struck
+    on several nodes, a cluster's nodes joining)."""
+    errors: list[BaseException] = []
+
+    def call(f: Callable[[], object]) -> None:
+        try:
+            f()
+        except BaseException as exc:
+            errors.append(exc)
+
+    in_parallel([partial(call, f) for f in calls])
+    if errors:
+        raise errors[0]
 
 
 def check_size(n: int, handling: str) -> None:

@@ -4,11 +4,12 @@ is down when the first is down and up when the last is up."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from mqcompare.brokers.base import BrokerControl
+from mqcompare.brokers.clustered import each_at_once
 from mqcompare.errors import InfrastructureError
 from mqcompare.faults.kind import Context, FaultKind
 from mqcompare.faults.log import Joint
@@ -45,18 +46,4 @@ def on_nodes(kind: FaultKind, ctx: Context, log: PhaseLog, aim: str, act: Act) -
         return
     log.note(f"target {aim}: {', '.join(f'node{i + 1}' for i in targets)}")
     joint = Joint(log, [f"node{i + 1}" for i in targets])
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            act(members[i], joint.part(i))
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in targets]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    if errors:
-        raise errors[0]
+    each_at_once([partial(act, members[i], joint.part(i)) for i in targets])
