@@ -31,6 +31,7 @@ from mqcompare.brokers.erlang import (
     running_alarms_cleared,
 )
 from mqcompare.brokers.guardian import Guardian
+from mqcompare.brokers.plugins import core_only, installed_plugins
 from mqcompare.brokers.ports import (
     epmd_registered,
     free_port,
@@ -130,6 +131,8 @@ class LocalNode(BrokerControl):
             RABBITMQ_PID_FILE=f"{d}/pid",
             RABBITMQ_CONFIG_FILE=f"{d}/rabbitmq",
         )
+        if Path(d, "plugins").is_dir():
+            env["RABBITMQ_PLUGINS_DIR"] = f"{d}/plugins"
         if st.epmd_port:
             # a cluster's node: a long name on its own address, whose connections to the
             # other nodes leave from that address (so a partition rule can name it), and
@@ -162,7 +165,8 @@ class LocalNode(BrokerControl):
         stops the node if this process dies without stopping it; a cluster passes the one
         `guardian` of all its nodes. `host`, `epmd_port` and `config` (rabbitmq.conf text)
         make it one node of a cluster."""
-        if _scripts() is None:
+        scripts = _scripts()
+        if scripts is None:
             raise InfrastructureError(
                 "rabbitmq-server is not installed: apt-get install -y rabbitmq-server "
                 "(or pass --broker amqp://user:pass@host:port/)"
@@ -173,6 +177,9 @@ class LocalNode(BrokerControl):
             (d / sub).mkdir()
         (d / "enabled_plugins").write_text("[].\n")
         (d / "rabbitmq-env.conf").write_text("")
+        installed = installed_plugins(scripts)
+        if installed is not None:
+            core_only(installed, d / "plugins")  # boots faster (brokers/plugins.py)
         if config:
             (d / "rabbitmq.conf").write_text(config)
         # a cluster's node has a long name on its own address; a lone node a short one
