@@ -16,7 +16,7 @@ def worker_argv(spec: Any, n: int) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "dramatiq",
+        "scenarios_dramatiq.main",  # dramatiq's command line, ending with its workers
         "scenarios_dramatiq.worker",
         "--processes",
         str(STACK.option(spec.stack_options, "processes")),

@@ -1,4 +1,4 @@
-"""dramatiq's worker process: `python -m dramatiq scenarios_dramatiq.worker
+"""dramatiq's worker process: `python -m scenarios_dramatiq.main scenarios_dramatiq.worker
 --processes N --threads M --queues Q` (consumer.worker_argv). Each worker process
 imports this module: the run's broker and actor (which journals what it runs), read from
 the run directory, the broker URL from the environment, as the runner starts it."""
@@ -6,12 +6,8 @@ the run directory, the broker URL from the environment, as the runner starts it.
 from __future__ import annotations
 
 import os
-import select
 import signal
-import time
 from pathlib import Path
-from types import FrameType
-from typing import Any
 
 import dramatiq
 import dramatiq.cli
@@ -20,6 +16,7 @@ import dramatiq.worker
 from mqcompare.orphan import watch_runner_and_main
 from mqcompare.spec import RunSpec
 from mqcompare.stacks import RUN_DIR_ENV, URL_ENV
+from mqcompare.waking import WakingSleep, WakingTime
 from scenarios_dramatiq.app import make
 
 _run_dir = Path(os.environ[RUN_DIR_ENV])
@@ -33,32 +30,10 @@ dramatiq.set_broker(broker)
 watch_runner_and_main()
 
 
-class _WakingTime:
-    """dramatiq.cli's `time` in this worker process: its worker process idles in `while
-    running: time.sleep(1)`, and its SIGTERM handler only clears `running`; a sleep goes
-    on after a signal (PEP 475), so every stop waited up to a second before the worker
-    began to stop. This sleep ends when SIGTERM comes (a byte on a pipe, which a signal
-    handler may write safely)."""
-
-    def __init__(self) -> None:
-        self.woken, self.wake = os.pipe()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-    def sleep(self, seconds: float) -> None:
-        select.select([self.woken], [], [], seconds)
-
-    def wrap(self, handler: Any) -> Any:
-        def on_stop(signum: int, frame: FrameType | None) -> None:
-            handler(signum, frame)  # dramatiq's own: `running` cleared (or a second: exit)
-            os.write(self.wake, b"x")
-
-        return on_stop
-
-
+# its idle loop (`while running: time.sleep(1)`) ends when SIGTERM comes, not up to a
+# second later (mqcompare.waking)
 _handler = signal.getsignal(signal.SIGTERM)
 if callable(_handler):  # dramatiq's worker process has installed its own
-    _time = _WakingTime()
-    signal.signal(signal.SIGTERM, _time.wrap(_handler))
-    dramatiq.cli.time = _time  # type: ignore[assignment]
+    _sleep = WakingSleep()
+    signal.signal(signal.SIGTERM, _sleep.wrap(_handler))
+    dramatiq.cli.time = WakingTime(_sleep)  # type: ignore[assignment]
