@@ -14,6 +14,8 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,10 @@ from mqcompare.stacks import GO_ENV, URL_ENV, NotSent, Publisher, Session, load_
 
 stopping = threading.Event()
 GO_POLL_S = 0.005
+JOIN_SLICE_S = 0.05  # how often a waiting main thread looks at `stopping`
+# after a stop, how long producers get to finish the message in hand: one that has not by
+# then is stuck inside its library (its journal holds every record it wrote)
+STOPPED_MOMENT_S = 0.5
 
 
 def produce(
@@ -139,11 +145,14 @@ def run(run_dir: Path, url: str) -> int:
             ]
             for proc in procs:
                 proc.start()
-            for proc in procs:
-                while proc.is_alive():
-                    proc.join(0.2)
-                    if stopping.is_set():
-                        proc.terminate()
+            _await_all(procs, deadline)
+            hung = [proc for proc in procs if proc.is_alive()]
+            for proc in hung:  # their journals hold every record they wrote
+                proc.kill()
+                proc.join()
+            if hung:
+                print(f"killed {len(hung)} stuck producer processes", file=sys.stderr, flush=True)
+                return 4
         else:
             journal = JournalWriter(journal_dir / "producer.jsonl", "producer", spec.run_id)
             threads = [
@@ -157,10 +166,9 @@ def run(run_dir: Path, url: str) -> int:
             ]
             for th in threads:
                 th.start()
-            for th in threads:
-                # a thread stuck inside a client library (possible in the unsafe modes)
-                # must not keep the run from ending: give up on it at the deadline
-                th.join(max(0.0, deadline - time.monotonic()) + 1.0)
+            # a thread stuck inside a client library (possible in the unsafe modes) must
+            # not keep the run from ending: given up on at the deadline, or soon after a stop
+            _await_all(threads, deadline)
             stuck = [th.name for th in threads if th.is_alive()]
             if stuck:
                 print(
@@ -170,6 +178,25 @@ def run(run_dir: Path, url: str) -> int:
     finally:
         session.close()
     return 0
+
+
+def _await_all(workers: Sequence[threading.Thread | BaseProcess], deadline: float) -> None:
+    """Wait until every producer thread or process ended, the deadline (and a second) has
+    passed, or STOPPED_MOMENT_S after the runner asked them to stop: a producer still
+    publishing sees `stopping` between two messages, one stuck inside its library never
+    does, and the runner would wait its whole grace for it."""
+    stopped_at: float | None = None
+    for w in workers:
+        while w.is_alive():
+            now = time.monotonic()
+            if stopping.is_set():
+                stopped_at = stopped_at or now
+            end = stopped_at + STOPPED_MOMENT_S if stopped_at else deadline + 1.0
+            if now >= end:
+                return
+            if stopping.is_set() and not isinstance(w, threading.Thread):
+                w.terminate()  # a forked producer's handler sets its own `stopping`
+            w.join(min(JOIN_SLICE_S, end - now))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,7 +48,7 @@ class JournalTail:
                 self.rejects += rejects
                 self.last_reject = time.monotonic()
             if changed:
-                self.last_change = time.monotonic()
+                self.last_change = max(self.last_change, _written_at(data))
                 if path.name.startswith("producer"):
                     self.last_producer_change = self.last_change
             if self.first_invoke is None and b'"ev":"invoke"' in data:
@@ -66,3 +66,16 @@ class JournalTail:
 
     def producers_quiet_for(self) -> float:
         return time.monotonic() - self.last_producer_change
+
+
+def _written_at(data: bytes) -> float:
+    """When the last of these journal lines was written, on the monotonic clock (from its
+    own `t`; now, for a line without one): a quiet is counted from the last record, not
+    from the poll that found it, up to a poll later."""
+    now = time.monotonic()
+    last = data[data.rfind(b"\n", 0, len(data) - 1) + 1 :]
+    try:
+        t = float(orjson.loads(last)["t"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return now
+    return min(now, now - (time.time() - t))

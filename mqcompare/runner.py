@@ -60,7 +60,9 @@ QUIET_S = 1.0  # no new delivery for this long, and an empty queue: drained
 # an empty queue, nothing held and this long without a delivery: drained (the moment
 # lets publishes that were never confirmed reach the queue)
 SETTLE_S = 0.1
+MIN_WAIT_S = 0.005
 STOP_GRACE_S = 5.0
+DUMP_TIMEOUT_S = 0.5  # a process's thread stacks reach its log within this
 READY_TIMEOUT_S = 60.0  # a consumer must consume within this of its start
 
 Report = Callable[[RunResult | None, BaseException | None], None]
@@ -82,6 +84,7 @@ class Child:
         term_leader_only: bool = False,
     ) -> None:
         self.name = name
+        self.log = log
         self.ready_file = ready_file
         self.term_leader_only = term_leader_only
         env = dict(os.environ)
@@ -116,10 +119,25 @@ class Child:
         return self.ready_file is not None and self.ready_file.exists()
 
     def dump_stacks(self) -> None:
-        """Ask the process to print every thread's stack (faulthandler on SIGUSR1)."""
+        """Ask the process to print every thread's stack (faulthandler on SIGUSR1), and
+        wait until its log has them: the signal handler writes them at once, in C, even
+        while every thread is stuck."""
+        before = self._logged()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGUSR1)
-        time.sleep(0.5)
+        if wait_for(lambda: self._logged() > before, DUMP_TIMEOUT_S) is not None:
+            wait_for(self._log_still, DUMP_TIMEOUT_S)
+
+    def _logged(self) -> int:
+        with contextlib.suppress(OSError):
+            return self.log.stat().st_size
+        return 0
+
+    def _log_still(self) -> bool:
+        """The log did not grow for a moment (the last thread's stack is written)."""
+        size = self._logged()
+        time.sleep(0.02)
+        return self._logged() == size
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -439,8 +457,10 @@ class Run:
         write_json(self.out / "result.json", result)
         return result
 
-    def _tick(self, tail: JournalTail, faults: FaultRunner, phase: str) -> None:
-        time.sleep(POLL_S)
+    def _tick(
+        self, tail: JournalTail, faults: FaultRunner, phase: str, wait: float = POLL_S
+    ) -> None:
+        time.sleep(wait)
         if faults.fatal is not None:
             raise faults.fatal
         counts = tail.poll()
@@ -494,8 +514,10 @@ class Run:
             settle_s = SETTLE_S + self.spec.work_ms / 1000.0
         depth: int | None = None
         held: int | None = None
+        wait = POLL_S
         while time.monotonic() < deadline:
-            self._tick(tail, faults, "draining")
+            self._tick(tail, faults, "draining", wait)
+            wait = POLL_S
             try:
                 depth = admin.depth(self.spec.queue)
             except Exception:
@@ -512,6 +534,8 @@ class Run:
                 self.looping = True
                 return Drain(complete=False, left_in_queue=depth, poison_looping=True)
             if depth != 0 or tail.quiet_for() < settle_s:
+                if depth == 0:  # look again when the quiet will have lasted, not a tick later
+                    wait = min(POLL_S, max(MIN_WAIT_S, settle_s - tail.quiet_for()))
                 continue
             if self.spec.poison and time.monotonic() - tail.last_reject < LOOPING_S:
                 continue  # a poison message may be on its way back (a worker respawning)

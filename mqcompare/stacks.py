@@ -278,8 +278,11 @@ class Stack:
         (a delay queue's retries, a message taken off on receipt): an empty queue with
         nothing unacknowledged then means every delivery is on disk, and the drain ends
         on the broker's word instead of waiting for a quiet while. The counting consumer
-        journals, then acks, under --ack after."""
-        return not self.worker and spec.ack == "after"
+        journals, then acks, under --ack after; under --ack before it acks, then journals,
+        in the same callback (the drain's settle covers that moment, and a consumer that is
+        stopped finishes the message in hand). Under --ack auto the broker forgets what it
+        sends, and a consumer may hold much it has not journaled."""
+        return not self.worker and spec.ack in ("after", "before")
 
     def admin(self, broker: Any) -> Any:
         """The run's queue administration: the broker's, with this stack's hooks (its
