@@ -2,13 +2,13 @@
 worker processes (`while running: time.sleep(1)`). Their signal handlers only set a flag,
 and a sleep goes on after a signal (PEP 475), so every stop waited up to a second before
 anything began to stop. This sleep waits on a pipe that the wrapped handler writes a byte
-to (what a signal handler may do safely)."""
+to (what a signal handler may do safely). `Replaced` sets such a sleep, or any other
+shortened wait, in a library's module."""
 
 from __future__ import annotations
 
 import os
 import select
-import time
 from types import FrameType
 from typing import Any
 
@@ -46,11 +46,14 @@ class WakingSleep:
         return on_stop
 
 
-class WakingTime:
-    """The `time` module, with a WakingSleep's `sleep` (to replace a library's `time`)."""
+class Replaced:
+    """A module's attributes, some of them replaced: a library's `time` or
+    `multiprocessing` of our own, set on the library's module."""
 
-    def __init__(self, sleep: WakingSleep) -> None:
-        self.sleep = sleep.sleep
+    def __init__(self, module: Any, **replaced: Any) -> None:
+        self._module, self._replaced = module, replaced
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
+        if name in self._replaced:
+            return self._replaced[name]
+        return getattr(self._module, name)

@@ -16,17 +16,9 @@ from typing import Any
 
 import dramatiq.cli
 
+from mqcompare.waking import Replaced
+
 LOG_WAIT_S = 0.05
-
-
-class _Namespace:
-    """A module's attributes, with some replaced."""
-
-    def __init__(self, module: Any, **replaced: Any) -> None:
-        self._module, self._replaced = module, replaced
-
-    def __getattr__(self, name: str) -> Any:
-        return self._replaced.get(name, getattr(self._module, name))
 
 
 def _wait(objects: Any, timeout: float | None = None) -> Any:
@@ -36,8 +28,8 @@ def _wait(objects: Any, timeout: float | None = None) -> Any:
     return multiprocessing.connection.wait(objects, limit)
 
 
-dramatiq.cli.multiprocessing = _Namespace(  # type: ignore[assignment]
-    multiprocessing, connection=_Namespace(multiprocessing.connection, wait=_wait)
+dramatiq.cli.multiprocessing = Replaced(  # type: ignore[assignment]
+    multiprocessing, connection=Replaced(multiprocessing.connection, wait=_wait)
 )
 
 if __name__ == "__main__":

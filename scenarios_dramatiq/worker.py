@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import dramatiq
@@ -16,7 +17,7 @@ import dramatiq.worker
 from mqcompare.orphan import watch_runner_and_main
 from mqcompare.spec import RunSpec
 from mqcompare.stacks import RUN_DIR_ENV, URL_ENV
-from mqcompare.waking import WakingSleep, WakingTime
+from mqcompare.waking import Replaced, WakingSleep
 from scenarios_dramatiq.app import make
 
 _run_dir = Path(os.environ[RUN_DIR_ENV])
@@ -36,4 +37,4 @@ _handler = signal.getsignal(signal.SIGTERM)
 if callable(_handler):  # dramatiq's worker process has installed its own
     _sleep = WakingSleep()
     signal.signal(signal.SIGTERM, _sleep.wrap(_handler))
-    dramatiq.cli.time = WakingTime(_sleep)  # type: ignore[assignment]
+    dramatiq.cli.time = Replaced(time, sleep=_sleep.sleep)  # type: ignore[assignment]
