@@ -23,7 +23,7 @@ redis-check:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  echo "redis-server is not installed: sudo apt-get install -y redis-server"; exit 3; }
 
-# the quick preset: every stack through the write-up's experiments, 13 to 16 minutes (88 cells: 14 min 32 s here, 2026-12-03)
+# the quick preset: every stack through the write-up's experiments, 10 to 11 minutes (88 cells: 9 min 35 s and 10 min 53 s here, 2026-12-07)
 # (`mqcompare presets`); the report is $(OUT)/report.html (a rerun replaces the previous
 # demo's directory). A cell this machine cannot run (a partition without nftables, a
 # container without a Docker engine) is skipped, saying what to install.

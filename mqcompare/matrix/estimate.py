@@ -56,9 +56,9 @@ class Measured:
 
 # what `mqcompare presets`, the README, the Makefile and `matrix --help` quote
 MEASURED: dict[str, Measured] = {
-    # `mqcompare matrix --preset quick`, a Docker engine running, runs back to back
-    # (README, "Not yet"; 915 s on the same machine before)
-    "quick": Measured(seconds=872.0, cells=88, on="2026-12-03"),
+    # `make demo` in a fresh clone, a Docker engine running (docs/demo.md; 575 s and 653 s
+    # the same day, 670 s with the code of 2026-12-03 on the same machine)
+    "quick": Measured(seconds=645.0, cells=88, on="2026-12-07"),
 }
 
 
