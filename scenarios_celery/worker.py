@@ -24,6 +24,9 @@ signals.worker_ready.connect(lambda **_: mark_ready(), weak=False)
 app = app_for_run(Path(os.environ[RUN_DIR_ENV]), os.environ.pop(URL_ENV, ""))
 
 
+STOP_PASS_S = 0.05  # celery's pool stop: how often its timer thread passes (0.5 s)
+
+
 def _short_sleep(seconds: float) -> None:
     """celery.concurrency.prefork's `time.sleep`: its pool's stop fires the hub's timers
     in a thread that sleeps 0.5 s between two passes, and then waits for that thread, so
@@ -33,5 +36,4 @@ def _short_sleep(seconds: float) -> None:
     time.sleep(min(seconds, STOP_PASS_S))
 
 
-STOP_PASS_S = 0.05
 celery.concurrency.prefork.time = Replaced(time, sleep=_short_sleep)
