@@ -15,7 +15,7 @@ from rich.text import Text
 from mqcompare.environment import broker_label
 from mqcompare.errors import BadInput
 from mqcompare.outcome import outcome, planned
-from mqcompare.result import FaultSpan, RunResult
+from mqcompare.result import FaultSpan, RunResult, idle_text
 from mqcompare.spans import faults_missed
 from mqcompare.stacks import CLIENT_HEARTBEAT_S, ack_policy, options_text
 
@@ -210,11 +210,13 @@ def _shortfall_lines(result: RunResult) -> list[Text]:
     left, held = drain.get("left_in_queue") or 0, drain.get("unacked") or 0
     if drain.get("complete") is False and (left or held):
         holding = f" and {held:,} held unacknowledged by a consumer" if held else ""
+        idle = drain.get("idle_s")
+        how = f" ({idle_text(idle)})" if idle is not None else ""
         lines.append(
             Text(
                 f"the queue did not drain within {spec.get('drain_timeout_s', '?')} s: "
-                f"{left:,} messages were still queued{holding}, so what was acknowledged "
-                f"among them and never delivered counts as lost",
+                f"{left:,} messages were still queued{holding}{how}, so what was "
+                f"acknowledged among them and never delivered counts as lost",
                 style="bold yellow",
             )
         )

@@ -134,6 +134,21 @@ class Drain(TypedDict):
     poison_looping: NotRequired[bool]  # gave up on poison messages that kept coming back
     left_in_queue: NotRequired[int | None]
     unacked: NotRequired[int | None]
+    # when it gave up: how long nothing had been journaled (a consumer that stopped taking
+    # messages, not one too slow for the timeout)
+    idle_s: NotRequired[float]
+
+
+# what a consumer that took nothing for this long, while messages were queued, is called
+STALLED_S = 3.0
+
+
+def idle_text(idle_s: float) -> str:
+    """How the drain's consumer looked when the drain gave up: still taking messages (too
+    slow for the timeout), or stalled."""
+    if idle_s < STALLED_S:
+        return "the consumer was still taking messages"
+    return f"the consumer had taken nothing for {idle_s:.1f} s"
 
 
 class RunResult(CheckResult):

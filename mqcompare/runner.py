@@ -40,7 +40,7 @@ from mqcompare.placement import PLACEMENT_ENV, rotate
 from mqcompare.placement import describe as describe_placement
 from mqcompare.poison import LOOPING_S, journal_taken, poison_notes, still_looping
 from mqcompare.progress import JournalTail
-from mqcompare.result import Drain, RunResult
+from mqcompare.result import Drain, RunResult, idle_text
 from mqcompare.spec import RunSpec
 from mqcompare.stacks import (
     CONFIRM_WINDOW,
@@ -548,11 +548,13 @@ class Run:
                 return Drain(complete=True, left_in_queue=0, unacked=held)
         left = "unknown" if depth is None else f"{depth:,}"
         holding = f", {held:,} held unacknowledged by a consumer" if held else ""
+        idle = round(tail.quiet_for(), 1)
         self.say(
             f"queue {self.spec.queue} did not drain within {self.spec.drain_timeout_s:g} s "
-            f"({left} messages still queued{holding}); checking what was delivered"
+            f"({left} messages still queued{holding}; {idle_text(idle)}); checking what "
+            f"was delivered"
         )
-        return Drain(complete=False, left_in_queue=depth, unacked=held)
+        return Drain(complete=False, left_in_queue=depth, unacked=held, idle_s=idle)
 
     def _held(self) -> int | None:
         """What consumers hold unacknowledged, if the broker can say now."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mqcompare.result import RunResult
+from mqcompare.result import STALLED_S, RunResult
 from mqcompare.stacks import Mode, Stack, StackOption, mode_table
 from shared_clients.kombu_redis_notes import redis_notes
 from shared_clients.pyamqp import TCP_USER_TIMEOUT, blocked_loss
@@ -83,13 +83,9 @@ class CeleryStack(Stack):
                 )
         drain = result.get("drain") or {}
         broker_faults = kinds & {"restart", "kill", "pause", "drop"}
+        stalled = drain.get("idle_s", STALLED_S) >= STALLED_S  # not merely too slow
         if broker_faults and drain.get("complete") is False and drain.get("left_in_queue"):
-            notes.append(
-                "the worker stopped consuming after the broker went away: its acks failed "
-                "('connection already closed') and it did not resume before the drain gave "
-                "up, so the tasks still queued count as lost (celery issue 4671, kombu issue "
-                "901: a consumer stuck after a RabbitMQ restart)"
-            )
+            notes += [stuck_after(result["spec"].get("broker_protocol"))] if stalled else []
         if c["redelivered"] and reject:
             notes.append(
                 "task_reject_on_worker_lost requeued the killed process's task: it came back "
@@ -108,3 +104,23 @@ class CeleryStack(Stack):
         if self.option(opts, "reject_on_worker_lost"):
             policy += " + reject_on_worker_lost"
         return policy
+
+
+def stuck_after(protocol: str | None) -> str:
+    """A worker that reconnected and took nothing more, in its users' reports."""
+    if protocol == "redis":
+        why = (
+            "after Redis came back (celery issues 8030, 9054 and 10205), or one whose kombu "
+            "failed to restore its unacked tasks on the closed connection, logged an "
+            "'Unrecoverable error' and began a warm shutdown (kombu issue 970): its log "
+            "says which"
+        )
+    else:
+        why = (
+            "after a RabbitMQ restart: its acks failed ('connection already closed') "
+            "(celery issue 4671, kombu issue 901)"
+        )
+    return (
+        f"the worker stopped consuming when the broker went away and did not resume before "
+        f"the drain gave up, so the tasks still queued count as lost: a worker stuck {why}"
+    )

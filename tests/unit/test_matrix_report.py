@@ -303,6 +303,13 @@ def test_a_queue_left_undrained_is_said_where_its_loss_is_counted(tmp_path: Path
     assert "0 messages were still queued and 2 held unacknowledged by a consumer" in (
         buf.getvalue()
     )
+    # a consumer that stopped taking messages is told from one too slow for the timeout
+    for idle, said in ((0.4, "was still taking messages"), (12.0, "had taken nothing for 12.0 s")):
+        drain = {"complete": False, "left_in_queue": 5, "idle_s": idle}
+        slow = result("celery", lost=5, drain=drain)
+        buf = io.StringIO()
+        print_result(slow, Console(file=buf, width=300, color_system=None))
+        assert f"5 messages were still queued (the consumer {said})" in buf.getvalue()
     path = tmp_path / "p.toml"
     path.write_text(PRESET)
     doc = document(load_preset(str(path)), [stuck])

@@ -64,3 +64,18 @@ def test_the_headline_says_redis_not_confirms() -> None:
     r = on_redis("aof-always", visibility_timeout_s=6.0, faults=["kill@1s:1s"])
     assert "on Redis (aof-always, visibility 6s)" in headline(r)
     assert "confirms" not in headline(r)
+
+
+def test_a_stalled_worker_is_told_from_a_slow_one() -> None:
+    """Tasks still queued when the drain gave up: a worker that took nothing in its last
+    seconds is called stuck (with the issues that report it on this broker); one still
+    taking tasks is not."""
+    r = on_redis("aof-always")
+    r["faults"] = [{**KILL, "kind": "restart"}]
+    r["drain"] = {"complete": False, "left_in_queue": 40, "unacked": 0, "idle_s": 12.5}
+    notes = " ".join(CeleryStack().explain(r))
+    assert "stopped consuming" in notes and "celery issues 8030, 9054 and 10205" in notes
+    r["spec"]["broker_protocol"] = "amqp"
+    assert "kombu issue 901" in " ".join(CeleryStack().explain(r))
+    r["drain"]["idle_s"] = 0.3
+    assert "stopped consuming" not in " ".join(CeleryStack().explain(r))
