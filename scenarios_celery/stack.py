@@ -83,9 +83,9 @@ class CeleryStack(Stack):
                 )
         drain = result.get("drain") or {}
         broker_faults = kinds & {"restart", "kill", "pause", "drop"}
-        stalled = drain.get("idle_s", STALLED_S) >= STALLED_S  # not merely too slow
-        if broker_faults and drain.get("complete") is False and drain.get("left_in_queue"):
-            notes += [stuck_after(result["spec"].get("broker_protocol"))] if stalled else []
+        stuck = drain.get("complete") is False and drain.get("left_in_queue")
+        if broker_faults and stuck and drain.get("idle_s", STALLED_S) >= STALLED_S:
+            notes.append(stuck_after(result["spec"].get("broker_protocol")))
         if c["redelivered"] and reject:
             notes.append(
                 "task_reject_on_worker_lost requeued the killed process's task: it came back "
