@@ -122,5 +122,5 @@ def stuck_after(protocol: str | None) -> str:
         )
     return (
         f"the worker stopped consuming when the broker went away and did not resume before "
-        f"the drain gave up, so the tasks still queued count as lost: a worker stuck {why}"
+        f"the drain gave up: a worker stuck {why}"
     )
